@@ -1,1 +1,607 @@
-//! bootimage library
+//! bootimage: builds the Arbalest kernel and boots it under QEMU.
+//!
+//! The binary (`cargo run --release [-- options]`) is a thin wrapper around
+//! this library; the host test harness in `tests/` uses the same functions so
+//! that tests and humans boot the kernel the same way.
+//!
+//! Exit-code protocol: the kernel ends QEMU by writing `v` to the
+//! `isa-debug-exit` port (0xf4); QEMU then exits with `(v << 1) | 1`.
+//! [`decode_exit`] turns that back into `v`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+
+/// The QEMU system emulator we run.
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// Kernel command line used when nothing else is asked for.
+pub const DEFAULT_APPEND: &str = "log=info";
+
+/// Rust target the kernel is built for.
+pub const KERNEL_TARGET: &str = "x86_64-unknown-none";
+
+/// QEMU accelerator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    /// Software emulation, one host thread per vCPU (`-accel tcg,thread=multi`).
+    Tcg,
+    /// Hardware virtualization (`-accel kvm`).
+    Kvm,
+}
+
+impl Accel {
+    /// Parses `tcg` or `kvm`.
+    pub fn parse(s: &str) -> Result<Accel, String> {
+        match s {
+            "tcg" => Ok(Accel::Tcg),
+            "kvm" => Ok(Accel::Kvm),
+            _ => Err(format!("unknown accelerator '{s}' (expected tcg or kvm)")),
+        }
+    }
+
+    /// Probes the host. KVM is chosen only when a *hardware* KVM module
+    /// (`kvm_intel` or `kvm_amd`) is loaded and `/dev/kvm` can be opened.
+    ///
+    /// On some machines `/dev/kvm` is provided by `kvm_pvm`, a software PVM
+    /// hypervisor that only runs PVM-aware guests: an ordinary kernel such as
+    /// ours dies on instructions it cannot emulate. There the `/sys/module`
+    /// check fails and we fall back to TCG (see ARCHITECTURE.md, "Boot and
+    /// platform facts").
+    pub fn detect() -> Accel {
+        let hw = Path::new("/sys/module/kvm_intel").exists()
+            || Path::new("/sys/module/kvm_amd").exists();
+        let openable = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .is_ok();
+        if hw && openable { Accel::Kvm } else { Accel::Tcg }
+    }
+
+    /// `ARBALEST_ACCEL` when set (an invalid value is an error), else [`Accel::detect`].
+    pub fn from_env_or_detect() -> Result<Accel, String> {
+        match std::env::var("ARBALEST_ACCEL") {
+            Ok(v) if !v.is_empty() => {
+                Accel::parse(&v).map_err(|e| format!("ARBALEST_ACCEL: {e}"))
+            }
+            _ => Ok(Accel::detect()),
+        }
+    }
+
+    /// The value given to QEMU's `-accel`.
+    pub fn qemu_value(self) -> &'static str {
+        match self {
+            Accel::Tcg => "tcg,thread=multi",
+            Accel::Kvm => "kvm",
+        }
+    }
+}
+
+impl fmt::Display for Accel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Accel::Tcg => "tcg",
+            Accel::Kvm => "kvm",
+        })
+    }
+}
+
+/// What to boot and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Number of CPUs (`-smp`).
+    pub smp: usize,
+    /// Memory size in QEMU syntax (`-m`), e.g. `512M`.
+    pub mem: String,
+    pub accel: Accel,
+    /// The whole kernel command line (`-append`).
+    pub append: String,
+    /// Extra QEMU arguments appended verbatim (NICs, netdevs, ...).
+    pub extra: Vec<String>,
+}
+
+impl Default for Config {
+    /// 4 CPUs, 512M, accelerator from `ARBALEST_ACCEL` (ignored if invalid)
+    /// or host detection, kernel command line `log=info`, no extras.
+    fn default() -> Config {
+        Config {
+            smp: 4,
+            mem: "512M".to_string(),
+            accel: Accel::from_env_or_detect().unwrap_or_else(|_| Accel::detect()),
+            append: DEFAULT_APPEND.to_string(),
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Default configuration with `smp` CPUs.
+    pub fn with_smp(smp: usize) -> Config {
+        Config { smp, ..Config::default() }
+    }
+
+    /// Adds kernel arguments after the current command line.
+    pub fn push_append(&mut self, args: &str) {
+        let args = args.trim();
+        if args.is_empty() {
+            return;
+        }
+        if !self.append.is_empty() {
+            self.append.push(' ');
+        }
+        self.append.push_str(args);
+    }
+}
+
+/// The workspace root (parent of this crate's directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("bootimage lives inside the workspace")
+        .to_path_buf()
+}
+
+/// Target directory of the kernel build.
+pub fn kernel_target_dir() -> PathBuf {
+    workspace_root().join("target").join("kernel")
+}
+
+/// Where the kernel ELF lands after [`build_kernel`].
+pub fn kernel_elf_path() -> PathBuf {
+    kernel_target_dir()
+        .join(KERNEL_TARGET)
+        .join("release")
+        .join("arbalest-kernel")
+}
+
+/// The ELF that will be booted: `ARBALEST_KERNEL` if set, else [`kernel_elf_path`].
+pub fn kernel_path() -> PathBuf {
+    match std::env::var_os(KERNEL_ENV).filter(|k| !k.is_empty()) {
+        Some(k) => PathBuf::from(k),
+        None => kernel_elf_path(),
+    }
+}
+
+fn cargo_program() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+fn output_text(out: &std::process::Output) -> String {
+    let mut s = String::from_utf8_lossy(&out.stderr).into_owned();
+    let o = String::from_utf8_lossy(&out.stdout);
+    if !o.trim().is_empty() {
+        if !s.is_empty() && !s.ends_with('\n') {
+            s.push('\n');
+        }
+        s.push_str(&o);
+    }
+    s.trim_end().to_string()
+}
+
+/// Runs `scripts/setup.sh` (Rust target + QEMU >= 8). Idempotent and quiet
+/// when everything is in place. Anything the script prints while succeeding
+/// is forwarded to stderr; on failure the error holds its output.
+pub fn setup() -> Result<(), String> {
+    let ws = workspace_root();
+    let script = ws.join("scripts").join("setup.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .current_dir(&ws)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    let text = output_text(&out);
+    if out.status.success() {
+        if !text.is_empty() {
+            eprintln!("{text}");
+        }
+        Ok(())
+    } else {
+        Err(format!(
+            "set-up failed ({}):\n{}",
+            out.status,
+            if text.is_empty() { "(no output)" } else { &text }
+        ))
+    }
+}
+
+fn build_kernel_uncached() -> Result<PathBuf, String> {
+    setup()?;
+    if let Some(k) = std::env::var_os(KERNEL_ENV).filter(|k| !k.is_empty()) {
+        let k = PathBuf::from(k);
+        return if k.is_file() {
+            Ok(k)
+        } else {
+            Err(format!("{KERNEL_ENV}={}: no such file", k.display()))
+        };
+    }
+    let ws = workspace_root();
+    let out = Command::new(cargo_program())
+        .args(["build", "--release", "-p", "arbalest-kernel", "--features", "bare-metal"])
+        .args(["--target", KERNEL_TARGET, "--target-dir"])
+        .arg(kernel_target_dir())
+        .current_dir(&ws)
+        // Let the workspace .cargo/config.toml target rustflags apply, and
+        // keep the kernel out of whatever target dir the caller uses.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_BUILD_TARGET_DIR")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("kernel build failed ({}):\n{}", out.status, output_text(&out)));
+    }
+    let elf = kernel_elf_path();
+    if !elf.is_file() {
+        return Err(format!("kernel build succeeded but {} is missing", elf.display()));
+    }
+    Ok(elf)
+}
+
+/// Environment variable naming a prebuilt kernel ELF to boot instead of
+/// building one (debugging aid; unset in normal use).
+pub const KERNEL_ENV: &str = "ARBALEST_KERNEL";
+
+/// Set-up plus the kernel build; returns the ELF path (or the file named by
+/// `ARBALEST_KERNEL`, without building, when that is set). Runs at most once per
+/// process: concurrent callers wait for the first one and share its result.
+pub fn build_kernel() -> Result<PathBuf, String> {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BUILT.get_or_init(build_kernel_uncached).clone()
+}
+
+/// QEMU arguments (without the program name) to boot `kernel` with `cfg`.
+pub fn qemu_args(cfg: &Config, kernel: &Path) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "-nodefaults",
+        "-machine",
+        "q35",
+        "-cpu",
+        "max",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.push("-smp".into());
+    a.push(cfg.smp.to_string());
+    a.push("-m".into());
+    a.push(cfg.mem.clone());
+    a.push("-accel".into());
+    a.push(cfg.accel.qemu_value().into());
+    for s in [
+        "-display",
+        "none",
+        "-vga",
+        "none",
+        "-no-reboot",
+        "-monitor",
+        "none",
+        "-device",
+        "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        "-chardev",
+        "stdio,id=con0,signal=off",
+        "-serial",
+        "chardev:con0",
+    ] {
+        a.push(s.into());
+    }
+    a.push("-kernel".into());
+    a.push(kernel.to_string_lossy().into_owned());
+    a.push("-append".into());
+    a.push(cfg.append.clone());
+    a.extend(cfg.extra.iter().cloned());
+    a
+}
+
+/// A `Command` for QEMU with [`qemu_args`]; stdio is left to the caller.
+pub fn qemu_command(cfg: &Config, kernel: &Path) -> Command {
+    let mut c = Command::new(QEMU);
+    c.args(qemu_args(cfg, kernel));
+    c
+}
+
+/// Quotes one word for a POSIX shell (only when needed).
+pub fn shell_quote(s: &str) -> String {
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./,:=@%+".contains(c));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The full QEMU command line, shell-quoted, on one line.
+pub fn qemu_command_line(cfg: &Config, kernel: &Path) -> String {
+    std::iter::once(QEMU.to_string())
+        .chain(qemu_args(cfg, kernel))
+        .map(|w| shell_quote(&w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// How QEMU ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitKind {
+    /// The kernel wrote this value to isa-debug-exit.
+    Code(u32),
+    /// QEMU exited with status 0: triple fault (under `-no-reboot`) or reset.
+    NoCode,
+    /// Any other even status, or death by a signal.
+    Other(ExitStatus),
+}
+
+impl fmt::Display for ExitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitKind::Code(v) => write!(f, "kernel exit code {v}"),
+            ExitKind::NoCode => f.write_str("QEMU exited without an exit code (triple fault or reset?)"),
+            ExitKind::Other(s) => write!(f, "QEMU {s}"),
+        }
+    }
+}
+
+/// Decodes QEMU's exit status (see the module documentation).
+pub fn decode_exit(status: ExitStatus) -> ExitKind {
+    match status.code() {
+        Some(0) => ExitKind::NoCode,
+        Some(c) if c & 1 == 1 => ExitKind::Code((c as u32) >> 1),
+        _ => ExitKind::Other(status),
+    }
+}
+
+/// The status bootimage itself exits with for `kind`.
+pub fn exit_status_for(kind: ExitKind) -> i32 {
+    match kind {
+        ExitKind::Code(v) => v as i32,
+        ExitKind::NoCode => 124,
+        ExitKind::Other(_) => 125,
+    }
+}
+
+pub const USAGE: &str = "\
+usage: cargo run --release -- [options]
+  --smp N           number of CPUs (default 4)
+  --mem SIZE        memory size, QEMU syntax (default 512M)
+  --accel tcg|kvm   accelerator (default: kvm only with kvm_intel/kvm_amd, else tcg;
+                    env ARBALEST_ACCEL also selects it, this flag wins)
+  --append 'ARGS'   kernel arguments, added after the default 'log=info'
+  --dry-run         print the QEMU command line and exit
+  --help            this text
+Env ARBALEST_KERNEL=ELF boots that file instead of building the kernel.
+Exit status: the kernel's exit code (poweroff N -> N, panic 101, CPU exception 102),
+124 if QEMU ended without one (triple fault), 125 on any other QEMU failure.
+";
+
+/// What the command line asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cli {
+    Help,
+    Run { config: Config, dry_run: bool },
+}
+
+/// Parses bootimage's options (program name excluded). `env_accel` is the
+/// value of `ARBALEST_ACCEL`; `--accel` wins over it.
+pub fn parse_args<S: AsRef<str>>(args: &[S], env_accel: Option<&str>) -> Result<Cli, String> {
+    let mut config = Config { accel: Accel::Tcg, ..Config::default() };
+    let mut accel_flag: Option<Accel> = None;
+    let mut dry_run = false;
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_ref();
+        i += 1;
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (arg, None),
+        };
+        let takes_value = matches!(name, "--smp" | "--mem" | "--accel" | "--append");
+        let value = if takes_value {
+            match inline {
+                Some(v) => v,
+                None => {
+                    let v = args
+                        .get(i)
+                        .ok_or_else(|| format!("option {name} needs a value"))?;
+                    i += 1;
+                    v.as_ref().to_string()
+                }
+            }
+        } else {
+            if inline.is_some() {
+                return Err(format!("option {name} takes no value"));
+            }
+            String::new()
+        };
+        match name {
+            "--help" | "-h" => return Ok(Cli::Help),
+            "--dry-run" => dry_run = true,
+            "--smp" => {
+                config.smp = match value.parse::<usize>() {
+                    Ok(n) if n >= 1 => n,
+                    _ => return Err(format!("--smp: '{value}' is not a positive number")),
+                }
+            }
+            "--mem" => {
+                let digits = value.trim_end_matches(|c: char| "KMGTkmgt".contains(c));
+                let suffix_len = value.len() - digits.len();
+                if digits.is_empty()
+                    || suffix_len > 1
+                    || !digits.chars().all(|c| c.is_ascii_digit())
+                {
+                    return Err(format!("--mem: '{value}' is not a size like 512M or 2G"));
+                }
+                config.mem = value;
+            }
+            "--accel" => accel_flag = Some(Accel::parse(&value).map_err(|e| format!("--accel: {e}"))?),
+            "--append" => config.push_append(&value),
+            _ if name.starts_with('-') => return Err(format!("unknown option '{arg}'")),
+            _ => return Err(format!("unexpected argument '{arg}'")),
+        }
+    }
+    config.accel = match accel_flag {
+        Some(a) => a,
+        None => match env_accel {
+            Some(v) if !v.is_empty() => Accel::parse(v).map_err(|e| format!("ARBALEST_ACCEL: {e}"))?,
+            _ => Accel::detect(),
+        },
+    };
+    Ok(Cli::Run { config, dry_run })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn run(args: &[&str]) -> (Config, bool) {
+        match parse_args(args, None).unwrap() {
+            Cli::Run { config, dry_run } => (config, dry_run),
+            Cli::Help => panic!("unexpected help"),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let (c, dry) = run(&[]);
+        assert_eq!(c.smp, 4);
+        assert_eq!(c.mem, "512M");
+        assert_eq!(c.append, "log=info");
+        assert!(c.extra.is_empty());
+        assert_eq!(c.accel, Accel::detect());
+        assert!(!dry);
+    }
+
+    #[test]
+    fn options() {
+        let (c, dry) = run(&["--smp", "2", "--mem=1G", "--accel", "tcg", "--append", "test=foo x=1", "--dry-run"]);
+        assert_eq!(c.smp, 2);
+        assert_eq!(c.mem, "1G");
+        assert_eq!(c.accel, Accel::Tcg);
+        assert_eq!(c.append, "log=info test=foo x=1");
+        assert!(dry);
+        let (c, _) = run(&["--append", "a", "--append=b", "--accel=kvm", "--smp=8"]);
+        assert_eq!(c.append, "log=info a b");
+        assert_eq!(c.accel, Accel::Kvm);
+        assert_eq!(c.smp, 8);
+    }
+
+    #[test]
+    fn accel_env_and_flag() {
+        let c = |args: &[&str], env| match parse_args(args, env).unwrap() {
+            Cli::Run { config, .. } => config.accel,
+            Cli::Help => unreachable!(),
+        };
+        assert_eq!(c(&[], Some("kvm")), Accel::Kvm);
+        assert_eq!(c(&[], Some("tcg")), Accel::Tcg);
+        assert_eq!(c(&["--accel", "tcg"], Some("kvm")), Accel::Tcg);
+        assert_eq!(c(&["--accel", "kvm"], Some("tcg")), Accel::Kvm);
+        assert_eq!(c(&["--accel", "kvm"], Some("bogus")), Accel::Kvm);
+        assert!(parse_args(&[] as &[&str], Some("bogus")).is_err());
+    }
+
+    #[test]
+    fn errors_and_help() {
+        assert_eq!(parse_args(&["--help"], None).unwrap(), Cli::Help);
+        assert_eq!(parse_args(&["--smp", "2", "-h"], None).unwrap(), Cli::Help);
+        for bad in [
+            &["--frob"][..],
+            &["--smp"],
+            &["--smp", "0"],
+            &["--smp", "x"],
+            &["--mem", "lots"],
+            &["--mem", "12MG"],
+            &["--accel", "hvf"],
+            &["stray"],
+            &["--dry-run=yes"],
+        ] {
+            assert!(parse_args(bad, None).is_err(), "{bad:?} should fail");
+        }
+        assert!(parse_args(&["--frob"], None).unwrap_err().contains("--frob"));
+    }
+
+    #[test]
+    fn qemu_args_contents() {
+        let cfg = Config {
+            smp: 3,
+            mem: "256M".into(),
+            accel: Accel::Tcg,
+            append: "log=info test=x".into(),
+            extra: vec!["-netdev".into(), "user,id=n0".into()],
+        };
+        let a = qemu_args(&cfg, Path::new("/k/arbalest-kernel"));
+        let has_pair = |k: &str, v: &str| a.windows(2).any(|w| w[0] == k && w[1] == v);
+        assert!(has_pair("-smp", "3"));
+        assert!(has_pair("-m", "256M"));
+        assert!(has_pair("-accel", "tcg,thread=multi"));
+        assert!(has_pair("-machine", "q35"));
+        assert!(has_pair("-cpu", "max"));
+        assert!(has_pair("-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"));
+        assert!(has_pair("-chardev", "stdio,id=con0,signal=off"));
+        assert!(has_pair("-serial", "chardev:con0"));
+        assert!(has_pair("-kernel", "/k/arbalest-kernel"));
+        assert!(has_pair("-append", "log=info test=x"));
+        assert_eq!(a[0], "-nodefaults");
+        for f in ["-no-reboot", "-display", "-vga", "-monitor"] {
+            assert!(a.iter().any(|s| s == f), "{f} missing");
+        }
+        assert_eq!(&a[a.len() - 2..], &["-netdev", "user,id=n0"]);
+
+        let kvm = Config { accel: Accel::Kvm, ..cfg };
+        let a = qemu_args(&kvm, Path::new("/k"));
+        assert!(a.windows(2).any(|w| w[0] == "-accel" && w[1] == "kvm"));
+
+        let line = qemu_command_line(&kvm, Path::new("/k"));
+        assert!(line.starts_with("qemu-system-x86_64 -nodefaults "));
+        assert!(line.contains("-append 'log=info test=x'"));
+        assert_eq!(qemu_command(&kvm, Path::new("/k")).get_program(), QEMU);
+    }
+
+    #[test]
+    fn kvm_only_with_hardware_module() {
+        let hw = Path::new("/sys/module/kvm_intel").exists() || Path::new("/sys/module/kvm_amd").exists();
+        if !hw {
+            // e.g. /dev/kvm backed by kvm_pvm: must not be used.
+            assert_eq!(Accel::detect(), Accel::Tcg);
+        }
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("a-b,c=d/e.f"), "a-b,c=d/e.f");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn exits() {
+        // from_raw takes a wait(2) status: exit code c is c << 8.
+        let st = |code: i32| ExitStatus::from_raw(code << 8);
+        assert_eq!(decode_exit(st(1)), ExitKind::Code(0));
+        assert_eq!(decode_exit(st(7)), ExitKind::Code(3));
+        assert_eq!(decode_exit(st(203)), ExitKind::Code(101));
+        assert_eq!(decode_exit(st(205)), ExitKind::Code(102));
+        assert_eq!(decode_exit(st(0)), ExitKind::NoCode);
+        assert_eq!(decode_exit(st(2)), ExitKind::Other(st(2)));
+        let killed = ExitStatus::from_raw(9);
+        assert_eq!(decode_exit(killed), ExitKind::Other(killed));
+        assert_eq!(exit_status_for(ExitKind::Code(3)), 3);
+        assert_eq!(exit_status_for(ExitKind::NoCode), 124);
+        assert_eq!(exit_status_for(ExitKind::Other(killed)), 125);
+    }
+
+    #[test]
+    fn paths() {
+        let ws = workspace_root();
+        assert!(ws.join("Cargo.toml").is_file());
+        assert!(ws.join("scripts/setup.sh").is_file());
+        assert!(kernel_elf_path().ends_with("target/kernel/x86_64-unknown-none/release/arbalest-kernel"));
+    }
+}

@@ -13,3 +13,31 @@ pub mod acpi;
 pub mod cmdline;
 pub mod shell;
 pub mod walltime;
+
+#[cfg(target_os = "none")]
+#[macro_use]
+pub mod console;
+#[cfg(target_os = "none")]
+pub mod arch;
+#[cfg(target_os = "none")]
+pub mod dev;
+#[cfg(target_os = "none")]
+pub mod fault;
+#[cfg(target_os = "none")]
+pub mod kmain;
+#[cfg(target_os = "none")]
+pub mod kshell;
+#[cfg(target_os = "none")]
+pub mod ktest;
+#[cfg(target_os = "none")]
+pub mod mem;
+#[cfg(target_os = "none")]
+pub mod percpu;
+#[cfg(target_os = "none")]
+pub mod pvh;
+#[cfg(target_os = "none")]
+pub mod sched;
+#[cfg(target_os = "none")]
+pub mod smp;
+#[cfg(target_os = "none")]
+pub mod time;

@@ -1,0 +1,198 @@
+//! A kernel thread: its identity, priority, home CPU, saved stack pointer
+//! and guarded stack, and the registry of all threads.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+
+use spin::Mutex;
+
+use super::WaitQueue;
+use crate::mem::stack::Stack;
+
+/// Scheduling priority. Crossbow runs poll threads above workers above
+/// services; links default to `High` (see ADMIN.md `priority`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    Low = 0,
+    Medium = 1,
+    High = 2,
+}
+
+impl Priority {
+    /// Number of priority levels.
+    pub const COUNT: usize = 3;
+
+    /// The name `show-linkprop` and the shell use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Medium => "medium",
+            Priority::High => "high",
+        }
+    }
+}
+
+/// Thread states. A thread about to block is `Blocking` until it has
+/// switched away; a wake-up that finds it `Blocking` cancels the block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum State {
+    Ready = 0,
+    Running = 1,
+    Blocking = 2,
+    Blocked = 3,
+    Dead = 4,
+}
+
+impl State {
+    fn from_u8(v: u8) -> State {
+        match v {
+            0 => State::Ready,
+            1 => State::Running,
+            2 => State::Blocking,
+            3 => State::Blocked,
+            _ => State::Dead,
+        }
+    }
+}
+
+/// A kernel thread.
+pub struct Thread {
+    pub id: u64,
+    pub name: String,
+    pub priority: Priority,
+    /// The CPU the thread runs on (it never migrates).
+    pub cpu: usize,
+    /// Whether the creator bound it to `cpu` explicitly.
+    pub bound: bool,
+    pub(super) is_idle: bool,
+    state: AtomicU8,
+    /// Saved stack pointer while switched out.
+    pub(super) rsp: AtomicU64,
+    pub(super) stack: Mutex<Option<Stack>>,
+    pub(super) entry: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    done: AtomicBool,
+    exited: WaitQueue,
+    /// Times this thread was switched in.
+    pub switches: AtomicU64,
+    /// Nanoseconds on CPU.
+    pub run_ns: AtomicU64,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static REGISTRY: Mutex<BTreeMap<u64, Arc<Thread>>> = Mutex::new(BTreeMap::new());
+
+impl Thread {
+    /// A new thread with a fresh stack prepared to start in `f`.
+    pub(super) fn new(name: String, priority: Priority, cpu: usize, bound: bool, f: Box<dyn FnOnce() + Send>) -> Option<Arc<Thread>> {
+        let stack = Stack::new(super::STACK_SIZE)?;
+        let rsp = super::switch::prepare_stack(stack.top());
+        Some(Arc::new(Thread {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name,
+            priority,
+            cpu,
+            bound,
+            is_idle: false,
+            state: AtomicU8::new(State::Ready as u8),
+            rsp: AtomicU64::new(rsp),
+            stack: Mutex::new(Some(stack)),
+            entry: Mutex::new(Some(f)),
+            done: AtomicBool::new(false),
+            exited: WaitQueue::new(),
+            switches: AtomicU64::new(0),
+            run_ns: AtomicU64::new(0),
+        }))
+    }
+
+    /// The idle thread of `cpu`: the context that boots the CPU.
+    pub(super) fn idle(cpu: usize) -> Arc<Thread> {
+        Arc::new(Thread {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name: alloc::format!("idle/{cpu}"),
+            priority: Priority::Low,
+            cpu,
+            bound: true,
+            is_idle: true,
+            state: AtomicU8::new(State::Running as u8),
+            rsp: AtomicU64::new(0),
+            stack: Mutex::new(None),
+            entry: Mutex::new(None),
+            done: AtomicBool::new(false),
+            exited: WaitQueue::new(),
+            switches: AtomicU64::new(0),
+            run_ns: AtomicU64::new(0),
+        })
+    }
+
+    pub(super) fn state(&self) -> State {
+        State::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    pub(super) fn set_state(&self, s: State) {
+        self.state.store(s as u8, Ordering::Release);
+    }
+
+    pub(super) fn mark_done(&self) {
+        self.done.store(true, Ordering::Release);
+        self.exited.wake_all();
+    }
+
+    /// Whether the thread has finished.
+    pub fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Blocks until the thread has finished.
+    pub fn join(&self) {
+        self.exited.wait_until(|| self.is_done());
+    }
+}
+
+/// What the shell shows of a thread.
+#[derive(Debug, Clone)]
+pub struct ThreadInfo {
+    pub id: u64,
+    pub name: String,
+    pub cpu: usize,
+    pub priority: Priority,
+    pub state: &'static str,
+    pub switches: u64,
+    pub run_ns: u64,
+}
+
+pub(super) fn register(t: &Arc<Thread>) {
+    crate::arch::without_interrupts(|| REGISTRY.lock().insert(t.id, t.clone()));
+}
+
+pub(super) fn unregister(id: u64) {
+    let t = crate::arch::without_interrupts(|| REGISTRY.lock().remove(&id));
+    drop(t);
+}
+
+pub(super) fn snapshot() -> Vec<ThreadInfo> {
+    crate::arch::without_interrupts(|| {
+        REGISTRY
+            .lock()
+            .values()
+            .map(|t| ThreadInfo {
+                id: t.id,
+                name: t.name.clone(),
+                cpu: t.cpu,
+                priority: t.priority,
+                state: match t.state() {
+                    State::Ready => "ready",
+                    State::Running => "run",
+                    State::Blocking | State::Blocked => "sleep",
+                    State::Dead => "dead",
+                },
+                switches: t.switches.load(Ordering::Relaxed),
+                run_ns: t.run_ns.load(Ordering::Relaxed),
+            })
+            .collect()
+    })
+}

@@ -1,0 +1,73 @@
+//! Wait queues: threads block on a condition and are woken by whoever
+//! makes it true. The condition is checked under the queue's lock, so a
+//! wake-up cannot slip between the check and the block.
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+
+use spin::Mutex;
+
+use super::thread::Thread;
+use crate::arch::without_interrupts;
+use crate::percpu;
+
+/// A queue of threads waiting for something.
+pub struct WaitQueue {
+    waiters: Mutex<VecDeque<Arc<Thread>>>,
+}
+
+impl Default for WaitQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WaitQueue {
+    /// An empty queue.
+    pub const fn new() -> WaitQueue {
+        WaitQueue { waiters: Mutex::new(VecDeque::new()) }
+    }
+
+    /// Blocks the calling thread until `cond()` holds. `cond` runs with
+    /// interrupts off and the queue locked: keep it short.
+    pub fn wait_until(&self, cond: impl Fn() -> bool) {
+        loop {
+            let done = without_interrupts(|| {
+                let s = &percpu::this().sched;
+                let mut w = self.waiters.lock();
+                if cond() {
+                    return true;
+                }
+                let cur = s.current();
+                s.set_blocking(&cur);
+                w.push_back(cur);
+                drop(w);
+                super::cpu::schedule(false);
+                false
+            });
+            if done {
+                return;
+            }
+        }
+    }
+
+    /// Wakes every waiting thread.
+    pub fn wake_all(&self) {
+        without_interrupts(|| {
+            let ws = core::mem::take(&mut *self.waiters.lock());
+            for t in ws.iter() {
+                super::cpu::wake(t);
+            }
+        })
+    }
+
+    /// Wakes the longest-waiting thread.
+    pub fn wake_one(&self) {
+        without_interrupts(|| {
+            let t = self.waiters.lock().pop_front();
+            if let Some(t) = t {
+                super::cpu::wake(&t);
+            }
+        })
+    }
+}

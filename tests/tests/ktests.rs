@@ -1,0 +1,63 @@
+//! In-kernel tests selected with `test=NAME` on the kernel command line.
+//! Pass ends QEMU with code 0, failure with 1, a CPU exception with 102.
+
+use arbalest_tests::{assert_contains, assert_exit, run_ktest, ExitKind, KTEST_TIMEOUT};
+
+fn smp_threads(smp: usize) {
+    let what = format!("smp-threads (smp {smp})");
+    let (kind, out) = run_ktest("smp-threads", smp, KTEST_TIMEOUT);
+    assert_exit(&what, kind, ExitKind::Code(0), &out);
+    assert_contains(&what, &out, "ktest smp-threads: PASS");
+    for cpu in 0..smp {
+        assert_contains(&what, &out, &format!("smp-threads: thread bound to cpu {cpu} ran on cpu {cpu}"));
+    }
+}
+
+#[test]
+fn smp_threads_4() {
+    smp_threads(4);
+}
+
+#[test]
+fn smp_threads_8() {
+    smp_threads(8);
+}
+
+#[test]
+fn page_fault() {
+    let (kind, out) = run_ktest("page-fault", 2, KTEST_TIMEOUT);
+    assert_exit("page-fault", kind, ExitKind::Code(102), &out);
+    for needle in ["EXCEPTION #PF", "vector=14", "cr2=0x00007eadbeef0000", "rip=0x"] {
+        assert_contains("page-fault", &out, needle);
+    }
+}
+
+#[test]
+fn divide_error() {
+    let (kind, out) = run_ktest("divide-error", 2, KTEST_TIMEOUT);
+    assert_exit("divide-error", kind, ExitKind::Code(102), &out);
+    for needle in ["EXCEPTION #DE", "vector=0"] {
+        assert_contains("divide-error", &out, needle);
+    }
+}
+
+#[test]
+fn timer_sleep() {
+    let (kind, out) = run_ktest("timer-sleep", 2, KTEST_TIMEOUT);
+    assert_exit("timer-sleep", kind, ExitKind::Code(0), &out);
+    assert_contains("timer-sleep", &out, "ktest timer-sleep: PASS");
+}
+
+#[test]
+fn timer_calibration() {
+    let (kind, out) = run_ktest("timer-calibration", 2, KTEST_TIMEOUT);
+    assert_exit("timer-calibration", kind, ExitKind::Code(0), &out);
+    assert_contains("timer-calibration", &out, "ktest timer-calibration: PASS");
+}
+
+#[test]
+fn unknown_test() {
+    let (kind, out) = run_ktest("no-such-test", 1, KTEST_TIMEOUT);
+    assert_exit("test=no-such-test", kind, ExitKind::Code(1), &out);
+    assert_contains("test=no-such-test", &out, "unknown kernel test");
+}
