@@ -82,6 +82,11 @@ pub fn exception(f: &mut TrapFrame) {
         cr2,
         cpu_label()
     );
+    if v == 8 {
+        if let Some(top) = crate::mem::stack::guard_hit(cr2) {
+            crate::kprintln!("  stack overflow: guard page of the stack with top 0x{top:016x}");
+        }
+    }
     if v == 14 {
         let e = f.error_code;
         crate::kprintln!(

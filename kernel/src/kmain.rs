@@ -52,7 +52,7 @@ impl PhysMem for DirectMap {
 
 /// Loads GDT/TSS (with fresh IST stacks) and the IDT on this CPU.
 pub fn init_cpu_tables() {
-    let mut tops = [0u64; 3];
+    let mut tops = [0u64; 4];
     for t in tops.iter_mut() {
         let s = Stack::new(16 * 1024).expect("no memory for IST stacks");
         *t = s.top();

@@ -145,8 +145,15 @@ fn timer_sleep() -> Result<(), String> {
 }
 
 fn timer_calibration() -> Result<(), String> {
-    let a = calibrate::against_hpet(50_000).ok_or("no HPET")?;
-    let b = calibrate::against_pmtimer(50_000).ok_or("no ACPI PM timer")?;
+    // Both runs borrow this CPU's local APIC timer: no tick meanwhile.
+    let (a, b) = crate::arch::without_interrupts(|| {
+        let a = calibrate::against_hpet(50_000);
+        let b = calibrate::against_pmtimer(50_000);
+        sched::rearm_tick();
+        (a, b)
+    });
+    let a = a.ok_or("no HPET")?;
+    let b = b.ok_or("no ACPI PM timer")?;
     let boot_lapic = calibrate::lapic_hz();
     let boot_tsc = clock::tsc_hz();
     kprintln!("timer-calibration: hpet:    TSC {} Hz, LAPIC timer {} Hz", a.tsc_hz, a.lapic_hz);

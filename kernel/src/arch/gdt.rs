@@ -1,6 +1,6 @@
 //! Per-CPU GDT and TSS. Each CPU gets its own TSS whose interrupt stack
 //! table holds guarded stacks for the faults that must not run on a
-//! possibly broken stack: double fault, NMI and machine check.
+//! possibly broken stack: double fault, NMI, machine check and page fault.
 
 use alloc::boxed::Box;
 use x86_64::VirtAddr;
@@ -15,13 +15,16 @@ pub const IST_DOUBLE_FAULT: u16 = 0;
 pub const IST_NMI: u16 = 1;
 /// IST slot of the machine-check stack.
 pub const IST_MACHINE_CHECK: u16 = 2;
+/// IST slot of the page-fault stack: every page fault is fatal in this
+/// kernel, and a stack overflow must still be reported (not double fault).
+pub const IST_PAGE_FAULT: u16 = 3;
 
 /// Kernel code selector (same on every CPU).
 pub const KERNEL_CS: u16 = 0x08;
 
 /// Builds and loads this CPU's GDT and TSS. `ist_tops` are the tops of
 /// the stacks for the IST slots above.
-pub fn init_this_cpu(ist_tops: [u64; 3]) {
+pub fn init_this_cpu(ist_tops: [u64; 4]) {
     let mut tss = TaskStateSegment::new();
     for (i, top) in ist_tops.iter().enumerate() {
         tss.interrupt_stack_table[i] = VirtAddr::new(*top);

@@ -54,6 +54,7 @@ pub fn load() {
             let ist = match v {
                 2 => Some(gdt::IST_NMI),
                 8 => Some(gdt::IST_DOUBLE_FAULT),
+                14 => Some(gdt::IST_PAGE_FAULT),
                 18 => Some(gdt::IST_MACHINE_CHECK),
                 _ => None,
             };

@@ -68,9 +68,15 @@ pub fn init_vectors() {
 pub fn run_this_cpu() -> ! {
     let p = percpu::this();
     p.sched.adopt_boot_context();
+    rearm_tick();
+    cpu::idle_loop()
+}
+
+/// Restarts this CPU's periodic tick (after something, such as a
+/// calibration run, used the local APIC timer).
+pub fn rearm_tick() {
     let count = (crate::time::calibrate::lapic_hz() / hz() as u64).max(1);
     crate::dev::lapic::timer_periodic(TIMER_VECTOR, count.min(u32::MAX as u64) as u32);
-    cpu::idle_loop()
 }
 
 /// Creates a thread running `f` on CPU `cpu` (or the least-loaded CPU)
