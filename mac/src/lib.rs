@@ -1,7 +1,31 @@
-//! The Crossbow MAC layer: provider interface (rings, ring groups), MAC
-//! clients, soft ring sets, VNICs, etherstubs, flows and statistics.
+//! The Crossbow MAC layer.
 //!
-//! Empty until the MAC-layer issues land; the crate exists now so that its
-//! name and its place in the dependency graph (`drivers → mac ← netstack`)
-//! are fixed.
+//! * [`provider`]: the interface NIC drivers implement (GLDv3's
+//!   `mac_register`): rings, ring groups, filters, offloads, link state.
+//! * [`mblk`], [`buf`], [`dma`]: packets in DMA buffers from bounded pools,
+//!   passed up and down without copying.
+//! * [`stats`]: per-ring and per-device counters for `dlstat`.
+//!
+//! Later issues add the MAC clients, soft ring sets, VNICs, etherstubs and
+//! flows here. `mac` never imports `drivers` or `netstack`: both implement
+//! or call the traits defined here.
 #![no_std]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod buf;
+pub mod dma;
+pub mod hash;
+pub mod mac;
+pub mod mblk;
+pub mod provider;
+pub mod stats;
+
+pub use mac::{LaneResult, Mac};
+pub use buf::{BufPool, DmaBuf};
+pub use dma::{DmaAllocator, DmaRegion};
+pub use mblk::{Cksum, Gso, GsoKind, Mblk, MblkChain, PktMeta};
+pub use provider::{CksumCaps, Duplex, GroupInfo, LinkState, LsoCaps, MacAddr, MacError, MacInfo, MacProvider, MacUpcalls, RxRing, TxRing};
+pub use stats::{DeviceCounters, RingCounters, RingStats};

@@ -56,18 +56,29 @@ fn max_vms() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }
 
-/// Permission to run one QEMU; released on drop.
+thread_local! {
+    /// Slots held by the current thread.
+    static HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Permission to run one QEMU; released on drop (and by [`Vm::wait_exit`]
+/// once QEMU has exited).
 pub struct VmSlot(());
 
 impl VmSlot {
-    /// Blocks until fewer than the allowed number of QEMUs run.
+    /// Blocks until fewer than the allowed number of QEMUs run. A thread that
+    /// already holds a slot never waits (a test with several VMs must not
+    /// deadlock against itself); it just oversubscribes.
     pub fn acquire() -> VmSlot {
         let max = max_vms();
         let mut used = SLOTS.used.lock().unwrap_or_else(|e| e.into_inner());
-        while *used >= max {
-            used = SLOTS.freed.wait(used).unwrap_or_else(|e| e.into_inner());
+        if HELD.with(|h| h.get()) == 0 {
+            while *used >= max {
+                used = SLOTS.freed.wait(used).unwrap_or_else(|e| e.into_inner());
+            }
         }
         *used += 1;
+        HELD.with(|h| h.set(h.get() + 1));
         VmSlot(())
     }
 }
@@ -76,6 +87,7 @@ impl Drop for VmSlot {
     fn drop(&mut self) {
         let mut used = SLOTS.used.lock().unwrap_or_else(|e| e.into_inner());
         *used -= 1;
+        HELD.with(|h| h.set(h.get().saturating_sub(1)));
         SLOTS.freed.notify_one();
     }
 }
@@ -202,7 +214,7 @@ pub struct Vm {
     started: Instant,
     config: Config,
     kernel: PathBuf,
-    _slot: VmSlot,
+    slot: Option<VmSlot>,
 }
 
 impl Vm {
@@ -235,7 +247,7 @@ impl Vm {
             started,
             config: cfg,
             kernel,
-            _slot: slot,
+            slot: Some(slot),
         }
     }
 
@@ -371,11 +383,13 @@ impl Vm {
                 if let Ok(st) = self.child.wait() {
                     self.exit = Some(ExitKind::Other(st));
                 }
+                self.slot = None;
                 self.join_readers();
                 return Err(self.failure(&format!("QEMU did not exit within {timeout:?} (killed)")));
             }
             std::thread::sleep(Duration::from_millis(20));
         };
+        self.slot = None;
         self.join_readers();
         let kind = bootimage::decode_exit(status);
         self.exit = Some(kind);
@@ -579,8 +593,10 @@ mod tests {
 
     #[test]
     fn slots_bound_concurrency() {
-        let a = VmSlot::acquire();
-        drop(a);
-        assert_eq!(*SLOTS.used.lock().unwrap(), 0);
+        // Re-entrant on one thread: never blocks, even past the limit.
+        let held: Vec<VmSlot> = (0..max_vms() + 2).map(|_| VmSlot::acquire()).collect();
+        assert_eq!(HELD.with(|h| h.get()), held.len());
+        drop(held);
+        assert_eq!(HELD.with(|h| h.get()), 0);
     }
 }

@@ -61,3 +61,49 @@ fn unknown_test() {
     assert_exit("test=no-such-test", kind, ExitKind::Code(1), &out);
     assert_contains("test=no-such-test", &out, "unknown kernel test");
 }
+
+#[test]
+fn stack_overflow_hits_guard_page() {
+    let (kind, out) = run_ktest("stack-overflow", 2, KTEST_TIMEOUT);
+    assert_exit("stack-overflow", kind, ExitKind::Code(102), &out);
+    for needle in ["EXCEPTION #PF", "vector=14", "stack overflow: guard page", "thread: overflow"] {
+        assert_contains("stack-overflow", &out, needle);
+    }
+}
+
+#[test]
+fn panic_reports_and_exits_101() {
+    let (kind, out) = run_ktest("panic", 2, KTEST_TIMEOUT);
+    assert_exit("panic", kind, ExitKind::Code(101), &out);
+    assert_contains("panic", &out, "KERNEL PANIC on cpu");
+    assert_contains("panic", &out, "deliberate panic from ktest");
+}
+
+/// Scheduler behaviour: each test passes only if the kernel says PASS.
+fn sched_test(name: &str, smp: usize) {
+    let what = format!("{name} (smp {smp})");
+    let (kind, out) = run_ktest(name, smp, KTEST_TIMEOUT);
+    assert_exit(&what, kind, ExitKind::Code(0), &out);
+    assert_contains(&what, &out, &format!("ktest {name}: PASS"));
+}
+
+#[test]
+fn preemption_among_equal_priorities() {
+    sched_test("preempt", 2);
+}
+
+#[test]
+fn priority_preempts_at_once() {
+    sched_test("priority", 2);
+}
+
+#[test]
+fn cross_cpu_wakeup_by_ipi() {
+    sched_test("ipi", 4);
+}
+
+#[test]
+fn per_cpu_callouts() {
+    sched_test("callout", 1);
+    sched_test("callout", 4);
+}

@@ -1,0 +1,287 @@
+//! A registered MAC: one NIC instance as the MAC layer sees it — its link
+//! name (`net0`), device name (`vioif0`), provider, the primary client's
+//! receive function, the wake-up hook of its Rx lanes, Tx ring selection
+//! with a bounded backlog per ring, and its link state.
+//!
+//! Rx lane (one per hardware Rx ring): the driver's interrupt disables the
+//! ring's interrupt and calls [`MacUpcalls::rx_ready`], which wakes the
+//! lane's thread (the kernel's, through [`Mac::set_lane_wakeup`]). The
+//! thread calls [`Mac::rx_lane_service`] until it reports `Idle`, which
+//! re-enables the ring's interrupt.
+
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+use spin::{Mutex, Once, RwLock};
+
+use crate::buf::BufPool;
+use crate::dma::DmaAllocator;
+use crate::mblk::{Mblk, MblkChain};
+use crate::provider::{LinkState, MacError, MacInfo, MacProvider, MacUpcalls};
+use crate::stats::RingCounters;
+
+/// The primary client's receive function.
+pub type RxFn = Arc<dyn Fn(MblkChain) + Send + Sync>;
+/// Wakes the lane thread of an Rx ring.
+pub type WakeFn = Arc<dyn Fn(usize) + Send + Sync>;
+/// Called on link state changes.
+pub type LinkFn = Arc<dyn Fn(LinkState) + Send + Sync>;
+
+/// Headroom reserved in Tx buffers for driver headers.
+pub const TX_HEADROOM: usize = 128;
+/// Size of each Tx buffer.
+pub const TX_BUF_SIZE: usize = 2048;
+/// Tx buffers per link.
+pub const TX_BUFS: usize = 1024;
+/// Packets a Tx ring's backlog holds while the ring is full.
+pub const TX_BACKLOG: usize = 256;
+/// Bytes one lane service call picks up at most (illumos' poll limit).
+pub const RX_POLL_BYTES: usize = 150_000;
+
+/// MAC-level counters of a link (the rings count the rest).
+#[derive(Debug, Default)]
+pub struct MacStats {
+    /// Rx packets dropped because no client was attached.
+    pub rx_no_client: AtomicU64,
+    /// Tx packets dropped because the Tx backlog was full.
+    pub tx_backlog_drops: AtomicU64,
+    /// Tx buffer allocations that failed (pool empty).
+    pub tx_no_buf: AtomicU64,
+    /// Link state changes.
+    pub link_changes: AtomicU64,
+}
+
+/// What a lane service call found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaneResult {
+    /// Packets were delivered; call again.
+    More(usize),
+    /// The ring was empty; its interrupt is enabled again.
+    Idle,
+}
+
+/// One registered NIC instance.
+pub struct Mac {
+    link: String,
+    device: String,
+    provider: Arc<dyn MacProvider>,
+    info: MacInfo,
+    rx_fn: RwLock<Option<RxFn>>,
+    lane_wake: Once<WakeFn>,
+    link_fns: Mutex<Vec<LinkFn>>,
+    tx_pool: Arc<BufPool>,
+    tx_backlog: Vec<Mutex<MblkChain>>,
+    link_state: AtomicU8,
+    pub stats: MacStats,
+}
+
+struct Upcalls(Weak<Mac>);
+
+impl MacUpcalls for Upcalls {
+    fn rx_ready(&self, ring: usize) {
+        if let Some(m) = self.0.upgrade() {
+            if let Some(w) = m.lane_wake.get() {
+                w(ring);
+            }
+        }
+    }
+    fn tx_resume(&self, ring: usize) {
+        if let Some(m) = self.0.upgrade() {
+            m.tx_drain(ring);
+        }
+    }
+    fn link_changed(&self, state: LinkState) {
+        if let Some(m) = self.0.upgrade() {
+            m.link_state.store(state as u8, Ordering::Release);
+            m.stats.link_changes.fetch_add(1, Ordering::Relaxed);
+            let fns: Vec<LinkFn> = m.link_fns.lock().clone();
+            for f in fns {
+                f(state);
+            }
+        }
+    }
+}
+
+fn state_from(v: u8) -> LinkState {
+    match v {
+        0 => LinkState::Up,
+        1 => LinkState::Down,
+        _ => LinkState::Unknown,
+    }
+}
+
+static MACS: Mutex<Vec<Arc<Mac>>> = Mutex::new(Vec::new());
+
+/// Registers a started-or-not driver instance as the next link (`net0`,
+/// `net1`, ...), device `DRIVER<instance>`. The provider is not started
+/// yet: set the lane wake-up and the client, then call [`Mac::start`].
+pub fn register(provider: Arc<dyn MacProvider>, dma: Arc<dyn DmaAllocator>) -> Result<Arc<Mac>, MacError> {
+    let info = provider.info().clone();
+    let tx_pool = BufPool::new(dma, TX_BUF_SIZE, TX_BUFS).ok_or(MacError::NoSpace)?;
+    let mut macs = MACS.lock();
+    let instance = macs.iter().filter(|m| m.info.driver == info.driver).count();
+    let mac = Arc::new(Mac {
+        link: alloc::format!("net{}", macs.len()),
+        device: alloc::format!("{}{}", info.driver, instance),
+        tx_backlog: (0..info.tx_rings).map(|_| Mutex::new(MblkChain::new())).collect(),
+        provider,
+        info,
+        rx_fn: RwLock::new(None),
+        lane_wake: Once::new(),
+        link_fns: Mutex::new(Vec::new()),
+        tx_pool,
+        link_state: AtomicU8::new(LinkState::Unknown as u8),
+        stats: MacStats::default(),
+    });
+    macs.push(mac.clone());
+    Ok(mac)
+}
+
+/// All registered links, in registration order.
+pub fn links() -> Vec<Arc<Mac>> {
+    MACS.lock().clone()
+}
+
+/// The link named `name`.
+pub fn by_name(name: &str) -> Option<Arc<Mac>> {
+    MACS.lock().iter().find(|m| m.link == name).cloned()
+}
+
+impl Mac {
+    /// Link name (`net0`).
+    pub fn link(&self) -> &str {
+        &self.link
+    }
+
+    /// Device name (`vioif0`).
+    pub fn device(&self) -> &str {
+        &self.device
+    }
+
+    /// What the driver registered.
+    pub fn info(&self) -> &MacInfo {
+        &self.info
+    }
+
+    /// The driver.
+    pub fn provider(&self) -> &Arc<dyn MacProvider> {
+        &self.provider
+    }
+
+    /// Sets how Rx lanes are woken (once, before `start`).
+    pub fn set_lane_wakeup(&self, f: WakeFn) {
+        self.lane_wake.call_once(|| f);
+    }
+
+    /// Attaches the primary client's receive function.
+    pub fn set_rx(&self, f: Option<RxFn>) {
+        *self.rx_fn.write() = f;
+    }
+
+    /// Adds a link-state listener.
+    pub fn on_link_change(&self, f: LinkFn) {
+        self.link_fns.lock().push(f);
+    }
+
+    /// Starts the device.
+    pub fn start(self: &Arc<Self>) -> Result<(), MacError> {
+        let state = self.provider.link_state();
+        self.link_state.store(state as u8, Ordering::Release);
+        self.provider.start(Arc::new(Upcalls(Arc::downgrade(self))))
+    }
+
+    /// Current link state (as last reported by the driver).
+    pub fn link_state(&self) -> LinkState {
+        state_from(self.link_state.load(Ordering::Acquire))
+    }
+
+    /// Runs one pass of Rx lane `ring`: picks up to [`RX_POLL_BYTES`] and
+    /// hands them to the client; on an empty ring re-enables its interrupt.
+    pub fn rx_lane_service(&self, ring: usize) -> LaneResult {
+        let Some(r) = self.provider.rx_ring(ring) else { return LaneResult::Idle };
+        let chain = r.poll(RX_POLL_BYTES);
+        if chain.is_empty() {
+            r.intr_enable();
+            return LaneResult::Idle;
+        }
+        let n = chain.len();
+        let f = self.rx_fn.read().clone();
+        match f {
+            Some(f) => f(chain),
+            None => {
+                self.stats.rx_no_client.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+        LaneResult::More(n)
+    }
+
+    /// A Tx packet with [`TX_HEADROOM`] bytes of headroom and `len` bytes
+    /// of (zeroed or stale) data; `None` if `len` does not fit a buffer or
+    /// the pool is empty (counted).
+    pub fn alloc_tx(&self, len: usize) -> Option<Mblk> {
+        if len + TX_HEADROOM > TX_BUF_SIZE {
+            self.stats.tx_no_buf.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        match self.tx_pool.alloc() {
+            Some(b) => Some(Mblk::with_range(b, TX_HEADROOM, len)),
+            None => {
+                self.stats.tx_no_buf.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// Sends a frame on the Tx ring its flow hashes to. A full ring keeps
+    /// it in a bounded backlog until the driver resumes the ring.
+    pub fn tx(&self, mut m: Mblk) {
+        let rings = self.info.tx_rings.max(1);
+        if m.meta.hash == 0 {
+            m.meta.hash = crate::hash::frame_hash(m.data());
+        }
+        let ring = (m.meta.hash as usize) % rings;
+        let mut backlog = self.tx_backlog[ring].lock();
+        if backlog.len() >= TX_BACKLOG {
+            self.stats.tx_backlog_drops.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        backlog.push(m);
+        self.tx_push(ring, &mut backlog);
+    }
+
+    fn tx_push(&self, ring: usize, backlog: &mut MblkChain) {
+        let Some(r) = self.provider.tx_ring(ring) else {
+            self.stats.tx_backlog_drops.fetch_add(backlog.len() as u64, Ordering::Relaxed);
+            *backlog = MblkChain::new();
+            return;
+        };
+        let chain = core::mem::take(backlog);
+        *backlog = r.tx(chain);
+    }
+
+    fn tx_drain(&self, ring: usize) {
+        if let Some(b) = self.tx_backlog.get(ring) {
+            let mut backlog = b.lock();
+            if !backlog.is_empty() {
+                self.tx_push(ring, &mut backlog);
+            }
+        }
+    }
+
+    /// Per-ring Rx counters.
+    pub fn rx_ring_counters(&self) -> Vec<RingCounters> {
+        (0..self.info.rx_rings).filter_map(|i| self.provider.rx_ring(i)).map(|r| r.stats().snapshot()).collect()
+    }
+
+    /// Per-ring Tx counters.
+    pub fn tx_ring_counters(&self) -> Vec<RingCounters> {
+        (0..self.info.tx_rings).filter_map(|i| self.provider.tx_ring(i)).map(|r| r.stats().snapshot()).collect()
+    }
+
+    /// CPU of each Rx ring's interrupt.
+    pub fn rx_ring_cpus(&self) -> Vec<usize> {
+        (0..self.info.rx_rings).filter_map(|i| self.provider.rx_ring(i)).map(|r| r.cpu()).collect()
+    }
+}
