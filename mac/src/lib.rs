@@ -15,13 +15,18 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod admin;
 pub mod buf;
 pub mod dma;
+#[cfg(any(test, feature = "host"))]
+pub mod fake;
 pub mod hash;
 pub mod mac;
 pub mod mblk;
 pub mod provider;
 pub mod stats;
+#[cfg(test)]
+mod tests;
 
 pub use mac::{LaneResult, Mac};
 pub use buf::{BufPool, DmaBuf};

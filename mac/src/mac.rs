@@ -180,6 +180,12 @@ impl Mac {
         *self.rx_fn.write() = f;
     }
 
+    /// Name of the primary client (the link's own name while a receive
+    /// function is attached), for `dladm show-phys -H`.
+    pub fn client_name(&self) -> Option<String> {
+        self.rx_fn.read().as_ref().map(|_| self.link.clone())
+    }
+
     /// Adds a link-state listener.
     pub fn on_link_change(&self, f: LinkFn) {
         self.link_fns.lock().push(f);
@@ -242,7 +248,12 @@ impl Mac {
             m.meta.hash = crate::hash::frame_hash(m.data());
         }
         let ring = (m.meta.hash as usize) % rings;
-        let mut backlog = self.tx_backlog[ring].lock();
+        let Some(backlog) = self.tx_backlog.get(ring) else {
+            // A provider without Tx rings.
+            self.stats.tx_backlog_drops.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let mut backlog = backlog.lock();
         if backlog.len() >= TX_BACKLOG {
             self.stats.tx_backlog_drops.fetch_add(1, Ordering::Relaxed);
             return;

@@ -1,0 +1,329 @@
+//! Tests of [`Mac`] over the fake NIC. The link registry is a global shared
+//! by tests running in parallel: names are compared relative to each
+//! other, never as absolute `net0`.
+
+use std::string::String;
+use std::sync::{Arc, Mutex};
+use std::vec::Vec;
+
+use crate::fake::{FakeNic, fake_info, tcp4_frame};
+use crate::hash::frame_hash;
+use crate::mac::{self, LaneResult, Mac, RX_POLL_BYTES, TX_BACKLOG};
+use crate::mblk::MblkChain;
+use crate::provider::{Duplex, LinkState, MacError, MacProvider};
+
+fn num_suffix(s: &str, prefix: &str) -> usize {
+    s.strip_prefix(prefix).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{s} is not {prefix}N"))
+}
+
+type Collected<T> = Arc<Mutex<Vec<T>>>;
+
+/// A started link over a fake with the given rings, collecting what its
+/// client receives and which lanes were woken.
+fn started(rx: usize, tx: usize) -> (Arc<FakeNic>, Arc<Mac>, Collected<Vec<u8>>, Collected<usize>) {
+    let nic = FakeNic::new(rx, tx);
+    let mac = nic.register().unwrap();
+    let got: Collected<Vec<u8>> = Arc::default();
+    let woken: Collected<usize> = Arc::default();
+    let g = got.clone();
+    mac.set_rx(Some(Arc::new(move |chain: MblkChain| {
+        let mut g = g.lock().unwrap();
+        for m in chain {
+            let mut b = std::vec![0u8; m.total_len()];
+            m.copy_to(&mut b);
+            g.push(b);
+        }
+    })));
+    let w = woken.clone();
+    mac.set_lane_wakeup(Arc::new(move |ring| w.lock().unwrap().push(ring)));
+    mac.start().unwrap();
+    (nic, mac, got, woken)
+}
+
+fn send(mac: &Mac, frame: &[u8]) {
+    let mut m = mac.alloc_tx(frame.len()).unwrap();
+    m.data_mut().copy_from_slice(frame);
+    mac.tx(m);
+}
+
+#[test]
+fn register_names_links_and_devices_in_order() {
+    // A driver name of its own makes the instance numbers exact.
+    let mut info = fake_info(1, 1);
+    info.driver = "regtest";
+    let a = FakeNic::with_info(info.clone()).register().unwrap();
+    let b = FakeNic::with_info(info).register().unwrap();
+    assert_eq!(a.device(), "regtest0");
+    assert_eq!(b.device(), "regtest1");
+    let (na, nb) = (num_suffix(a.link(), "net"), num_suffix(b.link(), "net"));
+    assert!(nb > na, "{} then {}", a.link(), b.link());
+    assert!(Arc::ptr_eq(&mac::by_name(a.link()).unwrap(), &a));
+    assert!(Arc::ptr_eq(&mac::by_name(b.link()).unwrap(), &b));
+    let all = mac::links();
+    let pa = all.iter().position(|m| Arc::ptr_eq(m, &a)).unwrap();
+    let pb = all.iter().position(|m| Arc::ptr_eq(m, &b)).unwrap();
+    assert!(pa < pb);
+    assert!(mac::by_name("nosuchlink0").is_none());
+
+    // The default driver of the fake is vioif.
+    let v = FakeNic::new(1, 1).register().unwrap();
+    assert!(v.device().starts_with("vioif"), "{}", v.device());
+    assert_eq!(v.info().mtu, 1500);
+}
+
+#[test]
+fn start_reads_link_state_and_lane_service_delivers_then_idles() {
+    let (nic, mac, got, woken) = started(2, 1);
+    assert!(nic.is_started());
+    assert_eq!(mac.link_state(), LinkState::Up);
+
+    assert!(nic.inject(1, &tcp4_frame(1000, 7, 60)));
+    assert!(nic.inject(1, &tcp4_frame(1001, 7, 70)));
+    // The first frame fired the interrupt (which the driver then masks);
+    // the second found it off.
+    assert_eq!(*woken.lock().unwrap(), std::vec![1]);
+    assert!(!nic.intr_enabled(1));
+    assert_eq!(nic.rx_stats(1).unwrap().snapshot().interrupts, 1);
+
+    assert_eq!(mac.rx_lane_service(1), LaneResult::More(2));
+    {
+        let g = got.lock().unwrap();
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0], tcp4_frame(1000, 7, 60));
+        assert_eq!(g[1], tcp4_frame(1001, 7, 70));
+    }
+    assert_eq!(nic.intr_enables(1), 0);
+    assert_eq!(mac.rx_lane_service(1), LaneResult::Idle);
+    assert_eq!(nic.intr_enables(1), 1);
+    assert!(nic.intr_enabled(1));
+    assert_eq!(mac.rx_ring_counters()[1].packets, 2);
+    assert_eq!(mac.rx_ring_counters()[1].bytes, 130);
+    assert_eq!(mac.rx_ring_counters()[0].packets, 0);
+    // Ring 0 untouched; an unknown ring is just idle.
+    assert_eq!(nic.intr_enables(0), 0);
+    assert_eq!(mac.rx_lane_service(9), LaneResult::Idle);
+
+    // Interrupt on again: the next frame wakes the lane again.
+    assert!(nic.inject(1, &tcp4_frame(1002, 7, 60)));
+    assert_eq!(*woken.lock().unwrap(), std::vec![1, 1]);
+    assert_eq!(mac.rx_ring_cpus(), std::vec![0, 1]);
+}
+
+#[test]
+fn lane_service_takes_a_bounded_pickup_per_call() {
+    let (nic, mac, got, _) = started(1, 1);
+    let n = 2 * RX_POLL_BYTES / 1500 + 10;
+    for i in 0..n {
+        assert!(nic.inject(0, &tcp4_frame(i as u16, 7, 1500)));
+    }
+    let mut calls = 0;
+    let mut total = 0;
+    while let LaneResult::More(k) = mac.rx_lane_service(0) {
+        assert!(k * 1500 <= RX_POLL_BYTES + 1500, "one pickup took {k} frames");
+        total += k;
+        calls += 1;
+        assert!(calls < 100);
+    }
+    assert_eq!(total, n);
+    assert!(calls >= 3, "{calls} calls");
+    assert_eq!(got.lock().unwrap().len(), n);
+    assert!(nic.intr_enabled(0));
+}
+
+#[test]
+fn interrupt_reenable_with_frames_waiting_fires_again() {
+    let (nic, mac, _, woken) = started(1, 1);
+    assert!(nic.inject(0, &tcp4_frame(1, 2, 60)));
+    assert_eq!(woken.lock().unwrap().len(), 1);
+    // The lane drains, then a frame slips in before the interrupt is back:
+    // intr_enable must raise it at once.
+    assert_eq!(mac.rx_lane_service(0), LaneResult::More(1));
+    assert!(nic.inject(0, &tcp4_frame(1, 2, 60)));
+    assert_eq!(woken.lock().unwrap().len(), 1);
+    assert_eq!(mac.rx_lane_service(0), LaneResult::More(1));
+    assert_eq!(mac.rx_lane_service(0), LaneResult::Idle);
+    assert!(nic.intr_enabled(0));
+    assert!(nic.inject(0, &tcp4_frame(1, 2, 60)));
+    assert_eq!(woken.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn frames_without_a_client_are_counted() {
+    let nic = FakeNic::new(1, 1);
+    let mac = nic.register().unwrap();
+    mac.start().unwrap();
+    for _ in 0..3 {
+        assert!(nic.inject(0, &tcp4_frame(5, 6, 64)));
+    }
+    assert_eq!(mac.rx_lane_service(0), LaneResult::More(3));
+    assert_eq!(mac.stats.rx_no_client.load(core::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(mac.rx_lane_service(0), LaneResult::Idle);
+    // Buffers went back to the fake's pool: injecting still works.
+    assert!(nic.inject(0, &tcp4_frame(5, 6, 64)));
+}
+
+#[test]
+fn inject_refuses_bad_input_without_panicking() {
+    let nic = FakeNic::new(1, 1);
+    assert!(!nic.inject(3, &[0u8; 60]));
+    assert!(!nic.inject(0, &std::vec![0u8; 5000]));
+    assert_eq!(nic.inject_drops.load(core::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(nic.rx_stats(0).unwrap().snapshot().drops, 1);
+    // Not started: no upcall, the frame waits.
+    assert!(nic.inject(0, &[0u8; 60]));
+    assert_eq!(nic.rx_pending(0), 1);
+}
+
+#[test]
+fn tx_ring_is_stable_per_flow_and_flows_spread() {
+    let (nic, mac, _, _) = started(1, 4);
+    for _ in 0..10 {
+        send(&mac, &tcp4_frame(4000, 80, 100));
+    }
+    let ring = frame_hash(&tcp4_frame(4000, 80, 100)) as usize % 4;
+    for r in 0..4 {
+        let n = nic.take_sent(r).len();
+        assert_eq!(n, if r == ring { 10 } else { 0 }, "ring {r}");
+    }
+    for p in 0..32u16 {
+        send(&mac, &tcp4_frame(5000 + p, 80, 100));
+    }
+    let used = (0..4).filter(|&r| !nic.sent(r).is_empty()).count();
+    assert!(used >= 2, "32 flows used {used} rings");
+    let total: usize = (0..4).map(|r| nic.sent(r).len()).sum();
+    assert_eq!(total, 32);
+    let c: u64 = mac.tx_ring_counters().iter().map(|c| c.packets).sum();
+    assert_eq!(c, 42);
+}
+
+#[test]
+fn full_ring_backlogs_and_drains_in_order_on_resume() {
+    let (nic, mac, _, _) = started(1, 2);
+    let frame = |i: usize| {
+        let mut f = tcp4_frame(6000, 80, 80);
+        f[60] = i as u8;
+        f
+    };
+    let ring = frame_hash(&frame(0)) as usize % 2;
+    nic.set_tx_room(ring, 3);
+    for i in 0..10 {
+        send(&mac, &frame(i));
+    }
+    assert_eq!(nic.sent(ring).len(), 3);
+    nic.resume_tx(ring);
+    let sent = nic.take_sent(ring);
+    assert_eq!(sent.len(), 10);
+    for (i, f) in sent.iter().enumerate() {
+        assert_eq!(f[60], i as u8, "order");
+    }
+    assert_eq!(mac.stats.tx_backlog_drops.load(core::sync::atomic::Ordering::Relaxed), 0);
+    // Nothing left behind: resuming again sends nothing more.
+    nic.resume_tx(ring);
+    assert!(nic.sent(ring).is_empty());
+    assert!(nic.tx_stats(ring).unwrap().snapshot().blocked > 0);
+    assert_eq!(nic.tx_stats(ring).unwrap().snapshot().unblocked, 2);
+}
+
+#[test]
+fn backlog_is_bounded_and_overflow_is_counted() {
+    let (nic, mac, _, _) = started(1, 1);
+    nic.set_tx_full(0);
+    for _ in 0..TX_BACKLOG + 5 {
+        send(&mac, &tcp4_frame(7000, 80, 64));
+    }
+    assert!(nic.sent(0).is_empty());
+    assert_eq!(mac.stats.tx_backlog_drops.load(core::sync::atomic::Ordering::Relaxed), 5);
+    nic.resume_tx(0);
+    assert_eq!(nic.take_sent(0).len(), TX_BACKLOG);
+    // The dropped packets' buffers went back to the pool, as did the sent
+    // ones: a full pool's worth can be allocated again.
+    let bufs: Vec<_> = (0..crate::mac::TX_BUFS).map(|_| mac.alloc_tx(64)).collect();
+    assert!(bufs.iter().all(|b| b.is_some()));
+    assert!(mac.alloc_tx(64).is_none());
+    assert_eq!(mac.stats.tx_no_buf.load(core::sync::atomic::Ordering::Relaxed), 1);
+}
+
+#[test]
+fn alloc_tx_refuses_oversized_packets() {
+    let nic = FakeNic::new(1, 1);
+    let mac = nic.register().unwrap();
+    assert!(mac.alloc_tx(crate::mac::TX_BUF_SIZE).is_none());
+    assert_eq!(mac.stats.tx_no_buf.load(core::sync::atomic::Ordering::Relaxed), 1);
+    let m = mac.alloc_tx(100).unwrap();
+    assert_eq!(m.len(), 100);
+    assert_eq!(m.headroom(), crate::mac::TX_HEADROOM);
+}
+
+#[test]
+fn tx_on_a_nic_without_tx_rings_drops_instead_of_panicking() {
+    let nic = FakeNic::new(1, 0);
+    let mac = nic.register().unwrap();
+    mac.start().unwrap();
+    send(&mac, &tcp4_frame(1, 2, 60));
+    assert_eq!(mac.stats.tx_backlog_drops.load(core::sync::atomic::Ordering::Relaxed), 1);
+    nic.resume_tx(0);
+}
+
+#[test]
+fn link_changes_reach_every_listener() {
+    let nic = FakeNic::new(1, 1);
+    nic.set_link(LinkState::Down);
+    let mac = nic.register().unwrap();
+    assert_eq!(mac.link_state(), LinkState::Unknown, "before start");
+    let seen: Arc<Mutex<Vec<(usize, LinkState)>>> = Arc::default();
+    for id in 0..2 {
+        let s = seen.clone();
+        mac.on_link_change(Arc::new(move |st| s.lock().unwrap().push((id, st))));
+    }
+    mac.start().unwrap();
+    assert_eq!(mac.link_state(), LinkState::Down);
+    assert!(seen.lock().unwrap().is_empty(), "start is not a change");
+    nic.set_link(LinkState::Up);
+    assert_eq!(mac.link_state(), LinkState::Up);
+    nic.set_link(LinkState::Down);
+    assert_eq!(mac.link_state(), LinkState::Down);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        std::vec![(0, LinkState::Up), (1, LinkState::Up), (0, LinkState::Down), (1, LinkState::Down)]
+    );
+    assert_eq!(mac.stats.link_changes.load(core::sync::atomic::Ordering::Relaxed), 2);
+    // After stop, no more upcalls.
+    nic.stop();
+    nic.set_link(LinkState::Up);
+    assert_eq!(mac.link_state(), LinkState::Down);
+    assert!(nic.is_stopped());
+}
+
+#[test]
+fn client_name_follows_the_receive_function() {
+    let nic = FakeNic::new(1, 1);
+    let mac = nic.register().unwrap();
+    assert_eq!(mac.client_name(), None);
+    mac.set_rx(Some(Arc::new(|_c: MblkChain| {})));
+    assert_eq!(mac.client_name(), Some(String::from(mac.link())));
+    mac.set_rx(None);
+    assert_eq!(mac.client_name(), None);
+}
+
+#[test]
+fn fake_filters_and_properties() {
+    let nic = FakeNic::new(2, 2);
+    let a = |i: u8| [2, 8, 0x20, 0, 0, i];
+    for i in 0..crate::fake::FAKE_UNICAST_SLOTS as u8 {
+        nic.unicast_add(0, a(i)).unwrap();
+    }
+    assert_eq!(nic.unicast_add(0, a(99)), Err(MacError::NoSpace));
+    assert_eq!(nic.unicast_add(5, a(1)), Err(MacError::Invalid));
+    nic.unicast_remove(0, a(0)).unwrap();
+    assert_eq!(nic.unicast_remove(0, a(0)), Err(MacError::Invalid));
+    nic.unicast_add(0, a(99)).unwrap();
+    nic.multicast_add([1, 0, 0x5e, 0, 0, 1]).unwrap();
+    assert_eq!(nic.multicast_filters().len(), 1);
+    nic.set_promisc(true).unwrap();
+    assert!(nic.promisc());
+    nic.set_speed(1000);
+    nic.set_duplex(Duplex::Half);
+    assert_eq!(nic.speed_mbps(), 1000);
+    assert_eq!(nic.duplex(), Duplex::Half);
+    assert!(nic.rx_ring(2).is_none() && nic.tx_ring(2).is_none());
+}
