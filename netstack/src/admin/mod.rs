@@ -1,0 +1,107 @@
+//! The IP admin commands of the serial shell, as plain functions the
+//! kernel's shell calls and host tests drive:
+//!
+//! * [`ipadm::ipadm`]: `create-ip`, `delete-ip`, `show-if`, `create-addr`,
+//!   `delete-addr`, `show-addr`, `help`;
+//! * [`route::route`]: `add`, `delete`, `help`;
+//! * [`netstat::netstat`]: `-r` (`-rn`) and `-s`;
+//! * [`ping::ping`]: illumos `ping`, with and without `-s`.
+//!
+//! Each is a [`Command`]: `argv[0]` is the command name, output and error
+//! messages go to `out` (there is one console), the result is the exit
+//! status (0 success, 1 failure, 2 usage error). Wording, columns and
+//! option rules follow illumos (`shared/ADMIN.md`).
+//!
+//! The commands reach the system only through [`AdminEnv`].
+
+pub mod getopt;
+pub mod ipadm;
+pub mod netstat;
+pub mod ofmt;
+pub mod ping;
+pub mod route;
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use crate::stack::{IpStack, NetError};
+
+/// What the admin commands need from the kernel.
+///
+/// IP interfaces are stack instances, one per link (`net0`), created and
+/// owned by the kernel: `create_if` opens a MAC client on the link and
+/// starts an instance on it (its stack thread polling it), `delete_if`
+/// stops and drops it. Time is the monotonic clock the stack threads pass
+/// to [`IpStack::poll_us`]. `sleep_ms` blocks the shell (the stack threads
+/// keep running); `poll_now` asks them to poll at once rather than at their
+/// next deadline (after queueing an echo request, say). `interrupted` tells
+/// whether the user asked to stop (a key on the console), for commands that
+/// run until stopped.
+pub trait AdminEnv {
+    /// Every IP interface, in creation order.
+    fn instances(&self) -> Vec<Arc<dyn IpStack>>;
+
+    /// The IP interface on `link`, if there is one.
+    fn instance(&self, link: &str) -> Option<Arc<dyn IpStack>> {
+        self.instances().into_iter().find(|i| i.name() == link)
+    }
+
+    /// Creates an IP interface on the data link `link`
+    /// ([`NetError::NoSuchInterface`] if there is no such link,
+    /// [`NetError::InterfaceExists`] if it has one).
+    fn create_if(&mut self, link: &str) -> Result<Arc<dyn IpStack>, NetError>;
+
+    /// Removes the IP interface on `link`, addresses and routes included.
+    fn delete_if(&mut self, link: &str) -> Result<(), NetError>;
+
+    /// The monotonic clock, µs.
+    fn now_us(&self) -> u64;
+
+    /// Sleeps `ms` milliseconds.
+    fn sleep_ms(&mut self, ms: u64);
+
+    /// Whether the user asked the running command to stop.
+    fn interrupted(&mut self) -> bool;
+
+    /// Asks the stack threads to poll now.
+    fn poll_now(&mut self);
+}
+
+/// An admin command.
+pub type Command = fn(&[&str], &mut dyn AdminEnv, &mut dyn Write) -> i32;
+
+/// The commands by name.
+pub const COMMANDS: &[(&str, Command)] =
+    &[("ipadm", ipadm::ipadm), ("route", route::route), ("netstat", netstat::netstat), ("ping", ping::ping)];
+
+/// Runs `argv` if `argv[0]` names one of [`COMMANDS`]; `None` otherwise.
+pub fn run(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> Option<i32> {
+    let name = *argv.first()?;
+    let (_, cmd) = COMMANDS.iter().find(|(n, _)| *n == name)?;
+    Some(cmd(argv, env, out))
+}
+
+/// Exit status of a failed operation.
+pub const EXIT_FAIL: i32 = 1;
+/// Exit status of a usage error.
+pub const EXIT_USAGE: i32 = 2;
+
+/// Whether `s` can be a link name: a letter, then letters, digits, `_` or
+/// `.`, at most 31 characters.
+pub fn valid_link_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 31
+        && b[0].is_ascii_alphabetic()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.')
+}
+
+/// Formats µs as milliseconds with three decimals (`0.512`).
+pub struct Millis(pub u64);
+
+impl core::fmt::Display for Millis {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}.{:03}", self.0 / 1000, self.0 % 1000)
+    }
+}

@@ -1,0 +1,130 @@
+//! `netstat`: the routing table (`-r`, as illumos `netstat -rn`) and the
+//! per-instance counters (`-s`).
+//!
+//! ```text
+//! netstat -r [-n] [-f inet]
+//! netstat -s [-f inet]
+//! ```
+//!
+//! The routing table lists, per IP interface, the default route, the
+//! on-link subnet of each address (gateway = the address, flag `U`, `UH`
+//! for a /32), then the static routes (`UG`, `UGH` for hosts). smoltcp
+//! keeps no per-route reference or use counts: `Ref` and `Use` print 0.
+
+use alloc::string::ToString;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use super::getopt::{OptError, getopt};
+use super::{AdminEnv, EXIT_FAIL, EXIT_USAGE};
+use crate::stack::IpStack;
+
+const USAGE: &str = "usage: netstat -r [-n] [-f inet]\n       netstat -s [-f inet]";
+
+/// `netstat` (`argv[0]` is `netstat`).
+pub fn netstat(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
+    let p = match getopt(argv.get(1..).unwrap_or(&[]), "rnsvaf:") {
+        Ok(p) => p,
+        Err(OptError::Unknown(c)) => return usage(out, &alloc::format!("illegal option -- {c}")),
+        Err(OptError::MissingValue(c)) => return usage(out, &alloc::format!("option requires an argument -- {c}")),
+    };
+    if let Some(f) = p.value('f')
+        && f != "inet"
+    {
+        let _ = writeln!(out, "netstat: {f}: unknown address family");
+        return EXIT_FAIL;
+    }
+    if !p.operands.is_empty() {
+        return usage(out, "extra arguments");
+    }
+    if !p.has('r') && !p.has('s') {
+        return usage(out, "only the -r and -s reports are available");
+    }
+    let instances = env.instances();
+    if p.has('r') {
+        routes(&instances, out);
+    }
+    if p.has('s') {
+        statistics(&instances, out);
+    }
+    0
+}
+
+fn usage(out: &mut dyn Write, msg: &str) -> i32 {
+    let _ = writeln!(out, "netstat: {msg}");
+    let _ = writeln!(out, "{USAGE}");
+    EXIT_USAGE
+}
+
+fn route_line(out: &mut dyn Write, dest: &str, gw: &str, flags: &str, ifname: &str) {
+    let _ = writeln!(out, "{dest:<20} {gw:<20} {flags:<5} {:>5} {:>10} {ifname}", 0, 0);
+}
+
+/// Prints the IPv4 routing table.
+pub fn routes(instances: &[Arc<dyn IpStack>], out: &mut dyn Write) {
+    let _ = writeln!(out);
+    let _ = writeln!(out, "Routing Table: IPv4");
+    let _ = writeln!(out, "  Destination           Gateway           Flags  Ref     Use     Interface");
+    let _ = writeln!(out, "-------------------- -------------------- ----- ----- ---------- ---------");
+    for inst in instances {
+        for r in inst.routes().iter().filter(|r| r.dest.is_default()) {
+            route_line(out, "default", &r.gateway.to_string(), "UG", inst.name());
+        }
+    }
+    for inst in instances {
+        for a in inst.addrs() {
+            if a.net.prefix() == 32 {
+                route_line(out, &a.net.addr().to_string(), &a.net.addr().to_string(), "UH", inst.name());
+            } else {
+                route_line(out, &a.net.network().to_string(), &a.net.addr().to_string(), "U", inst.name());
+            }
+        }
+    }
+    for inst in instances {
+        for r in inst.routes().iter().filter(|r| !r.dest.is_default()) {
+            let flags = if r.dest.prefix() == 32 { "UGH" } else { "UG" };
+            route_line(out, &r.dest.network().to_string(), &r.gateway.to_string(), flags, inst.name());
+        }
+    }
+}
+
+/// Prints every instance's counters and its services' counters.
+pub fn statistics(instances: &[Arc<dyn IpStack>], out: &mut dyn Write) {
+    for inst in instances {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "IP instance {} ({})", inst.name(), inst.kind());
+        let fields: Vec<(&str, u64)> = inst.stats().fields().collect();
+        for pair in fields.chunks(2) {
+            let _ = write!(out, "        {:<20}={:>10}", pair[0].0, pair[0].1);
+            if let Some((n, v)) = pair.get(1) {
+                let _ = write!(out, "     {n:<20}={v:>10}");
+            }
+            let _ = writeln!(out);
+        }
+        let services = inst.service_stats();
+        if services.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:<5} {:>5} {:<8} {:>10} {:>8} {:>6} {:>12} {:>12}",
+            "PROTO", "PORT", "SERVICE", "ACCEPTED", "REFUSED", "ACTIVE", "IBYTES", "OBYTES"
+        );
+        for s in services {
+            let _ = writeln!(
+                out,
+                "{:<5} {:>5} {:<8} {:>10} {:>8} {:>6} {:>12} {:>12}",
+                s.proto.to_string(),
+                s.port,
+                s.name,
+                s.accepted,
+                s.refused,
+                s.active,
+                s.bytes_in,
+                s.bytes_out
+            );
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! The link under an IP stack instance: what the stack needs from its MAC
+//! client. The kernel implements [`Link`] over the MAC layer (a MAC client
+//! of a physical link or a VNIC); tests implement it over memory.
+//!
+//! Receive does not go through this trait: the MAC client's Rx lanes call
+//! [`crate::IpStack::input`] with each packet.
+//!
+//! Offloads: none are asked for, on purpose.
+//! * Tx checksum: smoltcp cannot leave a partial checksum for the device,
+//!   so every frame leaves with complete software checksums
+//!   (`PktMeta::cksum == Cksum::None`). A Tx-offload query comes back with
+//!   the stack that can use it.
+//! * Rx checksum needs no query either: the stack reads each packet's
+//!   `meta.cksum` and skips verification for packets the device marked
+//!   [`arbalest_mac::Cksum::Verified`] (per packet, so mixed rings are fine).
+
+use arbalest_mac::Mblk;
+
+/// Headroom the stack expects in a Tx packet from [`Link::alloc_tx`], so
+/// that lower layers can prepend headers (VLAN tag, virtio-net header).
+pub const TX_HEADROOM: usize = 64;
+
+/// A data link as seen by an IP stack instance.
+pub trait Link: Send + Sync {
+    /// Link name, e.g. `net0`.
+    fn name(&self) -> &str;
+
+    /// Unicast MAC address of the client.
+    fn mac_addr(&self) -> [u8; 6];
+
+    /// IP MTU (payload of an Ethernet frame), e.g. 1500.
+    fn mtu(&self) -> usize;
+
+    /// An empty Tx packet (`len() == 0`) with at least [`TX_HEADROOM`]
+    /// bytes of headroom and room for `len` bytes after it, or `None` when
+    /// the pool is empty (the stack counts that as a Tx no-buffer drop).
+    fn alloc_tx(&self, len: usize) -> Option<Mblk>;
+
+    /// Sends one Ethernet frame (without FCS). Consumes it; the MAC layer
+    /// counts its own drops. Called with the instance's lock held: it must
+    /// not call back into the instance other than through `input` (which a
+    /// frame switched locally to the same instance may do).
+    fn tx(&self, m: Mblk);
+
+    /// Whether the link is up (for `ipadm show-if`). Defaults to up.
+    fn link_up(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,133 @@
+//! The smoltcp `Device` of an instance, built afresh for each step of a
+//! poll: it offers at most one received frame (already validated by
+//! [`super::rxcheck`], linearized if it spanned several buffers) and
+//! transmits into packets from [`Link::alloc_tx`] handed to [`Link::tx`].
+//!
+//! Checksums: the device tells smoltcp to compute all checksums on Tx and
+//! to verify none on Rx, because `rxcheck` has verified them already (or
+//! the NIC has, per packet).
+//!
+//! Tx buffers: `transmit` (egress of sockets) allocates the packet up
+//! front; when the pool is empty it returns `None`, smoltcp keeps the data
+//! queued in the socket and tries again on a later poll (counted once as
+//! `txNoBuffer`). The token paired with a received frame (ARP replies, ICMP
+//! echo replies, RSTs) allocates when used; without a buffer the reply is
+//! built into a throw-away buffer and dropped (counted).
+
+use alloc::vec;
+
+use arbalest_mac::Mblk;
+use smoltcp::phy::{self, Checksum, ChecksumCapabilities, DeviceCapabilities, Medium};
+use smoltcp::time::Instant;
+
+use crate::link::Link;
+use crate::stats::{Counters, add, bump};
+
+/// Ethernet header length.
+pub const ETH_HDR: usize = 14;
+
+/// smoltcp's view of a link for one poll step.
+pub struct SmolDevice<'a> {
+    rx: Option<&'a [u8]>,
+    link: &'a dyn Link,
+    counters: &'a Counters,
+    frame_max: usize,
+    /// Set when `transmit` found the Tx pool empty.
+    pub tx_exhausted: bool,
+}
+
+impl<'a> SmolDevice<'a> {
+    /// A device offering `rx` (if any) and sending frames of at most
+    /// `frame_max` bytes over `link`.
+    pub fn new(rx: Option<&'a [u8]>, link: &'a dyn Link, counters: &'a Counters, frame_max: usize) -> Self {
+        SmolDevice { rx, link, counters, frame_max, tx_exhausted: false }
+    }
+}
+
+/// The capabilities of every instance's device: Ethernet, `frame_max`
+/// bytes per frame (IP MTU + 14), software checksums on Tx only.
+pub fn capabilities(frame_max: usize) -> DeviceCapabilities {
+    let mut checksum = ChecksumCapabilities::default();
+    checksum.ipv4 = Checksum::Tx;
+    checksum.udp = Checksum::Tx;
+    checksum.tcp = Checksum::Tx;
+    checksum.icmpv4 = Checksum::Tx;
+    let mut caps = DeviceCapabilities::default();
+    caps.medium = Medium::Ethernet;
+    caps.max_transmission_unit = frame_max;
+    caps.max_burst_size = None;
+    caps.checksum = checksum;
+    caps
+}
+
+impl phy::Device for SmolDevice<'_> {
+    type RxToken<'b>
+        = RxToken<'b>
+    where
+        Self: 'b;
+    type TxToken<'b>
+        = TxToken<'b>
+    where
+        Self: 'b;
+
+    fn receive(&mut self, _now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        let frame = self.rx.take()?;
+        Some((RxToken { frame }, TxToken { link: self.link, counters: self.counters, m: None }))
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
+        match self.link.alloc_tx(self.frame_max) {
+            Some(m) => Some(TxToken { link: self.link, counters: self.counters, m: Some(m) }),
+            None => {
+                if !self.tx_exhausted {
+                    bump(&self.counters.tx_nobuf);
+                }
+                self.tx_exhausted = true;
+                None
+            }
+        }
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        capabilities(self.frame_max)
+    }
+}
+
+/// One received frame.
+pub struct RxToken<'a> {
+    frame: &'a [u8],
+}
+
+impl phy::RxToken for RxToken<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.frame)
+    }
+}
+
+/// Room for one frame to send.
+pub struct TxToken<'a> {
+    link: &'a dyn Link,
+    counters: &'a Counters,
+    m: Option<Mblk>,
+}
+
+impl phy::TxToken for TxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let m = self.m.or_else(|| self.link.alloc_tx(len));
+        if let Some(mut m) = m {
+            let start = m.headroom();
+            m.set_range(start, len);
+            if m.len() == len && m.cont.is_none() {
+                let r = f(m.data_mut());
+                self.link.tx(m);
+                bump(&self.counters.tx_packets);
+                add(&self.counters.tx_bytes, len as u64);
+                return r;
+            }
+        }
+        // No (big enough) buffer: let smoltcp finish its work, then drop it.
+        bump(&self.counters.tx_nobuf);
+        let mut sink = vec![0u8; len];
+        f(&mut sink)
+    }
+}

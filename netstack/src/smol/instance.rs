@@ -1,0 +1,346 @@
+//! An IP stack instance on smoltcp: one `Interface` and `SocketSet` over
+//! one [`Link`], with the instance's addresses, routes, services and echo
+//! requesters.
+//!
+//! Concurrency: the Rx lanes call [`IpStack::input`] from any CPU; it only
+//! pushes the packet into a bounded lock-free queue (full → counted drop).
+//! Everything else lives behind one `spin::Mutex`: the kernel's stack
+//! thread holds it for one [`IpStack::poll_us`] (bounded work), the shell
+//! for a configuration call or a query. Nothing here may be called from
+//! interrupt context except `input`.
+//!
+//! One poll: up to `rx_budget` queued frames, each validated
+//! ([`super::rxcheck`]; drops counted), linearized if it spans buffers, and
+//! handed to smoltcp alone so that service listeners are re-armed between
+//! frames; then replies for echo requesters are collected, the services
+//! run, and up to `tx_rounds` egress rounds transmit.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::net::Ipv4Addr;
+
+use arbalest_mac::{Cksum, Mblk};
+use crossbeam_queue::ArrayQueue;
+use smoltcp::iface::{Config, Interface, PollResult, Route, SocketSet};
+use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Cidr};
+use spin::Mutex;
+
+use super::device::{ETH_HDR, SmolDevice};
+use super::requester::Requesters;
+use super::rxcheck::{self, Drop};
+use super::services::Services;
+use crate::config::{InstanceConfig, IpArg, Ipv4Net, check_host_addr, is_unicast};
+use crate::link::Link;
+use crate::stack::{AddrInfo, EchoReply, IpStack, NetError, PingId, RouteInfo, ServiceStats};
+use crate::stats::{Counters, StackStats, add, bump};
+
+/// Addresses per instance (smoltcp's `iface-max-addr-count`).
+pub const MAX_ADDRS: usize = 4;
+/// Static routes per instance (smoltcp's `iface-max-route-count`).
+pub const MAX_ROUTES: usize = 16;
+/// Smallest IP MTU accepted from a link.
+pub const MIN_MTU: usize = 576;
+/// Largest IP MTU accepted from a link.
+pub const MAX_MTU: usize = 9216;
+/// Largest frame accepted when the NIC merged segments (large receive).
+const LARGE_FRAME: usize = 65535 + ETH_HDR;
+
+/// An IP stack instance on smoltcp. See the module documentation.
+pub struct IpInstance {
+    link: Arc<dyn Link>,
+    mac: EthernetAddress,
+    frame_max: usize,
+    rx_budget: usize,
+    tx_rounds: usize,
+    rxq: ArrayQueue<Mblk>,
+    counters: Counters,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    iface: Interface,
+    sockets: SocketSet<'static>,
+    addrs: Vec<AddrInfo>,
+    routes: Vec<RouteInfo>,
+    services: Services,
+    requesters: Requesters,
+    /// Linearization and copy buffer (one large frame).
+    scratch: Vec<u8>,
+}
+
+impl IpInstance {
+    /// An instance over `link`, with no address yet and the services of
+    /// `cfg` listening. Fails with [`NetError::BadLink`] if the link's MAC
+    /// address is not unicast or its MTU is outside
+    /// [`MIN_MTU`]`..=`[`MAX_MTU`].
+    pub fn new(link: Arc<dyn Link>, cfg: InstanceConfig) -> Result<IpInstance, NetError> {
+        let mac = EthernetAddress(link.mac_addr());
+        let mtu = link.mtu();
+        if !mac.is_unicast() || !(MIN_MTU..=MAX_MTU).contains(&mtu) {
+            return Err(NetError::BadLink);
+        }
+        let frame_max = mtu + ETH_HDR;
+        let counters = Counters::default();
+        let mut config = Config::new(HardwareAddress::Ethernet(mac));
+        config.random_seed = cfg.random_seed;
+        let iface = {
+            let mut dev = SmolDevice::new(None, &*link, &counters, frame_max);
+            Interface::new(config, &mut dev, Instant::ZERO)
+        };
+        let mut sockets = SocketSet::new(Vec::new());
+        let services = Services::new(&cfg.services, &mut sockets);
+        let requesters = Requesters::new((cfg.random_seed >> 17) as u16 | 1, mtu - 28);
+        Ok(IpInstance {
+            link,
+            mac,
+            frame_max,
+            rx_budget: cfg.rx_budget.max(1),
+            tx_rounds: cfg.tx_rounds.max(1),
+            rxq: ArrayQueue::new(cfg.rx_queue_len.max(1)),
+            counters,
+            inner: Mutex::new(Inner {
+                iface,
+                sockets,
+                addrs: Vec::new(),
+                routes: Vec::new(),
+                services,
+                requesters,
+                scratch: vec![0u8; LARGE_FRAME],
+            }),
+        })
+    }
+
+    /// Applies the kernel argument `ip=`: address object `LINK/v4` and, if
+    /// given, the default route.
+    pub fn configure(&self, arg: &IpArg) -> Result<(), NetError> {
+        let name = alloc::format!("{}/v4", self.link.name());
+        self.add_addr(&name, arg.addr)?;
+        if let Some(gw) = arg.gateway {
+            self.add_route(Ipv4Net::DEFAULT, gw)?;
+        }
+        Ok(())
+    }
+
+    /// Validates one frame and hands it to smoltcp.
+    fn ingress(&self, inner: &mut Inner, now: Instant, m: &Mblk) {
+        let Inner { iface, sockets, services, scratch, .. } = inner;
+        let total = m.total_len();
+        let frame_max = if m.meta.gso.is_some() { LARGE_FRAME } else { self.frame_max };
+        if total > frame_max {
+            bump(&self.counters.rx_oversize);
+            return;
+        }
+        let frame: &[u8] = if m.cont.is_none() {
+            m.data()
+        } else {
+            let n = m.copy_to(&mut scratch[..total]);
+            &scratch[..n]
+        };
+        match rxcheck::check(frame, m.meta.cksum == Cksum::Verified, frame_max, self.mac) {
+            Err(why) => bump(match why {
+                Drop::Malformed => &self.counters.rx_malformed,
+                Drop::BadCksum => &self.counters.rx_bad_cksum,
+                Drop::Oversize => &self.counters.rx_oversize,
+                Drop::UnknownProto => &self.counters.rx_unknown_proto,
+                Drop::NotMine => &self.counters.rx_not_mine,
+                Drop::Fragment => &self.counters.rx_fragments,
+            }),
+            Ok(info) => {
+                if let Some(syn) = info.syn
+                    && iface.has_ip_addr(IpAddress::Ipv4(syn.dst))
+                {
+                    services.note_syn(sockets, &syn);
+                }
+                let mut dev = SmolDevice::new(Some(frame), &*self.link, &self.counters, self.frame_max);
+                iface.poll_ingress_single(now, &mut dev, sockets);
+                services.rearm(sockets);
+            }
+        }
+    }
+
+    fn sync_addrs(inner: &mut Inner) {
+        let addrs = &inner.addrs;
+        inner.iface.update_ip_addrs(|v| {
+            v.clear();
+            for a in addrs {
+                let _ = v.push(IpCidr::Ipv4(Ipv4Cidr::new(a.net.addr(), a.net.prefix())));
+            }
+        });
+    }
+
+    fn sync_routes(inner: &mut Inner) {
+        let routes = &inner.routes;
+        inner.iface.routes_mut().update(|v| {
+            v.clear();
+            for r in routes {
+                let _ = v.push(Route {
+                    cidr: IpCidr::Ipv4(Ipv4Cidr::new(r.dest.network(), r.dest.prefix())),
+                    via_router: IpAddress::Ipv4(r.gateway),
+                    preferred_until: None,
+                    expires_at: None,
+                });
+            }
+        });
+    }
+
+    fn on_link(addrs: &[AddrInfo], a: Ipv4Addr) -> bool {
+        addrs.iter().any(|x| x.net.contains(a) && x.net.addr() != a)
+    }
+}
+
+impl IpStack for IpInstance {
+    fn kind(&self) -> &'static str {
+        "smol"
+    }
+
+    fn link(&self) -> &dyn Link {
+        &*self.link
+    }
+
+    fn input(&self, m: Mblk) {
+        bump(&self.counters.rx_packets);
+        add(&self.counters.rx_bytes, m.total_len() as u64);
+        if self.rxq.push(m).is_err() {
+            bump(&self.counters.rx_queue_drops);
+        }
+    }
+
+    fn poll_us(&self, now_us: u64) -> Option<u64> {
+        let now = Instant::from_micros(i64::try_from(now_us).unwrap_or(i64::MAX));
+        let mut guard = self.inner.lock();
+        let inner = &mut *guard;
+        for _ in 0..self.rx_budget {
+            let Some(m) = self.rxq.pop() else { break };
+            self.ingress(inner, now, &m);
+        }
+        inner.requesters.collect(&mut inner.sockets, now_us);
+        inner.services.run(&mut inner.sockets, &mut inner.scratch);
+        let mut exhausted = false;
+        for _ in 0..self.tx_rounds {
+            let mut dev = SmolDevice::new(None, &*self.link, &self.counters, self.frame_max);
+            let r = inner.iface.poll_egress(now, &mut dev, &mut inner.sockets);
+            exhausted |= dev.tx_exhausted;
+            if r == PollResult::None || dev.tx_exhausted {
+                break;
+            }
+        }
+        if !self.rxq.is_empty() {
+            return Some(0);
+        }
+        let next = inner.iface.poll_delay(now, &inner.sockets).map(|d| d.total_micros());
+        if exhausted {
+            // Tx buffers come back as the device completes; retry soon.
+            return Some(next.map_or(1000, |n| n.max(1000)));
+        }
+        next
+    }
+
+    fn rx_pending(&self) -> bool {
+        !self.rxq.is_empty()
+    }
+
+    fn addrs(&self) -> Vec<AddrInfo> {
+        self.inner.lock().addrs.clone()
+    }
+
+    fn add_addr(&self, name: &str, net: Ipv4Net) -> Result<(), NetError> {
+        check_host_addr(net)?;
+        let mut inner = self.inner.lock();
+        if inner.addrs.iter().any(|a| a.name == name) {
+            return Err(NetError::AddrObjExists);
+        }
+        if inner.addrs.iter().any(|a| a.net.addr() == net.addr()) {
+            return Err(NetError::AddrInUse);
+        }
+        if inner.addrs.len() >= MAX_ADDRS {
+            return Err(NetError::TooManyAddresses);
+        }
+        inner.addrs.push(AddrInfo { name: String::from(name), net });
+        Self::sync_addrs(&mut inner);
+        Ok(())
+    }
+
+    fn del_addr(&self, name: &str) -> Result<AddrInfo, NetError> {
+        let mut inner = self.inner.lock();
+        let i = inner.addrs.iter().position(|a| a.name == name).ok_or(NetError::NotFound)?;
+        let gone = inner.addrs.remove(i);
+        Self::sync_addrs(&mut inner);
+        let Inner { addrs, routes, .. } = &mut *inner;
+        routes.retain(|r| Self::on_link(addrs, r.gateway));
+        Self::sync_routes(&mut inner);
+        Ok(gone)
+    }
+
+    fn routes(&self) -> Vec<RouteInfo> {
+        self.inner.lock().routes.clone()
+    }
+
+    fn add_route(&self, dest: Ipv4Net, gateway: Ipv4Addr) -> Result<RouteInfo, NetError> {
+        if !is_unicast(gateway) {
+            return Err(NetError::InvalidAddress);
+        }
+        let mut inner = self.inner.lock();
+        if inner.addrs.iter().any(|a| a.net.addr() == gateway) {
+            return Err(NetError::InvalidArgument);
+        }
+        if !Self::on_link(&inner.addrs, gateway) {
+            return Err(NetError::Unreachable);
+        }
+        let route = RouteInfo { dest: dest.trunc(), gateway };
+        if inner.routes.iter().any(|r| r.dest == route.dest) {
+            return Err(NetError::RouteExists);
+        }
+        if inner.routes.len() >= MAX_ROUTES {
+            return Err(NetError::TooManyRoutes);
+        }
+        inner.routes.push(route);
+        Self::sync_routes(&mut inner);
+        Ok(route)
+    }
+
+    fn del_route(&self, dest: Ipv4Net, gateway: Option<Ipv4Addr>) -> Result<RouteInfo, NetError> {
+        let dest = dest.trunc();
+        let mut inner = self.inner.lock();
+        let i = inner
+            .routes
+            .iter()
+            .position(|r| r.dest == dest && gateway.is_none_or(|g| g == r.gateway))
+            .ok_or(NetError::RouteNotFound)?;
+        let gone = inner.routes.remove(i);
+        Self::sync_routes(&mut inner);
+        Ok(gone)
+    }
+
+    fn ping_open(&self) -> Result<PingId, NetError> {
+        let mut inner = self.inner.lock();
+        let Inner { sockets, requesters, .. } = &mut *inner;
+        requesters.open(sockets)
+    }
+
+    fn ping_send(&self, id: PingId, dst: Ipv4Addr, seq: u16, data: &[u8]) -> Result<(), NetError> {
+        let mut inner = self.inner.lock();
+        let Inner { sockets, requesters, .. } = &mut *inner;
+        requesters.send(sockets, id, dst, seq, data)
+    }
+
+    fn ping_recv(&self, id: PingId) -> Option<EchoReply> {
+        self.inner.lock().requesters.recv(id)
+    }
+
+    fn ping_close(&self, id: PingId) {
+        let mut inner = self.inner.lock();
+        let Inner { sockets, requesters, .. } = &mut *inner;
+        requesters.close(sockets, id);
+    }
+
+    fn stats(&self) -> StackStats {
+        self.counters.snapshot()
+    }
+
+    fn service_stats(&self) -> Vec<ServiceStats> {
+        self.inner.lock().services.stats()
+    }
+}

@@ -1,0 +1,249 @@
+//! The interface of an IP stack instance ([`IpStack`]): what the kernel's
+//! stack thread, its Rx lanes, the admin commands and [`crate::ping`] call.
+//! It is small on purpose: the smoltcp-based [`crate::IpInstance`] is the
+//! stack for now, and FireEngine will implement the same trait so that both
+//! stay selectable.
+//!
+//! Locking contract for implementations: [`IpStack::input`] may be called
+//! from any CPU at any time and must not block; every other method may
+//! take the instance's lock and must not be called from interrupt context.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::net::Ipv4Addr;
+
+use arbalest_mac::{Mblk, MblkChain};
+
+use crate::config::Ipv4Net;
+use crate::link::Link;
+use crate::stats::StackStats;
+
+/// One address object of an interface (`net0/v4` → `10.0.0.2/24`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrInfo {
+    /// The address object name, `LINK/NAME`.
+    pub name: String,
+    /// Address and prefix.
+    pub net: Ipv4Net,
+}
+
+/// A static route through a gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteInfo {
+    /// Destination prefix (host bits clear); `0.0.0.0/0` is the default.
+    pub dest: Ipv4Net,
+    /// Next hop, on one of the instance's subnets.
+    pub gateway: Ipv4Addr,
+}
+
+/// Identifies an open ICMP echo requester of an instance (its ICMP
+/// identifier).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PingId(pub u16);
+
+/// An ICMP echo reply received for a requester.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EchoReply {
+    /// Who answered.
+    pub from: Ipv4Addr,
+    /// The echoed sequence number.
+    pub seq: u16,
+    /// ICMP message length (header + data), as ping prints it.
+    pub len: usize,
+    /// The stack's clock (µs, as passed to `poll_us`) when it arrived.
+    pub at_us: u64,
+}
+
+/// Transport of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        })
+    }
+}
+
+/// Counters of one in-kernel service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceStats {
+    /// `echo`, `discard`, `chargen`.
+    pub name: &'static str,
+    /// Its transport.
+    pub proto: Proto,
+    /// Its port.
+    pub port: u16,
+    /// TCP: connections established. UDP: datagrams received.
+    pub accepted: u64,
+    /// TCP: SYNs refused because every connection slot was busy.
+    /// UDP: datagrams that could not be answered.
+    pub refused: u64,
+    /// TCP: connections open now (listener excluded).
+    pub active: u64,
+    /// Payload bytes received.
+    pub bytes_in: u64,
+    /// Payload bytes sent.
+    pub bytes_out: u64,
+}
+
+/// Errors of the configuration and ping calls. `Display` gives the
+/// illumos wording where there is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetError {
+    /// Not a usable address for this purpose.
+    InvalidAddress,
+    /// A malformed or out-of-range argument.
+    InvalidArgument,
+    /// The address object name is taken.
+    AddrObjExists,
+    /// The address is configured already.
+    AddrInUse,
+    /// No such address object.
+    NotFound,
+    /// No such link, or no IP interface on it.
+    NoSuchInterface,
+    /// The IP interface exists already.
+    InterfaceExists,
+    /// The instance holds its maximum number of addresses.
+    TooManyAddresses,
+    /// The routing table is full.
+    TooManyRoutes,
+    /// A route to that destination exists already.
+    RouteExists,
+    /// No such route.
+    RouteNotFound,
+    /// No route or on-link subnet reaches the destination (or gateway).
+    Unreachable,
+    /// No buffer space (a socket's queue is full).
+    NoBuffers,
+    /// All echo requesters of the instance are in use.
+    TooManyRequesters,
+    /// Not implemented here (DHCP, addrconf, ...).
+    NotSupported,
+    /// The link cannot carry an instance (MAC not unicast, MTU out of range).
+    BadLink,
+}
+
+impl fmt::Display for NetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NetError::InvalidAddress => "Invalid IP address provided",
+            NetError::InvalidArgument => "Invalid argument provided",
+            NetError::AddrObjExists => "Address object already exists",
+            NetError::AddrInUse => "Address already in use",
+            NetError::NotFound => "Object not found",
+            NetError::NoSuchInterface => "No such interface",
+            NetError::InterfaceExists => "Interface already exists",
+            NetError::TooManyAddresses => "Too many addresses on the interface",
+            NetError::TooManyRoutes => "Routing table full",
+            NetError::RouteExists => "entry exists",
+            NetError::RouteNotFound => "not in table",
+            NetError::Unreachable => "Network is unreachable",
+            NetError::NoBuffers => "No buffer space available",
+            NetError::TooManyRequesters => "Too many echo requesters",
+            NetError::NotSupported => "Operation not supported",
+            NetError::BadLink => "Link cannot carry IP (MAC address or MTU)",
+        })
+    }
+}
+
+/// An IP stack instance over one link.
+pub trait IpStack: Send + Sync {
+    /// Which implementation this is (`smol`).
+    fn kind(&self) -> &'static str;
+
+    /// The link below.
+    fn link(&self) -> &dyn Link;
+
+    /// The link's name (`net0`), which names the IP interface too.
+    fn name(&self) -> &str {
+        self.link().name()
+    }
+
+    // ---- data path ----
+
+    /// Hands one received Ethernet frame to the instance. Never blocks;
+    /// callable from any CPU. A full Rx queue drops it (counted).
+    fn input(&self, m: Mblk);
+
+    /// [`IpStack::input`] for every packet of a chain (as an SRS delivers).
+    fn input_chain(&self, chain: MblkChain) {
+        for m in chain {
+            self.input(m);
+        }
+    }
+
+    /// Runs the stack at time `now_us` (µs, monotonic, the same clock as
+    /// the shell's `AdminEnv::now_us`): processes queued frames (bounded),
+    /// runs the services, transmits. Returns how many µs may pass before
+    /// the next call is due (`Some(0)`: call again at once, more work is
+    /// queued), `None` if only new input can create work.
+    fn poll_us(&self, now_us: u64) -> Option<u64>;
+
+    /// [`IpStack::poll_us`] with a millisecond clock and result.
+    fn poll(&self, now_ms: u64) -> Option<u64> {
+        self.poll_us(now_ms.saturating_mul(1000)).map(|d| d.div_ceil(1000))
+    }
+
+    /// Whether received frames wait in the Rx queue.
+    fn rx_pending(&self) -> bool;
+
+    // ---- addresses and routes ----
+
+    /// The address objects, in creation order.
+    fn addrs(&self) -> Vec<AddrInfo>;
+
+    /// Adds an address object `name` (`net0/v4`).
+    fn add_addr(&self, name: &str, net: Ipv4Net) -> Result<(), NetError>;
+
+    /// Removes the address object `name`; routes whose gateway is no
+    /// longer on-link go with it.
+    fn del_addr(&self, name: &str) -> Result<AddrInfo, NetError>;
+
+    /// The static routes, in creation order.
+    fn routes(&self) -> Vec<RouteInfo>;
+
+    /// Adds a route to `dest` (host bits are cleared) via `gateway`, which
+    /// must be on one of the instance's subnets.
+    fn add_route(&self, dest: Ipv4Net, gateway: Ipv4Addr) -> Result<RouteInfo, NetError>;
+
+    /// Removes the route to `dest` (through `gateway` if given).
+    fn del_route(&self, dest: Ipv4Net, gateway: Option<Ipv4Addr>) -> Result<RouteInfo, NetError>;
+
+    /// Whether `dst` is on-link or covered by a route.
+    fn reaches(&self, dst: Ipv4Addr) -> bool {
+        self.addrs().iter().any(|a| a.net.contains(dst)) || self.routes().iter().any(|r| r.dest.contains(dst))
+    }
+
+    // ---- ICMP echo requests ----
+
+    /// Opens an echo requester.
+    fn ping_open(&self) -> Result<PingId, NetError>;
+
+    /// Queues an echo request `seq` with `data` to `dst` (sent at the next
+    /// poll).
+    fn ping_send(&self, id: PingId, dst: Ipv4Addr, seq: u16, data: &[u8]) -> Result<(), NetError>;
+
+    /// The next reply received for `id`.
+    fn ping_recv(&self, id: PingId) -> Option<EchoReply>;
+
+    /// Closes the requester.
+    fn ping_close(&self, id: PingId);
+
+    // ---- statistics ----
+
+    /// The instance's counters.
+    fn stats(&self) -> StackStats;
+
+    /// The services' counters.
+    fn service_stats(&self) -> Vec<ServiceStats>;
+}
