@@ -159,6 +159,8 @@ extern "C" fn kmain_bsp_stage2(rsdp: u64) -> ! {
         heap::stats().1 >> 20
     );
 
+    crate::net::init(acpi);
+
     let test = cmd.get("test").map(String::from);
     match test {
         Some(name) => {

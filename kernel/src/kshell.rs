@@ -93,7 +93,7 @@ fn poweroff(code: u32) -> ! {
 /// The shell thread's body.
 pub fn run() {
     let mut shell = Shell::new();
-    for c in COMMANDS {
+    for c in COMMANDS.iter().chain(crate::net::cmds::COMMANDS) {
         shell.register(*c);
     }
     let host = KernelHost;

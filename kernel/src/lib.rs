@@ -22,6 +22,16 @@ pub mod arch;
 #[cfg(target_os = "none")]
 pub mod dev;
 #[cfg(target_os = "none")]
+pub mod dma;
+#[cfg(target_os = "none")]
+pub mod hal;
+#[cfg(target_os = "none")]
+pub mod msi;
+#[cfg(target_os = "none")]
+pub mod net;
+#[cfg(target_os = "none")]
+pub mod pcicfg;
+#[cfg(target_os = "none")]
 pub mod fault;
 #[cfg(target_os = "none")]
 pub mod kmain;

@@ -70,6 +70,7 @@ pub struct Mac {
     info: MacInfo,
     rx_fn: RwLock<Option<RxFn>>,
     lane_wake: Once<WakeFn>,
+    tx_wake: Once<WakeFn>,
     link_fns: Mutex<Vec<LinkFn>>,
     tx_pool: Arc<BufPool>,
     tx_backlog: Vec<Mutex<MblkChain>>,
@@ -89,7 +90,12 @@ impl MacUpcalls for Upcalls {
     }
     fn tx_resume(&self, ring: usize) {
         if let Some(m) = self.0.upgrade() {
-            m.tx_drain(ring);
+            match m.tx_wake.get() {
+                // Drain in the thread that transmits (the driver's Tx path
+                // takes locks that interrupt context must not).
+                Some(w) => w(ring),
+                None => m.tx_service(ring),
+            }
         }
     }
     fn link_changed(&self, state: LinkState) {
@@ -130,6 +136,7 @@ pub fn register(provider: Arc<dyn MacProvider>, dma: Arc<dyn DmaAllocator>) -> R
         info,
         rx_fn: RwLock::new(None),
         lane_wake: Once::new(),
+        tx_wake: Once::new(),
         link_fns: Mutex::new(Vec::new()),
         tx_pool,
         link_state: AtomicU8::new(LinkState::Unknown as u8),
@@ -173,6 +180,22 @@ impl Mac {
     /// Sets how Rx lanes are woken (once, before `start`).
     pub fn set_lane_wakeup(&self, f: WakeFn) {
         self.lane_wake.call_once(|| f);
+    }
+
+    /// Sets who drains a Tx backlog after the driver resumes a ring (once,
+    /// before `start`); without it the drain runs inside the upcall.
+    pub fn set_tx_wakeup(&self, f: WakeFn) {
+        self.tx_wake.call_once(|| f);
+    }
+
+    /// Whether any Tx ring has packets waiting in its backlog.
+    pub fn tx_backlogged(&self) -> bool {
+        self.tx_backlog.iter().any(|b| !b.lock().is_empty())
+    }
+
+    /// Number of Tx rings with a backlog.
+    pub fn tx_rings(&self) -> usize {
+        self.tx_backlog.len()
     }
 
     /// Attaches the primary client's receive function.
@@ -272,7 +295,8 @@ impl Mac {
         *backlog = r.tx(chain);
     }
 
-    fn tx_drain(&self, ring: usize) {
+    /// Sends what waits in Tx ring `ring`'s backlog (after a resume).
+    pub fn tx_service(&self, ring: usize) {
         if let Some(b) = self.tx_backlog.get(ring) {
             let mut backlog = b.lock();
             if !backlog.is_empty() {

@@ -122,14 +122,14 @@ pub fn yield_now() {
     without_interrupts(|| cpu::schedule(false));
 }
 
-/// Blocks until the monotonic clock reaches `deadline_ns`.
+/// Blocks until the monotonic clock reaches `deadline_ns`. Wake-ups
+/// before the deadline (stale timer entries of a timed wait) are absorbed.
 pub fn sleep_until(deadline_ns: u64) {
     without_interrupts(|| {
-        if now_ns() >= deadline_ns {
-            return;
+        while now_ns() < deadline_ns {
+            percpu::this().sched.add_sleeper(deadline_ns);
+            cpu::schedule(false);
         }
-        percpu::this().sched.add_sleeper(deadline_ns);
-        cpu::schedule(false);
     })
 }
 

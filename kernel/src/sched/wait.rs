@@ -51,6 +51,35 @@ impl WaitQueue {
         }
     }
 
+    /// Like [`WaitQueue::wait_until`], but gives up when the monotonic clock
+    /// passes `deadline_ns`. Returns whether `cond()` held.
+    pub fn wait_until_deadline(&self, cond: impl Fn() -> bool, deadline_ns: u64) -> bool {
+        loop {
+            let r = without_interrupts(|| {
+                let s = &percpu::this().sched;
+                let mut w = self.waiters.lock();
+                if cond() {
+                    return Some(true);
+                }
+                if crate::time::clock::now_ns() >= deadline_ns {
+                    return Some(false);
+                }
+                let cur = s.current();
+                // Both a wake-up and the timer can end the block; whichever
+                // comes second finds the thread no longer blocked and does
+                // nothing (callers loop on their condition).
+                s.add_sleeper(deadline_ns);
+                w.push_back(cur);
+                drop(w);
+                super::cpu::schedule(false);
+                None
+            });
+            if let Some(r) = r {
+                return r;
+            }
+        }
+    }
+
     /// Wakes every waiting thread.
     pub fn wake_all(&self) {
         without_interrupts(|| {

@@ -1,0 +1,113 @@
+//! Shell commands of the network: `scanpci`, `dladm`, `dlstat` — thin
+//! wrappers over the host-tested implementations in `drivers` and `mac`.
+
+use alloc::string::String;
+
+use arbalest_mac::admin::{self, AdminEnv};
+
+use crate::shell::{Command, Ctx, ShellHost};
+
+/// `dlstat -i` sleeps and stops on Ctrl-C through the shell's host.
+struct Env<'a>(&'a dyn ShellHost);
+
+impl AdminEnv for Env<'_> {
+    fn sleep_ms(&self, ms: u64) {
+        self.0.sleep_ms(ms)
+    }
+    fn interrupted(&self) -> bool {
+        self.0.interrupted()
+    }
+}
+
+/// The network commands.
+pub const COMMANDS: &[Command] = &[
+    Command {
+        name: "scanpci",
+        usage: "scanpci",
+        summary: "list PCI functions: bus:dev.fn, vendor:device, class, driver bound",
+        run: cmd_scanpci,
+    },
+    Command { name: "dladm", usage: admin::DLADM_USAGE, summary: "administer data links", run: cmd_dladm },
+    Command { name: "dlstat", usage: admin::DLSTAT_USAGE, summary: "report data-link statistics", run: cmd_dlstat },
+    Command {
+        name: "ipadm",
+        usage: "ipadm create-addr -T static -a address/prefixlen link[/addrobj]\nipadm delete-addr addrobj\nipadm show-addr [addrobj]\nipadm show-if [link]\nipadm create-if link\nipadm delete-if link",
+        summary: "configure IP interfaces and addresses",
+        run: cmd_ip,
+    },
+    Command {
+        name: "route",
+        usage: "route add default|-net dest/prefix gateway\nroute delete default|-net dest/prefix [gateway]",
+        summary: "manipulate the IPv4 routing table",
+        run: cmd_ip,
+    },
+    Command { name: "netstat", usage: "netstat -r [-n] [-f inet]\nnetstat -s [-f inet]", summary: "show routes and IP statistics", run: cmd_ip },
+    Command {
+        name: "ping",
+        usage: "ping [-s] [-c count] [-i interface] [-I interval] host [timeout]",
+        summary: "send ICMP echo requests",
+        run: cmd_ip,
+    },
+];
+
+/// What the IP commands need from the kernel.
+struct IpEnv<'a>(&'a dyn ShellHost);
+
+impl arbalest_netstack::admin::AdminEnv for IpEnv<'_> {
+    fn instances(&self) -> alloc::vec::Vec<alloc::sync::Arc<dyn arbalest_netstack::IpStack>> {
+        super::ip::interfaces().into_iter().map(|i| i.stack.clone()).collect()
+    }
+    fn create_if(&mut self, link: &str) -> Result<alloc::sync::Arc<dyn arbalest_netstack::IpStack>, arbalest_netstack::NetError> {
+        super::ip::create(link).map(|i| i.stack.clone())
+    }
+    fn delete_if(&mut self, link: &str) -> Result<(), arbalest_netstack::NetError> {
+        super::ip::delete(link)
+    }
+    fn now_us(&self) -> u64 {
+        crate::time::clock::now_ns() / 1000
+    }
+    fn sleep_ms(&mut self, ms: u64) {
+        self.0.sleep_ms(ms)
+    }
+    fn interrupted(&mut self) -> bool {
+        self.0.interrupted()
+    }
+    fn poll_now(&mut self) {
+        for i in super::ip::interfaces() {
+            i.kick();
+        }
+    }
+}
+
+fn cmd_ip(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
+    let mut env = IpEnv(ctx.host);
+    arbalest_netstack::admin::run(argv, &mut env, ctx.out).unwrap_or(127)
+}
+
+fn cmd_scanpci(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
+    if argv.len() > 1 {
+        return ctx.usage_error();
+    }
+    let Some(st) = super::state() else {
+        ctx.error(format_args!("PCI not scanned"));
+        return 1;
+    };
+    let driver_of = |d: &arbalest_drivers::pci::PciDevice| -> Option<String> {
+        st.bound.iter().find(|b| b.bdf == d.bdf).map(|b| b.device.clone())
+    };
+    match arbalest_drivers::pci::scanpci(&st.devices, &driver_of, ctx.out) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
+
+fn cmd_dladm(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
+    let links = arbalest_mac::mac::links();
+    admin::dladm(argv, &links, ctx.out)
+}
+
+fn cmd_dlstat(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
+    let links = arbalest_mac::mac::links();
+    let env = Env(ctx.host);
+    admin::dlstat(argv, &links, ctx.out, &env)
+}

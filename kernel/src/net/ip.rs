@@ -1,0 +1,190 @@
+//! IP interfaces: an IP stack instance (smoltcp for now, behind
+//! `netstack::IpStack`) on a link, the MAC client that feeds it, and the
+//! kernel thread that runs it.
+//!
+//! The stack thread is the only thread that transmits on the link: it runs
+//! the stack's polls (which send through `Mac::tx`) and drains Tx backlogs
+//! after the driver resumes a ring. Rx lanes only queue packets into the
+//! stack (lock-free) and kick the thread.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use arbalest_mac::{Mac, Mblk};
+use arbalest_netstack::{InstanceConfig, IpArg, IpInstance, IpStack, Link, NetError};
+use spin::Mutex;
+
+use crate::sched::{self, Priority, WaitQueue};
+use crate::time::clock;
+
+/// The netstack `Link` over a MAC.
+struct MacLink {
+    mac: Arc<Mac>,
+}
+
+impl Link for MacLink {
+    fn name(&self) -> &str {
+        self.mac.link()
+    }
+    fn mac_addr(&self) -> [u8; 6] {
+        self.mac.info().factory_addr
+    }
+    fn mtu(&self) -> usize {
+        self.mac.info().mtu
+    }
+    fn alloc_tx(&self, len: usize) -> Option<Mblk> {
+        self.mac.alloc_tx(len)
+    }
+    fn tx(&self, m: Mblk) {
+        self.mac.tx(m)
+    }
+    fn link_up(&self) -> bool {
+        self.mac.link_state() == arbalest_mac::LinkState::Up
+    }
+}
+
+/// One IP interface and its thread.
+pub struct IpIf {
+    pub link: String,
+    pub stack: Arc<dyn IpStack>,
+    mac: Arc<Mac>,
+    kick: AtomicBool,
+    stop: AtomicBool,
+    tx_pending: AtomicBool,
+    wq: WaitQueue,
+}
+
+impl IpIf {
+    /// Asks the stack thread to run now (packets arrived, a command
+    /// queued work, or a Tx ring resumed).
+    pub fn kick(&self) {
+        self.kick.store(true, Ordering::Release);
+        self.wq.wake_all();
+    }
+
+    fn run(&self) {
+        // Poll at least this often even when the stack asks for nothing
+        // sooner (keeps services' listeners re-armed and ARP fresh).
+        const MAX_WAIT_US: u64 = 100_000;
+        while !self.stop.load(Ordering::Acquire) {
+            self.kick.store(false, Ordering::Release);
+            if self.tx_pending.swap(false, Ordering::AcqRel) {
+                for ring in 0..self.mac.tx_rings() {
+                    self.mac.tx_service(ring);
+                }
+            }
+            let now = clock::now_ns() / 1000;
+            let wait = self.stack.poll_us(now).unwrap_or(MAX_WAIT_US).min(MAX_WAIT_US);
+            if wait == 0 || self.stack.rx_pending() {
+                sched::yield_now();
+                continue;
+            }
+            let deadline = (now + wait) * 1000;
+            self.wq.wait_until_deadline(|| self.kick.load(Ordering::Acquire) || self.stop.load(Ordering::Acquire), deadline);
+        }
+    }
+}
+
+static IFS: Mutex<Vec<Arc<IpIf>>> = Mutex::new(Vec::new());
+
+/// All IP interfaces.
+pub fn interfaces() -> Vec<Arc<IpIf>> {
+    crate::arch::without_interrupts(|| IFS.lock().clone())
+}
+
+/// The IP interface on `link`.
+pub fn interface(link: &str) -> Option<Arc<IpIf>> {
+    interfaces().into_iter().find(|i| i.link == link)
+}
+
+/// Creates an IP interface on data link `link` and starts its thread.
+pub fn create(link: &str) -> Result<Arc<IpIf>, NetError> {
+    let mac = arbalest_mac::mac::by_name(link).ok_or(NetError::NoSuchInterface)?;
+    if interface(link).is_some() {
+        return Err(NetError::InterfaceExists);
+    }
+    let cfg = InstanceConfig { random_seed: crate::arch::cpu::rdtsc() ^ 0x5eed_a4ba_1e57, ..InstanceConfig::default() };
+    let inst = IpInstance::new(Arc::new(MacLink { mac: mac.clone() }), cfg)?;
+    let ipif = Arc::new(IpIf {
+        link: String::from(link),
+        stack: Arc::new(inst),
+        mac: mac.clone(),
+        kick: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        tx_pending: AtomicBool::new(false),
+        wq: WaitQueue::new(),
+    });
+    let rx_if = ipif.clone();
+    mac.set_rx(Some(Arc::new(move |chain| {
+        rx_if.stack.input_chain(chain);
+        rx_if.kick();
+    })));
+    let tx_if = Arc::downgrade(&ipif);
+    mac.set_tx_wakeup(Arc::new(move |_ring| {
+        if let Some(i) = tx_if.upgrade() {
+            i.tx_pending.store(true, Ordering::Release);
+            i.kick();
+        }
+    }));
+    let t = ipif.clone();
+    let name = alloc::format!("ip/{link}");
+    if sched::spawn(&name, Priority::Medium, None, move || t.run()).is_none() {
+        mac.set_rx(None);
+        return Err(NetError::NoBuffers);
+    }
+    crate::arch::without_interrupts(|| IFS.lock().push(ipif.clone()));
+    Ok(ipif)
+}
+
+/// Removes the IP interface on `link` (its thread ends, its MAC client
+/// detaches).
+pub fn delete(link: &str) -> Result<(), NetError> {
+    let ipif = crate::arch::without_interrupts(|| {
+        let mut ifs = IFS.lock();
+        let pos = ifs.iter().position(|i| i.link == link)?;
+        Some(ifs.remove(pos))
+    })
+    .ok_or(NetError::NoSuchInterface)?;
+    ipif.mac.set_rx(None);
+    ipif.stop.store(true, Ordering::Release);
+    ipif.kick();
+    Ok(())
+}
+
+/// Applies the kernel argument `ip=ADDR/PREFIX[,gw=ADDR]` to the first link.
+pub fn configure_from_cmdline(value: &str) {
+    let arg = match IpArg::parse(value) {
+        Ok(a) => a,
+        Err(e) => {
+            log::error!("ip={value}: {e}");
+            return;
+        }
+    };
+    let Some(mac) = arbalest_mac::mac::links().into_iter().next() else {
+        log::error!("ip={value}: no network link");
+        return;
+    };
+    let ipif = match interface(mac.link()) {
+        Some(i) => i,
+        None => match create(mac.link()) {
+            Ok(i) => i,
+            Err(e) => {
+                log::error!("{}: cannot create IP interface: {e}", mac.link());
+                return;
+            }
+        },
+    };
+    let name = alloc::format!("{}/v4", mac.link());
+    if let Err(e) = ipif.stack.add_addr(&name, arg.addr) {
+        log::error!("{name}: {e}");
+    }
+    if let Some(gw) = arg.gateway {
+        if let Err(e) = ipif.stack.add_route(arbalest_netstack::Ipv4Net::DEFAULT, gw) {
+            log::error!("default route via {gw}: {e}");
+        }
+    }
+    log::info!("{name}: {} (gateway {})", arg.addr, arg.gateway.map(|g| alloc::format!("{g}")).unwrap_or_else(|| "none".into()));
+    ipif.kick();
+}

@@ -1,0 +1,101 @@
+//! Networking glue: finds the NICs on the PCI bus, binds drivers, registers
+//! each NIC with the MAC layer, starts one Rx lane per hardware ring on the
+//! ring's CPU, and attaches an IP stack instance to the primary link.
+
+pub mod cmds;
+pub mod ip;
+pub mod lane;
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use arbalest_drivers::pci::{self, Bdf, PciDevice};
+use arbalest_drivers::virtio::net::VirtioNet;
+use arbalest_mac::MacProvider;
+use spin::Once;
+
+use crate::dma::KernelDma;
+use crate::hal::KernelHal;
+use crate::pcicfg::KernelPciConfig;
+
+/// A PCI function and the driver instance bound to it.
+pub struct Bound {
+    pub bdf: Bdf,
+    pub device: String,
+}
+
+/// What networking bring-up found.
+pub struct NetState {
+    pub pci: KernelPciConfig,
+    pub devices: Vec<PciDevice>,
+    pub bound: Vec<Bound>,
+    pub lanes: Vec<Arc<lane::Lane>>,
+}
+
+static STATE: Once<NetState> = Once::new();
+
+/// The state found at boot.
+pub fn state() -> Option<&'static NetState> {
+    STATE.get()
+}
+
+/// Enumerates PCI, binds drivers and starts every NIC found.
+pub fn init(acpi: &crate::acpi::AcpiInfo) {
+    let cfg = KernelPciConfig::new(acpi);
+    let devices = pci::enumerate(&cfg, 0..=255);
+    log::info!("pci: {} functions ({})", devices.len(), if cfg.uses_ecam() { "ECAM" } else { "port I/O" });
+    let hal: Arc<dyn arbalest_drivers::hal::Hal> = Arc::new(KernelHal);
+    let mut bound = Vec::new();
+    let mut lanes = Vec::new();
+    for dev in devices.iter().filter(|d| VirtioNet::matches(d)) {
+        let nic = match VirtioNet::probe(dev, &cfg, hal.clone()) {
+            Ok(n) => n,
+            Err(e) => {
+                log::error!("vioif: {}: probe failed: {e:?}", dev.bdf);
+                continue;
+            }
+        };
+        let provider: Arc<dyn MacProvider> = nic.clone();
+        let mac = match arbalest_mac::mac::register(provider, Arc::new(KernelDma)) {
+            Ok(m) => m,
+            Err(e) => {
+                log::error!("vioif: {}: MAC registration failed: {e:?}", dev.bdf);
+                continue;
+            }
+        };
+        let mut mine = Vec::new();
+        for ring in 0..mac.info().rx_rings {
+            let cpu = mac.provider().rx_ring(ring).map(|r| r.cpu()).unwrap_or(0);
+            match lane::Lane::start(mac.clone(), ring, cpu) {
+                Some(l) => mine.push(l),
+                None => log::error!("{}: no memory for the lane of ring {ring}", mac.link()),
+            }
+        }
+        let wake_lanes = mine.clone();
+        mac.set_lane_wakeup(Arc::new(move |ring: usize| {
+            if let Some(l) = wake_lanes.get(ring) {
+                l.wake();
+            }
+        }));
+        lanes.extend(mine);
+        if let Err(e) = mac.start() {
+            log::error!("{}: start failed: {e:?}", mac.link());
+            continue;
+        }
+        log::info!(
+            "{}: {} at {}, {} Rx/{} Tx rings, link {}",
+            mac.link(),
+            mac.device(),
+            dev.bdf,
+            mac.info().rx_rings,
+            mac.info().tx_rings,
+            mac.link_state().name()
+        );
+        bound.push(Bound { bdf: dev.bdf, device: String::from(mac.device()) });
+    }
+    STATE.call_once(|| NetState { pci: cfg, devices, bound, lanes });
+    if let Some(v) = crate::kmain::cmdline().get("ip") {
+        ip::configure_from_cmdline(v);
+    }
+}
