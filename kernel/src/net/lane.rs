@@ -37,7 +37,10 @@ impl Lane {
         });
         let l = lane.clone();
         let name = alloc::format!("{}/rx{}", lane.mac.link(), ring);
-        sched::spawn(&name, Priority::High, Some(cpu), move || l.run())?;
+        // Medium, like the stack thread it feeds: under a flood a High lane
+        // would starve the consumer of its packets (Crossbow bounds this with
+        // the SRS; that arrives with the MAC-layer issue).
+        sched::spawn(&name, Priority::Medium, Some(cpu), move || l.run())?;
         Some(lane)
     }
 

@@ -40,6 +40,20 @@ pub fn state() -> Option<&'static NetState> {
     STATE.get()
 }
 
+/// The NIC drivers: the first whose `matches` accepts a function probes it.
+fn probe(dev: &PciDevice, cfg: &KernelPciConfig, hal: &Arc<dyn arbalest_drivers::hal::Hal>) -> Option<Arc<dyn MacProvider>> {
+    if VirtioNet::matches(dev) {
+        return match VirtioNet::probe(dev, cfg, hal.clone()) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                log::error!("vioif: {}: probe failed: {e:?}", dev.bdf);
+                None
+            }
+        };
+    }
+    None
+}
+
 /// Enumerates PCI, binds drivers and starts every NIC found.
 pub fn init(acpi: &crate::acpi::AcpiInfo) {
     let cfg = KernelPciConfig::new(acpi);
@@ -48,19 +62,12 @@ pub fn init(acpi: &crate::acpi::AcpiInfo) {
     let hal: Arc<dyn arbalest_drivers::hal::Hal> = Arc::new(KernelHal);
     let mut bound = Vec::new();
     let mut lanes = Vec::new();
-    for dev in devices.iter().filter(|d| VirtioNet::matches(d)) {
-        let nic = match VirtioNet::probe(dev, &cfg, hal.clone()) {
-            Ok(n) => n,
-            Err(e) => {
-                log::error!("vioif: {}: probe failed: {e:?}", dev.bdf);
-                continue;
-            }
-        };
-        let provider: Arc<dyn MacProvider> = nic.clone();
+    for dev in devices.iter() {
+        let Some(provider) = probe(dev, &cfg, &hal) else { continue };
         let mac = match arbalest_mac::mac::register(provider, Arc::new(KernelDma)) {
             Ok(m) => m,
             Err(e) => {
-                log::error!("vioif: {}: MAC registration failed: {e:?}", dev.bdf);
+                log::error!("{}: MAC registration failed: {e:?}", dev.bdf);
                 continue;
             }
         };
