@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Arbalest machine set-up: the Rust target for the kernel and QEMU >= 8 (for igb).
+# Arbalest machine set-up: the Rust target for the kernel, QEMU >= 8 (for igb),
+# and the host tools the network tests use (iproute2, iputils-ping).
 # Idempotent and quiet when everything is already in place.
 # Run as root to install; without root it prints the commands to run instead.
 set -euo pipefail
@@ -20,6 +21,27 @@ qemu_ok() {
     [ -n "$v" ] && [ "$v" -ge 8 ]
 }
 
+# Host tools the network tests drive: ip (iproute2) and Linux ping.
+missing_pkgs=""
+command -v ip >/dev/null 2>&1 || missing_pkgs="$missing_pkgs iproute2"
+command -v ping >/dev/null 2>&1 || missing_pkgs="$missing_pkgs iputils-ping"
+
+if qemu_ok && [ -z "$missing_pkgs" ]; then
+    exit 0
+fi
+
+if [ -n "$missing_pkgs" ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "arbalest setup: missing$missing_pkgs; as root run: apt-get install -y$missing_pkgs" >&2
+        exit 1
+    fi
+    echo "arbalest setup: installing$missing_pkgs" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq $missing_pkgs >/dev/null 2>&1 || {
+        apt-get update -qq >&2
+        apt-get install -y -qq $missing_pkgs >/dev/null
+    }
+fi
 if qemu_ok; then
     exit 0
 fi

@@ -7,11 +7,23 @@
 //! Exit-code protocol: the kernel ends QEMU by writing `v` to the
 //! `isa-debug-exit` port (0xf4); QEMU then exits with `(v << 1) | 1`.
 //! [`decode_exit`] turns that back into `v`.
+//!
+//! Networking ([`net`]): [`Config::net`] says which NIC QEMU emulates and
+//! what it is plugged into (nothing by default, so the boot tests stay
+//! NIC-less); the binary's `--net`/`--nic`/`--queues` options become a
+//! [`NetRequest`] that [`prepare_net`] resolves (free localhost ports for
+//! `user`, a network namespace with a multi-queue TAP for `tap`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
+
+pub mod net;
+pub use net::{
+    prepare_net, reap_stale_namespaces, Backend, HostFwd, Net, NetMode, NetRequest, NetSetup, Nic, Proto,
+    TapNamespace,
+};
 
 /// The QEMU system emulator we run.
 pub const QEMU: &str = "qemu-system-x86_64";
@@ -98,19 +110,22 @@ pub struct Config {
     pub accel: Accel,
     /// The whole kernel command line (`-append`).
     pub append: String,
-    /// Extra QEMU arguments appended verbatim (NICs, netdevs, ...).
+    /// The NIC and its backend ([`Net::none`] by default).
+    pub net: Net,
+    /// Extra QEMU arguments appended verbatim (after the NIC's).
     pub extra: Vec<String>,
 }
 
 impl Default for Config {
     /// 4 CPUs, 512M, accelerator from `ARBALEST_ACCEL` (ignored if invalid)
-    /// or host detection, kernel command line `log=info`, no extras.
+    /// or host detection, kernel command line `log=info`, no NIC, no extras.
     fn default() -> Config {
         Config {
             smp: 4,
             mem: "512M".to_string(),
             accel: Accel::from_env_or_detect().unwrap_or_else(|_| Accel::detect()),
             append: DEFAULT_APPEND.to_string(),
+            net: Net::none(),
             extra: Vec::new(),
         }
     }
@@ -295,14 +310,30 @@ pub fn qemu_args(cfg: &Config, kernel: &Path) -> Vec<String> {
     a.push(kernel.to_string_lossy().into_owned());
     a.push("-append".into());
     a.push(cfg.append.clone());
+    a.extend(cfg.net.qemu_args());
     a.extend(cfg.extra.iter().cloned());
     a
 }
 
-/// A `Command` for QEMU with [`qemu_args`]; stdio is left to the caller.
+/// The whole command as words: QEMU and [`qemu_args`], behind
+/// `ip netns exec NS` when the NIC's TAP lives in a namespace.
+pub fn command_words(cfg: &Config, kernel: &Path) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(ns) = cfg.net.netns() {
+        w.extend(["ip", "netns", "exec", ns].map(String::from));
+    }
+    w.push(QEMU.to_string());
+    w.extend(qemu_args(cfg, kernel));
+    w
+}
+
+/// A `Command` for [`command_words`]; stdio is left to the caller. With a
+/// namespace the child is `ip`, which `exec`s QEMU after entering the
+/// namespace, so the child's pid is QEMU's.
 pub fn qemu_command(cfg: &Config, kernel: &Path) -> Command {
-    let mut c = Command::new(QEMU);
-    c.args(qemu_args(cfg, kernel));
+    let w = command_words(cfg, kernel);
+    let mut c = Command::new(&w[0]);
+    c.args(&w[1..]);
     c
 }
 
@@ -318,11 +349,11 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
-/// The full QEMU command line, shell-quoted, on one line.
+/// The full command line ([`command_words`]), shell-quoted, on one line.
 pub fn qemu_command_line(cfg: &Config, kernel: &Path) -> String {
-    std::iter::once(QEMU.to_string())
-        .chain(qemu_args(cfg, kernel))
-        .map(|w| shell_quote(&w))
+    command_words(cfg, kernel)
+        .iter()
+        .map(|w| shell_quote(w))
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -357,6 +388,17 @@ pub fn decode_exit(status: ExitStatus) -> ExitKind {
     }
 }
 
+/// Reads bootimage's own exit status back (the inverse of
+/// [`exit_status_for`]): `N` → `Code(N)`, 124 → `NoCode`, 125 or a signal
+/// → `Other`.
+pub fn decode_bootimage_exit(status: ExitStatus) -> ExitKind {
+    match status.code() {
+        Some(124) => ExitKind::NoCode,
+        Some(125) | None => ExitKind::Other(status),
+        Some(c) => ExitKind::Code(c as u32),
+    }
+}
+
 /// The status bootimage itself exits with for `kind`.
 pub fn exit_status_for(kind: ExitKind) -> i32 {
     match kind {
@@ -373,18 +415,37 @@ usage: cargo run --release -- [options]
   --accel tcg|kvm   accelerator (default: kvm only with kvm_intel/kvm_amd, else tcg;
                     env ARBALEST_ACCEL also selects it, this flag wins)
   --append 'ARGS'   kernel arguments, added after the default 'log=info'
-  --dry-run         print the QEMU command line and exit
+                    (--net adds no ip= argument when ARGS has one)
+  --net MODE        the NIC's network (default user):
+    none            no NIC
+    user            QEMU user networking; the kernel's TCP echo/discard/chargen
+                    and UDP echo are forwarded to 127.0.0.1 ports 7007, 7009,
+                    7019 and udp 7007 (the next free port if one is busy; the
+                    ports are printed on stderr); adds ip=10.0.2.15/24,gw=10.0.2.2
+    tap             needs root: a new network namespace arb<pid> holding a
+                    (multi-queue) TAP arbtap0 with 10.0.0.1/24; QEMU runs inside
+                    it; adds ip=10.0.0.2/24,gw=10.0.0.1; all removed when QEMU
+                    ends. Reach the guest with: ip netns exec arb<pid> ping 10.0.0.2
+    tap:IFNAME[,queues=N]
+                    an existing TAP, made multi_queue if and only if N > 1
+                    (default N = 1); no ip= added
+  --nic virtio|igb  the NIC (default virtio; igb needs QEMU >= 8)
+  --queues N        TAP queues = virtio-net queue pairs (mq=on,vectors=2N+2);
+                    default: --smp for --net tap with virtio, else 1
+  --dry-run         print the command line (with ip netns exec) and exit;
+                    creates nothing
   --help            this text
 Env ARBALEST_KERNEL=ELF boots that file instead of building the kernel.
 Exit status: the kernel's exit code (poweroff N -> N, panic 101, CPU exception 102),
 124 if QEMU ended without one (triple fault), 125 on any other QEMU failure.
 ";
 
-/// What the command line asks for.
+/// What the command line asks for. `config.net` is still [`Net::none`]:
+/// [`prepare_net`] turns `net` into it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cli {
     Help,
-    Run { config: Config, dry_run: bool },
+    Run { config: Box<Config>, dry_run: bool, net: NetRequest },
 }
 
 /// Parses bootimage's options (program name excluded). `env_accel` is the
@@ -393,6 +454,9 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], env_accel: Option<&str>) -> Result<
     let mut config = Config { accel: Accel::Tcg, ..Config::default() };
     let mut accel_flag: Option<Accel> = None;
     let mut dry_run = false;
+    let mut net = NetRequest::default();
+    let mut net_queues: Option<usize> = None;
+    let mut queues_flag: Option<usize> = None;
     let mut i = 0;
     while i < args.len() {
         let arg = args[i].as_ref();
@@ -401,7 +465,8 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], env_accel: Option<&str>) -> Result<
             Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
             _ => (arg, None),
         };
-        let takes_value = matches!(name, "--smp" | "--mem" | "--accel" | "--append");
+        let takes_value =
+            matches!(name, "--smp" | "--mem" | "--accel" | "--append" | "--net" | "--nic" | "--queues");
         let value = if takes_value {
             match inline {
                 Some(v) => v,
@@ -441,6 +506,18 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], env_accel: Option<&str>) -> Result<
             }
             "--accel" => accel_flag = Some(Accel::parse(&value).map_err(|e| format!("--accel: {e}"))?),
             "--append" => config.push_append(&value),
+            "--net" => {
+                let (mode, q) = net::parse_net_value(&value)?;
+                net.mode = mode;
+                net_queues = q;
+            }
+            "--nic" => net.nic = Nic::parse(&value).map_err(|e| format!("--nic: {e}"))?,
+            "--queues" => {
+                queues_flag = Some(match value.parse::<usize>() {
+                    Ok(n) if (1..=net::MAX_QUEUES).contains(&n) => n,
+                    _ => return Err(format!("--queues: '{value}' is not a queue count (1..={})", net::MAX_QUEUES)),
+                })
+            }
             _ if name.starts_with('-') => return Err(format!("unknown option '{arg}'")),
             _ => return Err(format!("unexpected argument '{arg}'")),
         }
@@ -452,7 +529,14 @@ pub fn parse_args<S: AsRef<str>>(args: &[S], env_accel: Option<&str>) -> Result<
             _ => Accel::detect(),
         },
     };
-    Ok(Cli::Run { config, dry_run })
+    net.queues = match (queues_flag, net_queues) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(format!("--queues {a} contradicts --net ...,queues={b}"));
+        }
+        (a, b) => a.or(b),
+    };
+    net::resolve_queues(&net, config.smp)?;
+    Ok(Cli::Run { config: Box::new(config), dry_run, net })
 }
 
 #[cfg(test)]
@@ -461,8 +545,13 @@ mod tests {
     use std::os::unix::process::ExitStatusExt;
 
     fn run(args: &[&str]) -> (Config, bool) {
+        let (c, d, _) = run_net(args);
+        (c, d)
+    }
+
+    fn run_net(args: &[&str]) -> (Config, bool, NetRequest) {
         match parse_args(args, None).unwrap() {
-            Cli::Run { config, dry_run } => (config, dry_run),
+            Cli::Run { config, dry_run, net } => (*config, dry_run, net),
             Cli::Help => panic!("unexpected help"),
         }
     }
@@ -474,8 +563,16 @@ mod tests {
         assert_eq!(c.mem, "512M");
         assert_eq!(c.append, "log=info");
         assert!(c.extra.is_empty());
+        assert_eq!(c.net, Net::none());
         assert_eq!(c.accel, Accel::detect());
         assert!(!dry);
+        // The library default stays NIC-less (the boot tests rely on it) ...
+        assert_eq!(Config::default().net.backend, Backend::None);
+        let a = qemu_args(&Config::default(), Path::new("/k"));
+        assert!(!a.iter().any(|a| a == "-netdev" || a.contains("virtio-net") || a.starts_with("igb")), "{a:?}");
+        // ... while the binary asks for user networking unless told otherwise.
+        let (_, _, net) = run_net(&[]);
+        assert_eq!(net, NetRequest { mode: NetMode::User, nic: Nic::Virtio, queues: None });
     }
 
     #[test]
@@ -533,6 +630,7 @@ mod tests {
             mem: "256M".into(),
             accel: Accel::Tcg,
             append: "log=info test=x".into(),
+            net: Net::none(),
             extra: vec!["-netdev".into(), "user,id=n0".into()],
         };
         let a = qemu_args(&cfg, Path::new("/k/arbalest-kernel"));
@@ -595,6 +693,12 @@ mod tests {
         assert_eq!(exit_status_for(ExitKind::Code(3)), 3);
         assert_eq!(exit_status_for(ExitKind::NoCode), 124);
         assert_eq!(exit_status_for(ExitKind::Other(killed)), 125);
+        assert_eq!(decode_bootimage_exit(st(0)), ExitKind::Code(0));
+        assert_eq!(decode_bootimage_exit(st(3)), ExitKind::Code(3));
+        assert_eq!(decode_bootimage_exit(st(101)), ExitKind::Code(101));
+        assert_eq!(decode_bootimage_exit(st(124)), ExitKind::NoCode);
+        assert_eq!(decode_bootimage_exit(st(125)), ExitKind::Other(st(125)));
+        assert_eq!(decode_bootimage_exit(killed), ExitKind::Other(killed));
     }
 
     #[test]
@@ -603,5 +707,206 @@ mod tests {
         assert!(ws.join("Cargo.toml").is_file());
         assert!(ws.join("scripts/setup.sh").is_file());
         assert!(kernel_elf_path().ends_with("target/kernel/x86_64-unknown-none/release/arbalest-kernel"));
+    }
+
+    fn has_pair(a: &[String], k: &str, v: &str) -> bool {
+        a.windows(2).any(|w| w[0] == k && w[1] == v)
+    }
+
+    #[test]
+    fn net_option_parsing() {
+        let (_, _, n) = run_net(&["--net", "none"]);
+        assert_eq!(n.mode, NetMode::None);
+        let (_, _, n) = run_net(&["--net=tap", "--nic", "igb"]);
+        assert_eq!((n.mode, n.nic, n.queues), (NetMode::NewTap, Nic::Igb, None));
+        let (_, _, n) = run_net(&["--net", "tap:tap7,queues=3"]);
+        assert_eq!((n.mode, n.queues), (NetMode::Tap { ifname: "tap7".into() }, Some(3)));
+        let (_, _, n) = run_net(&["--net", "tap:tap7", "--queues", "2"]);
+        assert_eq!(n.queues, Some(2));
+        let (_, _, n) = run_net(&["--queues", "2", "--net", "tap"]);
+        assert_eq!((n.mode, n.queues), (NetMode::NewTap, Some(2)));
+        for bad in [
+            &["--net", "bridge"][..],
+            &["--net", "tap:"],
+            &["--net", "tap:a/b"],
+            &["--net", "tap:x,queues=0"],
+            &["--net", "tap:x,queues=many"],
+            &["--net", "tap:x,vhost=on"],
+            &["--net", "tap:waytoolonginterfacename"],
+            &["--nic", "e1000"],
+            &["--queues", "0"],
+            &["--queues", "65"],
+            &["--net", "user", "--queues", "2"],
+            &["--queues", "2"], // default user
+            &["--net", "none", "--queues", "1"],
+            &["--net", "tap:x,queues=2", "--queues", "3"],
+            &["--net"],
+        ] {
+            assert!(parse_args(bad, None).is_err(), "{bad:?} should fail");
+        }
+        assert!(parse_args(&["--net", "user", "--queues", "1"], None).is_ok());
+    }
+
+    #[test]
+    fn queue_defaults() {
+        let q = |mode: NetMode, nic: Nic, smp| resolve_queues_for(mode, nic, None, smp);
+        assert_eq!(q(NetMode::NewTap, Nic::Virtio, 4), Ok(4));
+        assert_eq!(q(NetMode::NewTap, Nic::Virtio, 1), Ok(1));
+        assert_eq!(q(NetMode::NewTap, Nic::Igb, 4), Ok(1));
+        assert_eq!(q(NetMode::Tap { ifname: "t".into() }, Nic::Virtio, 4), Ok(1));
+        assert_eq!(q(NetMode::User, Nic::Virtio, 4), Ok(1));
+        assert_eq!(resolve_queues_for(NetMode::NewTap, Nic::Virtio, Some(2), 4), Ok(2));
+    }
+
+    fn resolve_queues_for(mode: NetMode, nic: Nic, queues: Option<usize>, smp: usize) -> Result<usize, String> {
+        net::resolve_queues(&NetRequest { mode, nic, queues }, smp)
+    }
+
+    #[test]
+    fn net_qemu_args() {
+        let k = Path::new("/k");
+        let mut cfg = Config { accel: Accel::Tcg, ..Config::default() };
+
+        cfg.net = Net::tap_in_netns("arb42", "arbtap0", 4);
+        let a = qemu_args(&cfg, k);
+        assert!(has_pair(&a, "-netdev", "tap,id=n0,ifname=arbtap0,script=no,downscript=no,queues=4"), "{a:?}");
+        assert!(has_pair(&a, "-device", "virtio-net-pci,netdev=n0,mq=on,vectors=10,mac=52:54:00:12:34:56"), "{a:?}");
+        let w = command_words(&cfg, k);
+        assert_eq!(&w[..5], &["ip", "netns", "exec", "arb42", QEMU]);
+        assert!(qemu_command_line(&cfg, k).starts_with("ip netns exec arb42 qemu-system-x86_64 -nodefaults "));
+        assert_eq!(qemu_command(&cfg, k).get_program(), "ip");
+
+        cfg.net = Net::tap("tap9", 1);
+        let a = qemu_args(&cfg, k);
+        assert!(has_pair(&a, "-netdev", "tap,id=n0,ifname=tap9,script=no,downscript=no"), "{a:?}");
+        assert!(has_pair(&a, "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56"), "{a:?}");
+        assert_eq!(command_words(&cfg, k)[0], QEMU);
+
+        cfg.net = Net::tap("tap9", 2).with_nic(Nic::Igb);
+        let a = qemu_args(&cfg, k);
+        assert!(has_pair(&a, "-netdev", "tap,id=n0,ifname=tap9,script=no,downscript=no,queues=2"), "{a:?}");
+        assert!(has_pair(&a, "-device", "igb,netdev=n0,mac=52:54:00:12:34:56"), "{a:?}");
+
+        cfg.net = Net::user(net::pick_forwards_with(|_, _| true).unwrap());
+        let a = qemu_args(&cfg, k);
+        assert!(
+            has_pair(
+                &a,
+                "-netdev",
+                "user,id=n0,hostfwd=tcp:127.0.0.1:7007-:7,hostfwd=tcp:127.0.0.1:7009-:9,\
+                 hostfwd=tcp:127.0.0.1:7019-:19,hostfwd=udp:127.0.0.1:7007-:7"
+            ),
+            "{a:?}"
+        );
+        // The NIC comes before the verbatim extras.
+        cfg.extra = vec!["-X".into()];
+        let a = qemu_args(&cfg, k);
+        assert_eq!(a.last().unwrap(), "-X");
+        assert_eq!(a[a.len() - 3], "-device");
+    }
+
+    #[test]
+    fn busy_ports_move_on() {
+        // 7007/tcp and 7008/tcp busy: echo gets 7010 (7009 is discard's).
+        let busy = [(Proto::Tcp, 7007), (Proto::Tcp, 7008), (Proto::Udp, 7007)];
+        let f = net::pick_forwards_with(|p, port| !busy.contains(&(p, port))).unwrap();
+        let ports: Vec<(Proto, u16, u16)> = f.iter().map(|f| (f.proto, f.host_port, f.guest_port)).collect();
+        // echo: 7007, 7008 busy -> 7009 free at that point (discard not yet chosen)
+        assert_eq!(ports[0], (Proto::Tcp, 7009, 7));
+        assert_eq!(ports[1], (Proto::Tcp, 7010, 9));
+        assert_eq!(ports[2], (Proto::Tcp, 7019, 19));
+        assert_eq!(ports[3], (Proto::Udp, 7008, 7));
+        let line = net::forwards_line(&f);
+        assert!(line.starts_with("bootimage: user networking: tcp/7009=echo tcp/7010=discard"), "{line}");
+        assert!(line.contains("tcp 7007 was busy, using 7009"), "{line}");
+        assert_eq!(net::parse_forwards_line(&line, Proto::Tcp, "echo"), Some(7009));
+        assert_eq!(net::parse_forwards_line(&line, Proto::Udp, "echo"), Some(7008));
+        assert_eq!(net::parse_forwards_line(&line, Proto::Tcp, "chargen"), Some(7019));
+        assert_eq!(net::parse_forwards_line(&line, Proto::Udp, "discard"), None);
+        assert!(net::pick_forwards_with(|_, _| false).is_err());
+        // A real probe: a port we hold is skipped.
+        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        assert!(!net::pick_user_forwards().unwrap().iter().any(|f| f.proto == Proto::Tcp && f.host_port == port));
+    }
+
+    #[test]
+    fn prepare_user_and_dry_tap() {
+        let mut cfg = Config { accel: Accel::Tcg, ..Config::default() };
+        let s = prepare_net(&mut cfg, &NetRequest::default(), false, 1).unwrap();
+        assert!(s.namespace.is_none());
+        assert_eq!(cfg.append, "log=info ip=10.0.2.15/24,gw=10.0.2.2");
+        assert_eq!(s.notes.len(), 1);
+        assert!(matches!(cfg.net.backend, Backend::User { ref forwards } if forwards.len() == 4));
+
+        // An ip= given by the user wins.
+        let mut cfg = Config { accel: Accel::Tcg, smp: 3, ..Config::default() };
+        cfg.push_append("ip=192.0.2.5/24");
+        let req = NetRequest { mode: NetMode::NewTap, nic: Nic::Virtio, queues: None };
+        let s = prepare_net(&mut cfg, &req, true, 4242).unwrap();
+        assert!(s.namespace.is_none(), "a dry run creates nothing");
+        assert!(!net::netns_exists("arb4242"));
+        assert_eq!(cfg.append, "log=info ip=192.0.2.5/24");
+        assert_eq!(cfg.net, Net::tap_in_netns("arb4242", "arbtap0", 3));
+        assert!(s.notes.iter().any(|n| n.contains("ip netns add arb4242")), "{:?}", s.notes);
+        assert!(s.notes.iter().any(|n| n.contains("ip netns exec arb4242 ping 10.0.0.2")), "{:?}", s.notes);
+
+        let mut cfg = Config { accel: Accel::Tcg, ..Config::default() };
+        let req = NetRequest { mode: NetMode::Tap { ifname: "tapx".into() }, nic: Nic::Virtio, queues: Some(2) };
+        prepare_net(&mut cfg, &req, false, 1).unwrap();
+        assert_eq!(cfg.append, "log=info", "tap:IFNAME adds no ip=");
+        assert_eq!(cfg.net, Net::tap("tapx", 2));
+
+        let mut cfg = Config { accel: Accel::Tcg, ..Config::default() };
+        let req = NetRequest { mode: NetMode::None, nic: Nic::Virtio, queues: None };
+        prepare_net(&mut cfg, &req, false, 1).unwrap();
+        assert_eq!((cfg.append.as_str(), &cfg.net), ("log=info", &Net::none()));
+    }
+
+    #[test]
+    fn netns_names() {
+        assert_eq!(net::netns_owner_pid("arb123"), Some(123));
+        assert_eq!(net::netns_owner_pid("arbt123n4"), Some(123));
+        for bad in ["arb", "arbt", "arbx1", "arb12n", "arbt1nx", "foo123", "arbtap0", "arb1 2"] {
+            assert_eq!(net::netns_owner_pid(bad), None, "{bad}");
+        }
+        assert!(net::append_has_ip("log=info ip=1.2.3.4/8"));
+        assert!(!net::append_has_ip("log=info vip=1 ip"));
+        assert!(net::valid_ifname("arbtap0") && !net::valid_ifname("a:b") && !net::valid_ifname(""));
+    }
+
+    /// Creates and deletes a real namespace with a multi-queue TAP (needs
+    /// root and `ip`, as `--net tap` does).
+    #[test]
+    fn tap_namespace_lifecycle() {
+        let name = format!("arbt{}n900", std::process::id());
+        let link = |ns: &str| {
+            std::process::Command::new("ip").args(["-n", ns, "-d", "link", "show", "arbtap0"]).output().unwrap()
+        };
+        {
+            let ns = TapNamespace::create_default(&name, 4).unwrap_or_else(|e| panic!("{e}"));
+            assert!(net::netns_exists(&name));
+            let out = link(&name);
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{text}");
+            assert!(text.contains("multi_queue") && text.contains("tap"), "{text}");
+            assert!(text.contains("UP"), "{text}");
+            let addr = std::process::Command::new("ip").args(["-n", &name, "-4", "addr", "show", "arbtap0"]).output().unwrap();
+            assert!(String::from_utf8_lossy(&addr.stdout).contains("10.0.0.1/24"));
+            assert_eq!(ns.name(), name);
+            // Creating it again replaces the stale one.
+            std::mem::forget(ns);
+            let again = TapNamespace::create_default(&name, 1).unwrap();
+            assert!(net::netns_exists(&name));
+            let text = String::from_utf8_lossy(&link(&name).stdout).into_owned();
+            assert!(!text.contains("multi_queue"), "one queue: no multi_queue flag: {text}");
+            drop(again);
+        }
+        assert!(!net::netns_exists(&name), "namespace left behind");
+        assert!(!link(&name).status.success());
+        // A failing step leaves nothing behind.
+        let bad = format!("arbt{}n901", std::process::id());
+        assert!(TapNamespace::create(&bad, "arbtap0", "not-an-address", true).is_err());
+        assert!(!net::netns_exists(&bad));
     }
 }

@@ -1,39 +1,96 @@
 //! `cargo run --release [-- options]`: build the kernel and boot it in QEMU.
 
 use std::io::{self, IsTerminal, Read, Write};
-use std::process::{exit, Stdio};
+use std::process::{exit, Child, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
 
 use bootimage::{Cli, ExitKind, USAGE};
 
+/// The last SIGINT/SIGTERM/SIGHUP received (0: none).
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    SIGNAL.store(sig, Ordering::SeqCst);
+}
+
+/// Catch SIGINT, SIGTERM and SIGHUP so that QEMU is stopped and the
+/// namespace of `--net tap` removed before we exit.
+fn catch_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe; sigaction is given a zeroed, then filled struct.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
 fn main() {
+    exit(run());
+}
+
+/// Everything but the final `exit`, so that guards (the namespace) drop
+/// before the process ends.
+fn run() -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let env_accel = std::env::var("ARBALEST_ACCEL").ok();
-    let (config, dry_run) = match bootimage::parse_args(&args, env_accel.as_deref()) {
+    let (mut config, dry_run, net) = match bootimage::parse_args(&args, env_accel.as_deref()) {
         Ok(Cli::Help) => {
             print!("{USAGE}");
-            exit(0);
+            return 0;
         }
-        Ok(Cli::Run { config, dry_run }) => (config, dry_run),
+        Ok(Cli::Run { config, dry_run, net }) => (*config, dry_run, net),
         Err(e) => {
             eprintln!("bootimage: {e}");
             eprint!("{USAGE}");
-            exit(2);
+            return 2;
         }
     };
 
     if dry_run {
-        // No set-up and no build: just show what would run.
+        // No set-up, no build, nothing created: just show what would run.
+        let setup = match bootimage::prepare_net(&mut config, &net, true, std::process::id()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("bootimage: {e}");
+                return 1;
+            }
+        };
+        for n in &setup.notes {
+            eprintln!("{n}");
+        }
         println!("{}", bootimage::qemu_command_line(&config, &bootimage::kernel_path()));
-        exit(0);
+        return 0;
     }
 
     let kernel = match bootimage::build_kernel() {
         Ok(k) => k,
         Err(e) => {
             eprintln!("bootimage: {e}");
-            exit(1);
+            return 1;
         }
     };
+
+    catch_signals();
+    // Holds the namespace of `--net tap`; dropped (deleted) when run() returns.
+    let setup = match bootimage::prepare_net(&mut config, &net, false, std::process::id()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bootimage: {e}");
+            return 1;
+        }
+    };
+    for n in &setup.notes {
+        eprintln!("{n}");
+    }
+    if SIGNAL.load(Ordering::SeqCst) != 0 {
+        return 128 + SIGNAL.load(Ordering::SeqCst);
+    }
 
     let stdin_tty = io::stdin().is_terminal();
     let stdout_tty = io::stdout().is_terminal();
@@ -45,7 +102,7 @@ fn main() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("bootimage: cannot start {}: {e}", bootimage::QEMU);
-            exit(125);
+            return 125;
         }
     };
 
@@ -108,15 +165,19 @@ fn main() {
         })
     });
 
-    let status = match child.wait() {
-        Ok(s) => s,
+    let (status, signalled) = match wait_or_signal(&mut child) {
+        Ok(r) => r,
         Err(e) => {
             eprintln!("bootimage: waiting for QEMU failed: {e}");
-            exit(125);
+            return 125;
         }
     };
     if let Some(t) = copier {
         let _ = t.join();
+    }
+    drop(setup);
+    if let Some(sig) = signalled {
+        return 128 + sig;
     }
     let kind = bootimage::decode_exit(status);
     match kind {
@@ -126,5 +187,33 @@ fn main() {
         }
         ExitKind::Other(s) => eprintln!("bootimage: QEMU failed: {s}"),
     }
-    exit(bootimage::exit_status_for(kind));
+    bootimage::exit_status_for(kind)
+}
+
+/// Waits for QEMU; on SIGINT/SIGTERM/SIGHUP sends QEMU SIGTERM (SIGKILL
+/// after 5 s) and reports the signal.
+fn wait_or_signal(child: &mut Child) -> io::Result<(std::process::ExitStatus, Option<i32>)> {
+    let mut signalled: Option<(i32, Instant)> = None;
+    loop {
+        if let Some(st) = child.try_wait()? {
+            // A signal to our whole process group (Ctrl-C on a terminal
+            // that is not in raw mode) may have ended QEMU before we looked.
+            let sig = SIGNAL.load(Ordering::SeqCst);
+            return Ok((st, signalled.map(|(s, _)| s).or((sig != 0).then_some(sig))));
+        }
+        let sig = SIGNAL.load(Ordering::SeqCst);
+        match signalled {
+            None if sig != 0 => {
+                // SAFETY: plain kill(2) of our own child, which has not been
+                // reaped yet (try_wait returned None), so the pid is ours.
+                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+                signalled = Some((sig, Instant::now()));
+            }
+            Some((_, t)) if t.elapsed() > Duration::from_secs(5) => {
+                let _ = child.kill();
+            }
+            _ => {}
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -3,10 +3,22 @@
 //!
 //! Every failure panics with the full serial transcript so a failing test
 //! says what the kernel printed.
+//!
+//! Networked tests: [`net`] (the kernel on a multi-queue TAP in a network
+//! namespace the test creates, [`net::NetVm`], and clients that run inside
+//! that namespace), [`frames`] (crafted and malformed Ethernet frames),
+//! [`peer`] (a Linux stand-in for the kernel, to check the harness alone),
+//! [`netbench`] (load generators of the `net` bench).
+
+pub mod frames;
+pub mod net;
+pub mod netbench;
+pub mod peer;
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Stdio};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -213,7 +225,13 @@ pub struct Vm {
     exit: Option<ExitKind>,
     started: Instant,
     config: Config,
-    kernel: PathBuf,
+    /// The command line, for failure messages.
+    command_line: String,
+    /// The child leads its own process group, and is killed as a group.
+    group: bool,
+    /// How the child's exit status maps to an [`ExitKind`]: QEMU's
+    /// isa-debug-exit protocol, or bootimage's own statuses.
+    decode: fn(std::process::ExitStatus) -> ExitKind,
     slot: Option<VmSlot>,
 }
 
@@ -223,13 +241,35 @@ impl Vm {
     /// later calls start after that.
     pub fn boot(cfg: Config) -> Vm {
         let kernel = kernel();
+        let cmd = bootimage::qemu_command(&cfg, &kernel);
+        let line = bootimage::qemu_command_line(&cfg, &kernel);
+        Vm::spawn(cmd, line, cfg, false, bootimage::decode_exit)
+    }
+
+    /// Runs `cmd`, anything that ends up with the kernel's console on its
+    /// stdin/stdout (e.g. `cargo run -p bootimage -- --net user`), as the
+    /// leader of a new process group, so that a timeout or drop kills the
+    /// whole tree (cargo, bootimage, QEMU). `description` names it in
+    /// failure messages. Takes a VM slot like [`Vm::boot`]. Its exit status
+    /// is read the way bootimage reports it (`poweroff N` → N).
+    pub fn spawn_console(cmd: Command, description: &str) -> Vm {
+        Vm::spawn(cmd, description.to_string(), Config::default(), true, bootimage::decode_bootimage_exit)
+    }
+
+    fn spawn(
+        mut cmd: Command,
+        command_line: String,
+        cfg: Config,
+        group: bool,
+        decode: fn(std::process::ExitStatus) -> ExitKind,
+    ) -> Vm {
         let slot = VmSlot::acquire();
-        let mut cmd = bootimage::qemu_command(&cfg, &kernel);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        if group {
+            cmd.process_group(0);
+        }
         let started = Instant::now();
-        let mut child = cmd.spawn().unwrap_or_else(|e| {
-            panic!("cannot start {}: {e}\n{}", bootimage::QEMU, bootimage::qemu_command_line(&cfg, &kernel))
-        });
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {command_line}: {e}"));
         let new = || Arc::new(Shared { text: Mutex::new(Text::default()), grew: Condvar::new() });
         let (out, err) = (new(), new());
         let readers = vec![
@@ -246,8 +286,42 @@ impl Vm {
             exit: None,
             started,
             config: cfg,
-            kernel,
+            command_line,
+            group,
+            decode,
             slot: Some(slot),
+        }
+    }
+
+    /// Kills the child (its whole process group when it leads one).
+    fn kill(&mut self) {
+        if self.group {
+            // SAFETY: kill(2) of the process group our child leads; the
+            // child has not been reaped, so its pid (= pgid) is still ours.
+            unsafe { libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL) };
+        }
+        let _ = self.child.kill();
+    }
+
+    /// What the child wrote on stderr so far.
+    pub fn stderr_text(&self) -> String {
+        self.err.lock().text.clone()
+    }
+
+    /// Waits until a line of stderr satisfies `pred`; returns that line.
+    pub fn expect_stderr_line(&self, pred: impl Fn(&str) -> bool, timeout: Duration) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        let mut t = self.err.lock();
+        loop {
+            if let Some(l) = t.text.lines().find(|l| pred(l)) {
+                return Ok(l.to_string());
+            }
+            let now = Instant::now();
+            if t.eof || now >= deadline {
+                drop(t);
+                return Err(self.failure("the expected line did not appear on stderr"));
+            }
+            t = self.err.grew.wait_timeout(t, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 
@@ -285,7 +359,7 @@ impl Vm {
     fn failure(&self, what: &str) -> String {
         format!(
             "{what}\n--- command ---\n{}\n--- transcript ---\n{}\n--- end of transcript ---",
-            bootimage::qemu_command_line(&self.config, &self.kernel),
+            self.command_line,
             self.transcript()
         )
     }
@@ -379,7 +453,7 @@ impl Vm {
                 Err(e) => return Err(self.failure(&format!("waiting for QEMU failed: {e}"))),
             }
             if Instant::now() >= deadline {
-                let _ = self.child.kill();
+                self.kill();
                 if let Ok(st) = self.child.wait() {
                     self.exit = Some(ExitKind::Other(st));
                 }
@@ -391,7 +465,7 @@ impl Vm {
         };
         self.slot = None;
         self.join_readers();
-        let kind = bootimage::decode_exit(status);
+        let kind = (self.decode)(status);
         self.exit = Some(kind);
         Ok(kind)
     }
@@ -438,7 +512,7 @@ impl Drop for Vm {
         self.stdin = None;
         if self.exit.is_none() {
             if let Ok(None) = self.child.try_wait() {
-                let _ = self.child.kill();
+                self.kill();
             }
             let _ = self.child.wait();
         }

@@ -141,7 +141,7 @@ fn explain(r: &Ran) -> String {
 
 #[test]
 fn cargo_run_scripted_poweroff_code() {
-    let r = cargo_run_bootimage(&["--smp", "2"], Some("psrinfo\npoweroff 3\n"), CARGO_TIMEOUT);
+    let r = cargo_run_bootimage(&["--smp", "2", "--net", "none"], Some("psrinfo\npoweroff 3\n"), CARGO_TIMEOUT);
     assert_eq!(r.code, Some(3), "{}", explain(&r));
     let online = r.stdout.lines().filter(|l| parse_psrinfo_line(l).is_some()).count();
     assert_eq!(online, 2, "expected two on-line cpus; {}", explain(&r));
@@ -150,7 +150,7 @@ fn cargo_run_scripted_poweroff_code() {
 
 #[test]
 fn cargo_run_eof_is_poweroff_0() {
-    let r = cargo_run_bootimage(&["--smp", "2"], Some("echo hi\n"), CARGO_TIMEOUT);
+    let r = cargo_run_bootimage(&["--smp", "2", "--net", "none"], Some("echo hi\n"), CARGO_TIMEOUT);
     assert_eq!(r.code, Some(0), "{}", explain(&r));
     assert!(r.stdout.lines().any(|l| l.trim_end() == "hi"), "echo output missing; {}", explain(&r));
 }
