@@ -19,6 +19,7 @@ extern crate std;
 pub mod dma_mem;
 pub mod error;
 pub mod hal;
+pub mod igb;
 pub mod pci;
 pub mod virtio;
 
