@@ -236,6 +236,14 @@ impl Mac {
             return LaneResult::Idle;
         }
         let n = chain.len();
+        self.rx_deliver(chain);
+        LaneResult::More(n)
+    }
+
+    /// Hands a chain to the client as the lanes do (for diagnostics that
+    /// poll a ring by hand).
+    pub fn rx_deliver(&self, chain: MblkChain) {
+        let n = chain.len();
         let f = self.rx_fn.read().clone();
         match f {
             Some(f) => f(chain),
@@ -243,7 +251,6 @@ impl Mac {
                 self.stats.rx_no_client.fetch_add(n as u64, Ordering::Relaxed);
             }
         }
-        LaneResult::More(n)
     }
 
     /// A Tx packet with [`TX_HEADROOM`] bytes of headroom and `len` bytes

@@ -27,6 +27,7 @@ pub const COMMANDS: &[Command] = &[
         summary: "list PCI functions: bus:dev.fn, vendor:device, class, driver bound",
         run: cmd_scanpci,
     },
+    super::nicctl::COMMAND,
     Command { name: "dladm", usage: admin::DLADM_USAGE, summary: "administer data links", run: cmd_dladm },
     Command { name: "dlstat", usage: admin::DLSTAT_USAGE, summary: "report data-link statistics", run: cmd_dlstat },
     Command {

@@ -16,6 +16,9 @@ pub struct Lane {
     mac: Arc<Mac>,
     ring: usize,
     pending: AtomicBool,
+    /// Set by `nicctl hold`: the lane leaves its ring alone (interrupt off,
+    /// nothing polled) so packets accumulate in the hardware ring.
+    held: AtomicBool,
     wq: WaitQueue,
     /// Times the lane thread was woken.
     pub wakeups: AtomicU64,
@@ -31,6 +34,7 @@ impl Lane {
             mac,
             ring,
             pending: AtomicBool::new(true),
+            held: AtomicBool::new(false),
             wq: WaitQueue::new(),
             wakeups: AtomicU64::new(0),
             passes: AtomicU64::new(0),
@@ -44,6 +48,36 @@ impl Lane {
         Some(lane)
     }
 
+    /// The link this lane belongs to.
+    pub fn link(&self) -> &str {
+        self.mac.link()
+    }
+
+    /// The Rx ring it serves.
+    pub fn ring(&self) -> usize {
+        self.ring
+    }
+
+    /// Whether the lane is held.
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::Acquire)
+    }
+
+    /// Stops servicing the ring and switches its interrupt off.
+    pub fn hold(&self) {
+        self.held.store(true, Ordering::Release);
+        if let Some(r) = self.mac.provider().rx_ring(self.ring) {
+            r.intr_disable();
+        }
+    }
+
+    /// Resumes servicing (the lane polls what accumulated, then re-enables
+    /// the interrupt).
+    pub fn release(&self) {
+        self.held.store(false, Ordering::Release);
+        self.wake();
+    }
+
     /// Called from interrupt context: the ring has work.
     pub fn wake(&self) {
         self.pending.store(true, Ordering::Release);
@@ -52,11 +86,11 @@ impl Lane {
 
     fn run(&self) {
         loop {
-            self.wq.wait_until(|| self.pending.load(Ordering::Acquire));
+            self.wq.wait_until(|| self.pending.load(Ordering::Acquire) && !self.held.load(Ordering::Acquire));
             self.pending.store(false, Ordering::Release);
             self.wakeups.fetch_add(1, Ordering::Relaxed);
             let mut rounds = 0u32;
-            while let LaneResult::More(_) = self.mac.rx_lane_service(self.ring) {
+            while !self.held.load(Ordering::Acquire) && let LaneResult::More(_) = self.mac.rx_lane_service(self.ring) {
                 self.passes.fetch_add(1, Ordering::Relaxed);
                 rounds += 1;
                 if rounds % 16 == 0 {

@@ -5,12 +5,14 @@
 pub mod cmds;
 pub mod ip;
 pub mod lane;
+pub mod nicctl;
 
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use arbalest_drivers::pci::{self, Bdf, PciDevice};
+use arbalest_drivers::igb::{Igb, Tunables as IgbTunables};
 use arbalest_drivers::virtio::net::VirtioNet;
 use arbalest_mac::MacProvider;
 use spin::Once;
@@ -33,6 +35,13 @@ pub struct NetState {
     pub lanes: Vec<Arc<lane::Lane>>,
 }
 
+impl NetState {
+    /// The lane of `link`'s Rx ring `ring`.
+    pub fn lane(&self, link: &str, ring: usize) -> Option<&Arc<lane::Lane>> {
+        self.lanes.iter().find(|l| l.link() == link && l.ring() == ring)
+    }
+}
+
 static STATE: Once<NetState> = Once::new();
 
 /// The state found at boot.
@@ -41,12 +50,27 @@ pub fn state() -> Option<&'static NetState> {
 }
 
 /// The NIC drivers: the first whose `matches` accepts a function probes it.
+/// `igb.vmdq=N` (2..=8) on the kernel command line puts igb NICs in VMDq
+/// mode (N pools, each a ring group of its own) instead of RSS mode; QEMU's
+/// igb cannot do both at once.
 fn probe(dev: &PciDevice, cfg: &KernelPciConfig, hal: &Arc<dyn arbalest_drivers::hal::Hal>) -> Option<Arc<dyn MacProvider>> {
     if VirtioNet::matches(dev) {
         return match VirtioNet::probe(dev, cfg, hal.clone()) {
             Ok(n) => Some(n),
             Err(e) => {
                 log::error!("vioif: {}: probe failed: {e:?}", dev.bdf);
+                None
+            }
+        };
+    }
+    if Igb::matches(dev) {
+        let cmd = crate::kmain::cmdline();
+        let vmdq = cmd.get("igb.vmdq").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let tun = IgbTunables { vmdq_pools: vmdq, ..IgbTunables::default() };
+        return match Igb::probe_with(dev, cfg, hal.clone(), tun) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                log::error!("igb: {}: probe failed: {e:?}", dev.bdf);
                 None
             }
         };
