@@ -24,11 +24,13 @@ pub mod hash;
 pub mod mac;
 pub mod mblk;
 pub mod provider;
+pub mod srs;
 pub mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use mac::{LaneResult, Mac};
+pub use mac::Mac;
+pub use srs::{PollStep, RxSrs};
 pub use buf::{BufPool, DmaBuf};
 pub use dma::{DmaAllocator, DmaRegion};
 pub use mblk::{Cksum, Gso, GsoKind, Mblk, MblkChain, PktMeta};

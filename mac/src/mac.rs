@@ -3,11 +3,11 @@
 //! receive function, the wake-up hook of its Rx lanes, Tx ring selection
 //! with a bounded backlog per ring, and its link state.
 //!
-//! Rx lane (one per hardware Rx ring): the driver's interrupt disables the
-//! ring's interrupt and calls [`MacUpcalls::rx_ready`], which wakes the
-//! lane's thread (the kernel's, through [`Mac::set_lane_wakeup`]). The
-//! thread calls [`Mac::rx_lane_service`] until it reports `Idle`, which
-//! re-enables the ring's interrupt.
+//! Rx lanes: each hardware Rx ring has a soft ring set ([`RxSrs`]). The
+//! driver's interrupt disables the ring's interrupt and calls
+//! [`MacUpcalls::rx_ready`], which notes it in the SRS and wakes its poll
+//! thread (the kernel's threads, wired with [`RxSrs::set_wakeups`]); the
+//! threads run [`Mac::rx_poll_step`] and [`Mac::rx_worker_step`].
 
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
@@ -20,11 +20,12 @@ use crate::buf::BufPool;
 use crate::dma::DmaAllocator;
 use crate::mblk::{Mblk, MblkChain};
 use crate::provider::{LinkState, MacError, MacInfo, MacProvider, MacUpcalls};
+use crate::srs::{PollStep, RxSrs};
 use crate::stats::RingCounters;
 
 /// The primary client's receive function.
 pub type RxFn = Arc<dyn Fn(MblkChain) + Send + Sync>;
-/// Wakes the lane thread of an Rx ring.
+/// Wakes a thread serving ring `ring`.
 pub type WakeFn = Arc<dyn Fn(usize) + Send + Sync>;
 /// Called on link state changes.
 pub type LinkFn = Arc<dyn Fn(LinkState) + Send + Sync>;
@@ -37,8 +38,6 @@ pub const TX_BUF_SIZE: usize = 2048;
 pub const TX_BUFS: usize = 1024;
 /// Packets a Tx ring's backlog holds while the ring is full.
 pub const TX_BACKLOG: usize = 256;
-/// Bytes one lane service call picks up at most (illumos' poll limit).
-pub const RX_POLL_BYTES: usize = 150_000;
 
 /// MAC-level counters of a link (the rings count the rest).
 #[derive(Debug, Default)]
@@ -53,14 +52,6 @@ pub struct MacStats {
     pub link_changes: AtomicU64,
 }
 
-/// What a lane service call found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LaneResult {
-    /// Packets were delivered; call again.
-    More(usize),
-    /// The ring was empty; its interrupt is enabled again.
-    Idle,
-}
 
 /// One registered NIC instance.
 pub struct Mac {
@@ -69,7 +60,7 @@ pub struct Mac {
     provider: Arc<dyn MacProvider>,
     info: MacInfo,
     rx_fn: RwLock<Option<RxFn>>,
-    lane_wake: Once<WakeFn>,
+    rx_srs: Vec<Arc<RxSrs>>,
     tx_wake: Once<WakeFn>,
     link_fns: Mutex<Vec<LinkFn>>,
     tx_pool: Arc<BufPool>,
@@ -83,8 +74,8 @@ struct Upcalls(Weak<Mac>);
 impl MacUpcalls for Upcalls {
     fn rx_ready(&self, ring: usize) {
         if let Some(m) = self.0.upgrade() {
-            if let Some(w) = m.lane_wake.get() {
-                w(ring);
+            if let Some(srs) = m.rx_srs.get(ring) {
+                srs.interrupt();
             }
         }
     }
@@ -128,6 +119,12 @@ pub fn register(provider: Arc<dyn MacProvider>, dma: Arc<dyn DmaAllocator>) -> R
     let tx_pool = BufPool::new(dma, TX_BUF_SIZE, TX_BUFS).ok_or(MacError::NoSpace)?;
     let mut macs = MACS.lock();
     let instance = macs.iter().filter(|m| m.info.driver == info.driver).count();
+    let rx_srs = (0..info.rx_rings)
+        .map(|i| {
+            let cpu = provider.rx_ring(i).map(|r| r.cpu()).unwrap_or(0);
+            Arc::new(RxSrs::new(i, cpu, info.pollable, &[]))
+        })
+        .collect();
     let mac = Arc::new(Mac {
         link: alloc::format!("net{}", macs.len()),
         device: alloc::format!("{}{}", info.driver, instance),
@@ -135,7 +132,7 @@ pub fn register(provider: Arc<dyn MacProvider>, dma: Arc<dyn DmaAllocator>) -> R
         provider,
         info,
         rx_fn: RwLock::new(None),
-        lane_wake: Once::new(),
+        rx_srs,
         tx_wake: Once::new(),
         link_fns: Mutex::new(Vec::new()),
         tx_pool,
@@ -177,9 +174,9 @@ impl Mac {
         &self.provider
     }
 
-    /// Sets how Rx lanes are woken (once, before `start`).
-    pub fn set_lane_wakeup(&self, f: WakeFn) {
-        self.lane_wake.call_once(|| f);
+    /// The Rx soft ring sets, one per hardware Rx ring.
+    pub fn rx_srs(&self) -> &[Arc<RxSrs>] {
+        &self.rx_srs
     }
 
     /// Sets who drains a Tx backlog after the driver resumes a ring (once,
@@ -226,22 +223,43 @@ impl Mac {
         state_from(self.link_state.load(Ordering::Acquire))
     }
 
-    /// Runs one pass of Rx lane `ring`: picks up to [`RX_POLL_BYTES`] and
-    /// hands them to the client; on an empty ring re-enables its interrupt.
-    pub fn rx_lane_service(&self, ring: usize) -> LaneResult {
-        let Some(r) = self.provider.rx_ring(ring) else { return LaneResult::Idle };
-        let chain = r.poll(RX_POLL_BYTES);
-        if chain.is_empty() {
-            r.intr_enable();
-            return LaneResult::Idle;
+    /// One step of the poll thread of Rx ring `ring` (see [`RxSrs`]).
+    pub fn rx_poll_step(&self, ring: usize) -> PollStep {
+        match (self.rx_srs.get(ring), self.provider.rx_ring(ring)) {
+            (Some(srs), Some(r)) => srs.poll_step(r),
+            _ => PollStep::Idle,
         }
-        let n = chain.len();
-        self.rx_deliver(chain);
-        LaneResult::More(n)
     }
 
-    /// Hands a chain to the client as the lanes do (for diagnostics that
-    /// poll a ring by hand).
+    /// After an interrupt-mode pickup was processed (see [`RxSrs::rearm`]).
+    pub fn rx_rearm(&self, ring: usize) -> PollStep {
+        match (self.rx_srs.get(ring), self.provider.rx_ring(ring)) {
+            (Some(srs), Some(r)) => srs.rearm(r),
+            _ => PollStep::Idle,
+        }
+    }
+
+    /// One step of the worker of Rx ring `ring`: fans the queued packets
+    /// out to the soft rings and delivers those processed inline to the
+    /// client. Returns whether there was work.
+    pub fn rx_worker_step(&self, ring: usize) -> bool {
+        match self.rx_srs.get(ring) {
+            Some(srs) => srs.worker_step(&|c| self.rx_deliver(c)),
+            None => false,
+        }
+    }
+
+    /// Drains soft ring `index` of Rx ring `ring` into the client (the
+    /// soft ring's own thread calls this). Returns packets delivered.
+    pub fn rx_softring_drain(&self, ring: usize, index: usize) -> usize {
+        match self.rx_srs.get(ring).and_then(|s| s.softrings().get(index)) {
+            Some(sr) => sr.drain(&|c| self.rx_deliver(c)),
+            None => 0,
+        }
+    }
+
+    /// Hands a chain to the client (the soft rings' last step; also for
+    /// diagnostics that poll a ring by hand).
     pub fn rx_deliver(&self, chain: MblkChain) {
         let n = chain.len();
         let f = self.rx_fn.read().clone();

@@ -28,6 +28,12 @@ pub const COMMANDS: &[Command] = &[
         run: cmd_scanpci,
     },
     super::nicctl::COMMAND,
+    Command {
+        name: "ndd",
+        usage: "ndd /dev/mac [name]\nndd -set /dev/mac name value",
+        summary: "get and set the MAC layer's tunables (soft ring set watermarks, poll limit, dynamic polling)",
+        run: cmd_ndd,
+    },
     Command { name: "dladm", usage: admin::DLADM_USAGE, summary: "administer data links", run: cmd_dladm },
     Command { name: "dlstat", usage: admin::DLSTAT_USAGE, summary: "report data-link statistics", run: cmd_dlstat },
     Command {
@@ -111,4 +117,53 @@ fn cmd_dlstat(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
     let links = arbalest_mac::mac::links();
     let env = Env(ctx.host);
     admin::dlstat(argv, &links, ctx.out, &env)
+}
+
+fn cmd_ndd(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
+    use arbalest_mac::srs::tunables;
+    let (set, rest) = match argv.get(1) {
+        Some(&"-set") => (true, &argv[2..]),
+        _ => (false, &argv[1..]),
+    };
+    let Some((&dev, rest)) = rest.split_first() else { return ctx.usage_error() };
+    if dev != "/dev/mac" {
+        ctx.error(format_args!("{dev}: no such driver (only /dev/mac has tunables)"));
+        return 1;
+    }
+    match (set, rest) {
+        (false, []) => {
+            for t in tunables::ALL.iter() {
+                let _ = writeln!(ctx.out, "{:<26} {:>9}  (default {}, {}..{}) {}", t.name, t.get(), t.default, t.min, t.max, t.description);
+            }
+            0
+        }
+        (false, [name]) => match tunables::find(name) {
+            Some(t) => {
+                let _ = writeln!(ctx.out, "{}", t.get());
+                0
+            }
+            None => {
+                ctx.error(format_args!("{name}: no such tunable"));
+                1
+            }
+        },
+        (true, [name, value]) => {
+            let Some(t) = tunables::find(name) else {
+                ctx.error(format_args!("{name}: no such tunable"));
+                return 1;
+            };
+            let Ok(v) = value.parse::<u64>() else {
+                ctx.error(format_args!("{name}: invalid value '{value}'"));
+                return 1;
+            };
+            match t.set(v) {
+                Ok(()) => 0,
+                Err((lo, hi)) => {
+                    ctx.error(format_args!("{name}: value {v} out of range {lo}..{hi}"));
+                    1
+                }
+            }
+        }
+        _ => ctx.usage_error(),
+    }
 }

@@ -1,13 +1,15 @@
-//! Rx lanes: one kernel thread per hardware Rx ring, bound to the CPU the
-//! ring's interrupt targets. The interrupt (through the driver and
-//! `MacUpcalls::rx_ready`) only marks the lane and wakes its thread; the
-//! thread polls the ring in chains of bounded size until it is empty, then
-//! the MAC layer re-enables the ring's interrupt.
+//! Hardware lanes: the kernel threads of one Rx soft ring set, all bound
+//! to the CPU the ring's interrupt targets — the poll thread (interrupt-
+//! mode pickups processed inline, poll-mode pickups handed to the worker),
+//! the worker (fans the queue out to soft rings), and one drain thread per
+//! soft ring placed on another CPU by the link's fanout. The state machine
+//! itself is `arbalest_mac::RxSrs`; this file only runs it.
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use arbalest_mac::{LaneResult, Mac};
+use arbalest_mac::{Mac, PollStep, RxSrs};
 
 use crate::sched::{self, Priority, WaitQueue};
 
@@ -15,36 +17,64 @@ use crate::sched::{self, Priority, WaitQueue};
 pub struct Lane {
     mac: Arc<Mac>,
     ring: usize,
-    pending: AtomicBool,
+    srs: Arc<RxSrs>,
     /// Set by `nicctl hold`: the lane leaves its ring alone (interrupt off,
     /// nothing polled) so packets accumulate in the hardware ring.
     held: AtomicBool,
-    wq: WaitQueue,
-    /// Times the lane thread was woken.
+    poll_wq: WaitQueue,
+    worker_wq: WaitQueue,
+    softring_wq: Vec<WaitQueue>,
+    /// Poll-thread wake-ups.
     pub wakeups: AtomicU64,
-    /// Service passes that delivered packets.
-    pub passes: AtomicU64,
 }
 
 impl Lane {
-    /// Creates the lane of `mac`'s Rx ring `ring` and starts its thread on
-    /// `cpu`.
-    pub fn start(mac: Arc<Mac>, ring: usize, cpu: usize) -> Option<Arc<Lane>> {
+    /// Starts the threads of `mac`'s Rx ring `ring`.
+    pub fn start(mac: Arc<Mac>, ring: usize) -> Option<Arc<Lane>> {
+        let srs = mac.rx_srs().get(ring)?.clone();
         let lane = Arc::new(Lane {
+            softring_wq: srs.softrings().iter().map(|_| WaitQueue::new()).collect(),
             mac,
             ring,
-            pending: AtomicBool::new(true),
+            srs,
             held: AtomicBool::new(false),
-            wq: WaitQueue::new(),
+            poll_wq: WaitQueue::new(),
+            worker_wq: WaitQueue::new(),
             wakeups: AtomicU64::new(0),
-            passes: AtomicU64::new(0),
         });
-        let l = lane.clone();
-        let name = alloc::format!("{}/rx{}", lane.mac.link(), ring);
-        // Medium, like the stack thread it feeds: under a flood a High lane
-        // would starve the consumer of its packets (Crossbow bounds this with
-        // the SRS; that arrives with the MAC-layer issue).
-        sched::spawn(&name, Priority::Medium, Some(cpu), move || l.run())?;
+        let (p, w) = (Arc::downgrade(&lane), Arc::downgrade(&lane));
+        lane.srs.set_wakeups(
+            Arc::new(move || {
+                if let Some(l) = p.upgrade() {
+                    l.poll_wq.wake_all();
+                }
+            }),
+            Arc::new(move || {
+                if let Some(l) = w.upgrade() {
+                    l.worker_wq.wake_all();
+                }
+            }),
+        );
+        let cpu = lane.srs.cpu;
+        let link = lane.mac.link();
+        for (i, sr) in lane.srs.softrings().iter().enumerate() {
+            if sr.cpu == cpu {
+                continue; // drained inline by the worker
+            }
+            let l = Arc::downgrade(&lane);
+            sr.set_wakeup(Arc::new(move || {
+                if let Some(l) = l.upgrade() {
+                    l.softring_wq[i].wake_all();
+                }
+            }));
+            let t = lane.clone();
+            let name = alloc::format!("{link}/rx{ring}/{}{}", sr.proto.name(), sr.index);
+            sched::spawn(&name, Priority::Medium, Some(sr.cpu), move || t.softring_thread(i))?;
+        }
+        let t = lane.clone();
+        sched::spawn(&alloc::format!("{link}/rx{ring}/poll"), Priority::Medium, Some(cpu), move || t.poll_thread())?;
+        let t = lane.clone();
+        sched::spawn(&alloc::format!("{link}/rx{ring}/worker"), Priority::Medium, Some(cpu), move || t.worker_thread())?;
         Some(lane)
     }
 
@@ -71,33 +101,61 @@ impl Lane {
         }
     }
 
-    /// Resumes servicing (the lane polls what accumulated, then re-enables
-    /// the interrupt).
+    /// Resumes servicing: the poll thread picks up what accumulated and the
+    /// SRS re-enables the interrupt when the ring is empty.
     pub fn release(&self) {
         self.held.store(false, Ordering::Release);
-        self.wake();
+        self.srs.interrupt();
     }
 
-    /// Called from interrupt context: the ring has work.
-    pub fn wake(&self) {
-        self.pending.store(true, Ordering::Release);
-        self.wq.wake_all();
-    }
-
-    fn run(&self) {
+    fn poll_thread(&self) {
+        let mut again = 0u32;
         loop {
-            self.wq.wait_until(|| self.pending.load(Ordering::Acquire) && !self.held.load(Ordering::Acquire));
-            self.pending.store(false, Ordering::Release);
-            self.wakeups.fetch_add(1, Ordering::Relaxed);
-            let mut rounds = 0u32;
-            while !self.held.load(Ordering::Acquire) && let LaneResult::More(_) = self.mac.rx_lane_service(self.ring) {
-                self.passes.fetch_add(1, Ordering::Relaxed);
-                rounds += 1;
-                if rounds % 16 == 0 {
-                    // Stay fair to equal-priority lanes on this CPU.
-                    sched::yield_now();
-                }
+            if self.is_held() {
+                self.poll_wq.wait_until(|| !self.is_held());
+                continue;
             }
+            let step = self.mac.rx_poll_step(self.ring);
+            match step {
+                PollStep::Again => {
+                    again += 1;
+                    if again % 16 == 0 {
+                        // Let the worker and other lanes on this CPU run.
+                        sched::yield_now();
+                    }
+                }
+                PollStep::Inline => {
+                    // Interrupt mode: process the pickup here, then re-arm
+                    // (which turns polling on if a backlog built meanwhile).
+                    while self.mac.rx_worker_step(self.ring) {}
+                    if self.mac.rx_rearm(self.ring) == PollStep::Idle {
+                        self.wait_interrupt();
+                    }
+                }
+                PollStep::Idle => self.wait_interrupt(),
+                PollStep::Paused => self.poll_wq.wait_until(|| self.srs.below_threshold() || self.is_held()),
+                PollStep::Draining => self.poll_wq.wait_until(|| self.srs.drained() || self.is_held()),
+            }
+        }
+    }
+
+    fn wait_interrupt(&self) {
+        self.poll_wq.wait_until(|| self.srs.interrupt_pending() || self.is_held());
+        self.wakeups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn worker_thread(&self) {
+        loop {
+            self.worker_wq.wait_until(|| self.srs.work_pending());
+            while self.mac.rx_worker_step(self.ring) {}
+        }
+    }
+
+    fn softring_thread(&self, index: usize) {
+        let sr = &self.srs.softrings()[index];
+        loop {
+            self.softring_wq[index].wait_until(|| sr.pending());
+            self.mac.rx_softring_drain(self.ring, index);
         }
     }
 }

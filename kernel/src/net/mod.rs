@@ -95,21 +95,12 @@ pub fn init(acpi: &crate::acpi::AcpiInfo) {
                 continue;
             }
         };
-        let mut mine = Vec::new();
         for ring in 0..mac.info().rx_rings {
-            let cpu = mac.provider().rx_ring(ring).map(|r| r.cpu()).unwrap_or(0);
-            match lane::Lane::start(mac.clone(), ring, cpu) {
-                Some(l) => mine.push(l),
+            match lane::Lane::start(mac.clone(), ring) {
+                Some(l) => lanes.push(l),
                 None => log::error!("{}: no memory for the lane of ring {ring}", mac.link()),
             }
         }
-        let wake_lanes = mine.clone();
-        mac.set_lane_wakeup(Arc::new(move |ring: usize| {
-            if let Some(l) = wake_lanes.get(ring) {
-                l.wake();
-            }
-        }));
-        lanes.extend(mine);
         if let Err(e) = mac.start() {
             log::error!("{}: start failed: {e:?}", mac.link());
             continue;

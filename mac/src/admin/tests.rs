@@ -346,7 +346,9 @@ fn dlstat_counts_real_traffic_through_the_mac() {
     for i in 0..3 {
         assert!(nic.inject(1, &crate::fake::tcp4_frame(i, 7, 100)));
     }
-    while let crate::LaneResult::More(_) = mac.rx_lane_service(1) {}
+    assert_eq!(mac.rx_poll_step(1), crate::PollStep::Inline);
+    while mac.rx_worker_step(1) {}
+    assert_eq!(mac.rx_rearm(1), crate::PollStep::Idle);
     let mut m = mac.alloc_tx(60).unwrap();
     m.data_mut().copy_from_slice(&crate::fake::tcp4_frame(1, 2, 60));
     mac.tx(m);
@@ -354,6 +356,37 @@ fn dlstat_counts_real_traffic_through_the_mac() {
     assert_eq!(out, "0:0:0\n1:3:300\n");
     let (_, out) = run_dlstat(&["-p", "-o", "ipkts,rbytes,opkts,obytes"], std::slice::from_ref(&mac));
     assert_eq!(out, "3:300:1:60\n");
+}
+
+#[test]
+fn dlstat_show_link_reports_lanes_fanout_and_tx() {
+    let (nic, mac) = link(2, 2);
+    mac.set_rx(Some(Arc::new(|_c: MblkChain| {})));
+    for i in 0..3 {
+        assert!(nic.inject(1, &crate::fake::tcp4_frame(i, 7, 100)));
+    }
+    assert_eq!(mac.rx_poll_step(1), crate::PollStep::Inline);
+    while mac.rx_worker_step(1) {}
+    assert_eq!(mac.rx_rearm(1), crate::PollStep::Idle);
+    let links = std::slice::from_ref(&mac);
+    let (st, out) = run_dlstat(&["show-link", "-r", "-p", "-o", "type,id,index,ipkts,rbytes,intrs,polls,sdrops"], links);
+    assert_eq!((st, out.as_str()), (0, "rx:hw:0:0:0:0:0:0\nrx:hw:1:3:300:3:0:0\n"));
+    let (st, out) = run_dlstat(&["show-link", "-r"], links);
+    assert_eq!(st, 0);
+    let header = out.lines().next().unwrap();
+    let cols: Vec<&str> = header.split_whitespace().collect();
+    assert_eq!(cols, ["LINK", "TYPE", "ID", "INDEX", "IPKTS", "RBYTES", "INTRS", "POLLS", "CH<10", "CH10-50", "CH>50"]);
+    let (_, out) = run_dlstat(&["show-link", "-r", "-F", "-p", "-o", "index,fout,ipkts"], links);
+    assert!(out.contains("1:tcp0:3\n"), "{out}");
+    assert!(out.contains("0:udp0:0\n"), "{out}");
+    let (_, out) = run_dlstat(&["show-link", "-t", "-p", "-o", "type,index,opkts,blkcnt,ublkcnt"], links);
+    assert_eq!(out, "tx:0:0:0:0\ntx:1:0:0:0\n");
+    let (st, out) = run_dlstat(&["show-link", "-a"], links);
+    assert_eq!(st, 0);
+    assert!(out.contains("rx hw 1\n    intrs          3\n"), "{out}");
+    assert!(out.contains("poll_off"), "{out}");
+    let (_, out) = run_dlstat(&["-r", "-p", "-o", "ipkts,intrs,polls"], links);
+    assert_eq!(out, "3:3:0\n");
 }
 
 #[test]
@@ -404,9 +437,11 @@ fn dlstat_errors_and_help() {
     let (_, mac) = link(1, 1);
     let links = [mac.clone()];
     let phys = "usage: dlstat show-phys [-r | -t] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n";
-    let total = "usage: dlstat [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n";
-    let full = "usage: dlstat [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n       \
+    let total = "usage: dlstat [-r | -t] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n";
+    let link = "usage: dlstat show-link [-r [-F] | -t] [-a] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n";
+    let full = "usage: dlstat [-r | -t] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n       \
                 dlstat show-phys [-r | -t] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n       \
+                dlstat show-link [-r [-F] | -t] [-a] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n       \
                 dlstat help [subcommand]\n";
     let cases: Vec<(Vec<&str>, i32, String)> = vec![
         (vec!["show-phys", "-r", "-t"], 2, format!("dlstat: the options -t and -r are not compatible\n{phys}")),
@@ -428,10 +463,13 @@ fn dlstat_errors_and_help() {
         (vec!["show-phys", "bad-name"], 1, format!("dlstat: invalid link name 'bad-name'\n{phys}")),
         (vec!["nosuch0"], 1, format!("dlstat: link 'nosuch0' is not valid: object not found\n{total}")),
         (vec!["-z"], 2, format!("dlstat: illegal option -- z\n{total}")),
-        (vec!["-r"], 1, "dlstat: -r: not yet supported (per-lane statistics come with the soft ring sets)\n".into()),
         (vec!["-r", "-t"], 2, format!("dlstat: the options -t and -r are not compatible\n{total}")),
         (vec!["reset"], 1, "dlstat: reset: not yet supported\n".into()),
-        (vec!["show-link", "-r"], 1, "dlstat: show-link: not yet supported\n".into()),
+        (vec!["show-link", "-F"], 2, format!("dlstat: the option -F requires -r\n{link}")),
+        (vec!["show-link", "-r", "-t"], 2, format!("dlstat: the options -t and -r are not compatible\n{link}")),
+        (vec!["show-link", "-a", "-r"], 2, format!("dlstat: the option -a cannot be combined with -o, -r or -t\n{link}")),
+        (vec!["show-link", "-r", "-o", "obytes"], 1, format!("dlstat: unknown output field: 'obytes'\n{link}")),
+        (vec!["show-link", "-r", "nosuch0"], 1, format!("dlstat: link 'nosuch0' is not valid: object not found\n{link}")),
         (vec!["show-flows"], 2, format!("dlstat: unknown subcommand 'show-flows'\n{full}")),
         (vec!["help"], 0, full.into()),
         (vec!["help", "show-phys"], 0, phys.into()),
