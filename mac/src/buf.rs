@@ -1,13 +1,16 @@
 //! Bounded pools of fixed-size DMA buffers. A driver posts pool buffers to
 //! its Rx ring; the packet travels up the stack in the same buffer (no
 //! copy) and the buffer returns to its pool when the last owner drops it.
-//! An empty pool is a counted allocation failure, never a wait.
+//! An empty pool is a counted allocation failure, never a wait; a pool that
+//! ran dry calls its owner's starvation hook when the next buffer comes
+//! back, so an Rx ring that could not be refilled (and so raises no more
+//! interrupts) is refilled as soon as the stack frees memory.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use spin::Mutex;
+use spin::{Mutex, Once};
 
 use crate::dma::{DmaAllocator, DmaRegion};
 
@@ -27,6 +30,8 @@ pub struct BufPool {
     count: usize,
     free: Mutex<Vec<u32>>,
     dma: Arc<dyn DmaAllocator>,
+    starved: AtomicBool,
+    hook: Once<Arc<dyn Fn() + Send + Sync>>,
     pub stats: PoolStats,
 }
 
@@ -41,6 +46,8 @@ impl BufPool {
             count,
             free: Mutex::new((0..count as u32).rev().collect()),
             dma,
+            starved: AtomicBool::new(false),
+            hook: Once::new(),
             stats: PoolStats::default(),
         }))
     }
@@ -55,9 +62,17 @@ impl BufPool {
             }
             None => {
                 self.stats.empty.fetch_add(1, Ordering::Relaxed);
+                self.starved.store(true, Ordering::Release);
                 None
             }
         }
+    }
+
+    /// Sets the hook called (once per starvation) when a buffer returns to
+    /// a pool whose last allocation failed. It may run in any context that
+    /// drops a packet: it must only note work and wake someone.
+    pub fn set_starved_hook(&self, f: Arc<dyn Fn() + Send + Sync>) {
+        self.hook.call_once(|| f);
     }
 
     /// Size of each buffer.
@@ -128,6 +143,11 @@ impl DmaBuf {
 impl Drop for DmaBuf {
     fn drop(&mut self) {
         self.pool.free.lock().push(self.index);
+        if self.pool.starved.load(Ordering::Acquire) && self.pool.starved.swap(false, Ordering::AcqRel) {
+            if let Some(h) = self.pool.hook.get() {
+                h();
+            }
+        }
     }
 }
 

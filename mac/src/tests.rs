@@ -365,3 +365,25 @@ fn fake_filters_and_properties() {
     assert_eq!(nic.duplex(), Duplex::Half);
     assert!(nic.rx_ring(2).is_none() && nic.tx_ring(2).is_none());
 }
+
+#[test]
+fn a_starved_pool_calls_its_hook_once_when_a_buffer_returns() {
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    let pool = crate::buf::BufPool::new(Arc::new(crate::dma::host::HeapDma::default()), 64, 2).unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    pool.set_starved_hook(Arc::new(move || {
+        c.fetch_add(1, Ordering::Relaxed);
+    }));
+    let a = pool.alloc().unwrap();
+    let b = pool.alloc().unwrap();
+    drop(a);
+    assert_eq!(calls.load(Ordering::Relaxed), 0, "not starved yet");
+    let a = pool.alloc().unwrap();
+    assert!(pool.alloc().is_none());
+    assert_eq!(pool.stats.empty.load(Ordering::Relaxed), 1);
+    drop(a);
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+    drop(b);
+    assert_eq!(calls.load(Ordering::Relaxed), 1, "one call per starvation");
+}

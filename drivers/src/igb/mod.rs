@@ -587,6 +587,10 @@ impl MacProvider for Igb {
         }
         for r in &self.rx {
             *r.up.lock() = Some(up.clone());
+            // A ring the pool could not refill raises no interrupt: when
+            // the stack frees a buffer, have the ring polled (and refilled).
+            let (u, i) = (up.clone(), r.index);
+            r.state.lock().pool().set_starved_hook(Arc::new(move || u.rx_ready(i)));
         }
         self.alloc_vectors(&mut c, &up)?;
         self.shared.needs_reset.store(false, Ordering::Release);

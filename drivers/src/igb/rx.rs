@@ -84,6 +84,11 @@ impl RxState {
         self.discarding = false;
     }
 
+    /// The ring's buffer pool.
+    pub(super) fn pool(&self) -> &Arc<BufPool> {
+        &self.pool
+    }
+
     /// Posts pool buffers until the ring is full or the pool empty;
     /// returns how many. The caller writes RDT.
     pub(super) fn refill(&mut self) -> usize {

@@ -62,6 +62,11 @@ impl RxState {
         self.vq.reset(drop);
     }
 
+    /// The ring's buffer pool.
+    pub(super) fn pool(&self) -> &Arc<BufPool> {
+        &self.pool
+    }
+
     /// Posts free pool buffers until the ring is full or the pool empty;
     /// returns how many. The caller kicks.
     pub(super) fn refill(&mut self) -> usize {
