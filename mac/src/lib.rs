@@ -17,15 +17,19 @@ extern crate std;
 
 pub mod admin;
 pub mod buf;
+pub mod client;
 pub mod dma;
 #[cfg(any(test, feature = "host"))]
 pub mod fake;
 pub mod hash;
+pub mod link;
 pub mod mac;
 pub mod mblk;
 pub mod provider;
 pub mod srs;
 pub mod stats;
+pub mod switch;
+pub mod vlan;
 #[cfg(test)]
 mod tests;
 

@@ -14,13 +14,15 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use spin::{Mutex, Once, RwLock};
+use spin::{Mutex, Once};
 
 use crate::buf::BufPool;
 use crate::dma::DmaAllocator;
 use crate::mblk::{Mblk, MblkChain};
 use crate::provider::{LinkState, MacError, MacInfo, MacProvider, MacUpcalls};
+use crate::client::{AddrType, MacClient};
 use crate::srs::{PollStep, RxSrs};
+use crate::switch::Switch;
 use crate::stats::RingCounters;
 
 /// The primary client's receive function.
@@ -42,8 +44,6 @@ pub const TX_BACKLOG: usize = 256;
 /// MAC-level counters of a link (the rings count the rest).
 #[derive(Debug, Default)]
 pub struct MacStats {
-    /// Rx packets dropped because no client was attached.
-    pub rx_no_client: AtomicU64,
     /// Tx packets dropped because the Tx backlog was full.
     pub tx_backlog_drops: AtomicU64,
     /// Tx buffer allocations that failed (pool empty).
@@ -59,7 +59,11 @@ pub struct Mac {
     device: String,
     provider: Arc<dyn MacProvider>,
     info: MacInfo,
-    rx_fn: RwLock<Option<RxFn>>,
+    switch: Arc<Switch>,
+    primary: Arc<MacClient>,
+    /// Owner (client name) of each Rx ring group; group 0 is the default
+    /// group of the primary client and the software-classified VNICs.
+    group_owner: Mutex<Vec<Option<String>>>,
     rx_srs: Vec<Arc<RxSrs>>,
     tx_wake: Once<WakeFn>,
     link_fns: Mutex<Vec<LinkFn>>,
@@ -125,19 +129,32 @@ pub fn register(provider: Arc<dyn MacProvider>, dma: Arc<dyn DmaAllocator>) -> R
             Arc::new(RxSrs::new(i, cpu, info.pollable, &[]))
         })
         .collect();
-    let mac = Arc::new(Mac {
-        link: alloc::format!("net{}", macs.len()),
-        device: alloc::format!("{}{}", info.driver, instance),
-        tx_backlog: (0..info.tx_rings).map(|_| Mutex::new(MblkChain::new())).collect(),
-        provider,
-        info,
-        rx_fn: RwLock::new(None),
-        rx_srs,
-        tx_wake: Once::new(),
-        link_fns: Mutex::new(Vec::new()),
-        tx_pool,
-        link_state: AtomicU8::new(LinkState::Unknown as u8),
-        stats: MacStats::default(),
+    let link = alloc::format!("net{}", macs.len());
+    let mtu = info.mtu;
+    let factory = info.factory_addr;
+    let groups = info.rx_groups.len().max(1);
+    let mac = Arc::new_cyclic(|weak: &Weak<Mac>| {
+        let switch = Arc::new(Switch::new(link.clone(), Some(weak.clone()), tx_pool.clone(), mtu));
+        let primary = Arc::new(MacClient::new(link.clone(), factory, AddrType::Factory, 0, None, false, &switch));
+        switch.attach(primary.clone());
+        let mut owners = alloc::vec![None; groups];
+        owners[0] = Some(link.clone());
+        Mac {
+            link: link.clone(),
+            device: alloc::format!("{}{}", info.driver, instance),
+            tx_backlog: (0..info.tx_rings).map(|_| Mutex::new(MblkChain::new())).collect(),
+            provider,
+            info,
+            switch,
+            primary,
+            group_owner: Mutex::new(owners),
+            rx_srs,
+            tx_wake: Once::new(),
+            link_fns: Mutex::new(Vec::new()),
+            tx_pool,
+            link_state: AtomicU8::new(LinkState::Unknown as u8),
+            stats: MacStats::default(),
+        }
     });
     macs.push(mac.clone());
     Ok(mac)
@@ -197,13 +214,52 @@ impl Mac {
 
     /// Attaches the primary client's receive function.
     pub fn set_rx(&self, f: Option<RxFn>) {
-        *self.rx_fn.write() = f;
+        self.primary.set_rx(f);
+    }
+
+    /// The primary client (the link's own name and factory address).
+    pub fn primary(&self) -> &Arc<MacClient> {
+        &self.primary
+    }
+
+    /// The link's virtual switch.
+    pub fn switch(&self) -> &Arc<Switch> {
+        &self.switch
+    }
+
+    /// Who uses each Rx ring group (`show-phys -H` CLIENTS): group 0 lists
+    /// the primary client and every software-classified client.
+    pub fn group_clients(&self, group: usize) -> Vec<String> {
+        let owners = self.group_owner.lock();
+        if group == 0 {
+            let hw: Vec<&String> = owners.iter().skip(1).flatten().collect();
+            return self.switch.clients().iter().filter(|c| c.is_plumbed() || !c.is_vnic()).map(|c| String::from(c.name())).filter(|n| !hw.contains(&n)).collect();
+        }
+        owners.get(group).cloned().flatten().into_iter().collect()
+    }
+
+    /// Reserves a free Rx ring group with rings and a unicast slot for
+    /// `owner` (a hardware lane). `None` if the NIC has none left.
+    pub(crate) fn reserve_group(&self, owner: &str) -> Option<usize> {
+        let mut owners = self.group_owner.lock();
+        let g = (1..owners.len()).find(|&g| {
+            owners[g].is_none() && self.info.rx_groups.get(g).is_some_and(|gi| !gi.rings.is_empty() && gi.unicast_slots > 0)
+        })?;
+        owners[g] = Some(String::from(owner));
+        Some(g)
+    }
+
+    /// Gives a reserved group back.
+    pub(crate) fn release_group(&self, group: usize) {
+        if let Some(o) = self.group_owner.lock().get_mut(group) {
+            *o = None;
+        }
     }
 
     /// Name of the primary client (the link's own name while a receive
     /// function is attached), for `dladm show-phys -H`.
     pub fn client_name(&self) -> Option<String> {
-        self.rx_fn.read().as_ref().map(|_| self.link.clone())
+        self.primary.is_plumbed().then(|| self.link.clone())
     }
 
     /// Adds a link-state listener.
@@ -261,14 +317,7 @@ impl Mac {
     /// Hands a chain to the client (the soft rings' last step; also for
     /// diagnostics that poll a ring by hand).
     pub fn rx_deliver(&self, chain: MblkChain) {
-        let n = chain.len();
-        let f = self.rx_fn.read().clone();
-        match f {
-            Some(f) => f(chain),
-            None => {
-                self.stats.rx_no_client.fetch_add(n as u64, Ordering::Relaxed);
-            }
-        }
+        self.switch.rx_from_wire(chain);
     }
 
     /// A Tx packet with [`TX_HEADROOM`] bytes of headroom and `len` bytes

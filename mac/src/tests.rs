@@ -195,7 +195,7 @@ fn frames_without_a_client_are_counted() {
         assert!(nic.inject(0, &tcp4_frame(5, 6, 64)));
     }
     assert_eq!(run_srs(&mac, 0), 3);
-    assert_eq!(mac.stats.rx_no_client.load(core::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(mac.primary().stats.rx_no_client.load(core::sync::atomic::Ordering::Relaxed), 3);
     // Buffers went back to the fake's pool: injecting still works.
     assert!(nic.inject(0, &tcp4_frame(5, 6, 64)));
 }

@@ -1,0 +1,232 @@
+//! MAC clients: the primary client of a physical link and every VNIC. A
+//! client has a MAC address (and optionally a VLAN id), receives what the
+//! virtual switch of its lower link classifies to it, and transmits through
+//! that switch — to another client of the same link or etherstub without
+//! touching a NIC, or to the wire.
+
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use spin::RwLock;
+
+use crate::mac::RxFn;
+use crate::mblk::{Mblk, MblkChain};
+use crate::provider::{LinkState, MacAddr};
+use crate::switch::Switch;
+
+/// How a client's MAC address was chosen (`show-vnic MACADDRTYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrType {
+    Factory,
+    Random,
+    Fixed,
+}
+
+impl AddrType {
+    /// The word `dladm show-vnic` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            AddrType::Factory => "factory",
+            AddrType::Random => "random",
+            AddrType::Fixed => "fixed",
+        }
+    }
+}
+
+/// Counters of one client.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    pub ipackets: AtomicU64,
+    pub rbytes: AtomicU64,
+    pub opackets: AtomicU64,
+    pub obytes: AtomicU64,
+    /// Received from another client of the same switch (never on a wire).
+    pub local_ipackets: AtomicU64,
+    pub local_rbytes: AtomicU64,
+    /// Sent to another client of the same switch.
+    pub local_opackets: AtomicU64,
+    pub local_obytes: AtomicU64,
+    /// Broadcast/multicast copies received.
+    pub bcast_ipackets: AtomicU64,
+    /// Received while no receive function was attached.
+    pub rx_no_client: AtomicU64,
+    /// Transmit drops (no buffer for a copy or tag, no way out).
+    pub tx_drops: AtomicU64,
+}
+
+/// A plain copy of [`ClientStats`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ClientCounters {
+    pub ipackets: u64,
+    pub rbytes: u64,
+    pub opackets: u64,
+    pub obytes: u64,
+    pub local_ipackets: u64,
+    pub local_rbytes: u64,
+    pub local_opackets: u64,
+    pub local_obytes: u64,
+    pub bcast_ipackets: u64,
+    pub rx_no_client: u64,
+    pub tx_drops: u64,
+}
+
+impl ClientStats {
+    /// Snapshot.
+    pub fn snapshot(&self) -> ClientCounters {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ClientCounters {
+            ipackets: l(&self.ipackets),
+            rbytes: l(&self.rbytes),
+            opackets: l(&self.opackets),
+            obytes: l(&self.obytes),
+            local_ipackets: l(&self.local_ipackets),
+            local_rbytes: l(&self.local_rbytes),
+            local_opackets: l(&self.local_opackets),
+            local_obytes: l(&self.local_obytes),
+            bcast_ipackets: l(&self.bcast_ipackets),
+            rx_no_client: l(&self.rx_no_client),
+            tx_drops: l(&self.tx_drops),
+        }
+    }
+}
+
+/// One MAC client.
+pub struct MacClient {
+    name: String,
+    addr: MacAddr,
+    addr_type: AddrType,
+    vid: u16,
+    /// Ring group it owns in hardware (a hardware lane), if any.
+    hw_group: Option<usize>,
+    is_vnic: bool,
+    lower: Weak<Switch>,
+    rx_fn: RwLock<Option<RxFn>>,
+    pub stats: ClientStats,
+}
+
+impl MacClient {
+    pub(crate) fn new(
+        name: String,
+        addr: MacAddr,
+        addr_type: AddrType,
+        vid: u16,
+        hw_group: Option<usize>,
+        is_vnic: bool,
+        lower: &Arc<Switch>,
+    ) -> MacClient {
+        MacClient {
+            name,
+            addr,
+            addr_type,
+            vid,
+            hw_group,
+            is_vnic,
+            lower: Arc::downgrade(lower),
+            rx_fn: RwLock::new(None),
+            stats: ClientStats::default(),
+        }
+    }
+
+    /// Link name (`net0` for a primary client, the VNIC's name otherwise).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// MAC address.
+    pub fn addr(&self) -> MacAddr {
+        self.addr
+    }
+
+    /// How the address was chosen.
+    pub fn addr_type(&self) -> AddrType {
+        self.addr_type
+    }
+
+    /// VLAN id (0: untagged).
+    pub fn vid(&self) -> u16 {
+        self.vid
+    }
+
+    /// The hardware ring group it owns, if it has a hardware lane.
+    pub fn hw_group(&self) -> Option<usize> {
+        self.hw_group
+    }
+
+    /// Whether this is a VNIC (not a physical link's primary client).
+    pub fn is_vnic(&self) -> bool {
+        self.is_vnic
+    }
+
+    /// The switch it is attached to.
+    pub fn lower(&self) -> Option<Arc<Switch>> {
+        self.lower.upgrade()
+    }
+
+    /// Name of the link it sits on (`OVER`).
+    pub fn over(&self) -> String {
+        self.lower().map(|s| String::from(s.name())).unwrap_or_default()
+    }
+
+    /// Attaches (or detaches) the receive function: an IP instance.
+    pub fn set_rx(&self, f: Option<RxFn>) {
+        *self.rx_fn.write() = f;
+    }
+
+    /// Whether something (an IP instance) is attached.
+    pub fn is_plumbed(&self) -> bool {
+        self.rx_fn.read().is_some()
+    }
+
+    /// MTU of the link below.
+    pub fn mtu(&self) -> usize {
+        self.lower().map(|s| s.mtu()).unwrap_or(1500)
+    }
+
+    /// Link state: that of the wire, `up` on an etherstub.
+    pub fn link_state(&self) -> LinkState {
+        self.lower().map(|s| s.link_state()).unwrap_or(LinkState::Down)
+    }
+
+    /// A Tx packet with headroom (see `Mac::alloc_tx`).
+    pub fn alloc_tx(&self, len: usize) -> Option<Mblk> {
+        let m = self.lower().and_then(|s| s.alloc(len));
+        if m.is_none() {
+            self.stats.tx_drops.fetch_add(1, Ordering::Relaxed);
+        }
+        m
+    }
+
+    /// Sends a frame: tagged with the VLAN id if any, through the switch.
+    pub fn tx(self: &Arc<Self>, mut m: Mblk) {
+        let Some(sw) = self.lower() else {
+            self.stats.tx_drops.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        if self.vid != 0 && !crate::vlan::tag(&mut m, self.vid) {
+            self.stats.tx_drops.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.stats.opackets.fetch_add(1, Ordering::Relaxed);
+        self.stats.obytes.fetch_add(m.total_len() as u64, Ordering::Relaxed);
+        sw.tx_from(self, m);
+    }
+
+    /// Hands received packets (already untagged) to the receive function.
+    pub(crate) fn deliver(&self, chain: MblkChain, local: bool) {
+        let (n, bytes) = (chain.len() as u64, chain.bytes() as u64);
+        self.stats.ipackets.fetch_add(n, Ordering::Relaxed);
+        self.stats.rbytes.fetch_add(bytes, Ordering::Relaxed);
+        if local {
+            self.stats.local_ipackets.fetch_add(n, Ordering::Relaxed);
+            self.stats.local_rbytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+        let f = self.rx_fn.read().clone();
+        match f {
+            Some(f) => f(chain),
+            None => {
+                self.stats.rx_no_client.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+}
