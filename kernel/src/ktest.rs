@@ -33,6 +33,7 @@ pub const TESTS: &[(&str, &str, TestFn)] = &[
     ("ipi", "a wake-up from another CPU reaches a sleeping thread by IPI", ipi),
     ("callout", "per-CPU timer callouts fire on their CPU, in deadline order", callout),
     ("ctxswitch", "benchmark: context-switch cost between two threads on one CPU", ctxswitch),
+    ("vwire", "an etherstub with three VNICs, each with an IP instance: all pairs ping each other", vwire),
 ];
 
 /// Runs test `name` and ends QEMU with its result.
@@ -331,5 +332,61 @@ fn ctxswitch() -> Result<(), String> {
     let elapsed = t1.load(Ordering::SeqCst) - t0.load(Ordering::SeqCst);
     let switches = 2 * ROUNDS;
     kprintln!("ctxswitch: {} ns per switch ({switches} switches between two threads by yield, cpu {cpu})", elapsed / switches);
+    Ok(())
+}
+
+fn vwire() -> Result<(), String> {
+    use arbalest_mac::link::{self, MacSpec};
+    use arbalest_netstack::{Ipv4Addr, Ipv4Net};
+    let dma = Arc::new(crate::dma::KernelDma);
+    link::create_etherstub("vwstub0", dma).map_err(|e| alloc::format!("create-etherstub: {e}"))?;
+    let mut ifs = Vec::new();
+    for i in 1..=3u8 {
+        let name = alloc::format!("vwnic{i}");
+        let v = link::create_vnic(&name, "vwstub0", MacSpec::Random, 0, crate::arch::cpu::rdtsc() ^ i as u64)
+            .map_err(|e| alloc::format!("create-vnic {name}: {e}"))?;
+        let ipif = crate::net::ip::create(&name).map_err(|e| alloc::format!("IP on {name}: {e}"))?;
+        let net = Ipv4Net::new(Ipv4Addr::new(192, 168, 77, i), 24).unwrap();
+        ipif.stack.add_addr(&alloc::format!("{name}/v4"), net).map_err(|e| alloc::format!("{e}"))?;
+        kprintln!("vwire: {name} {} over vwstub0, 192.168.77.{i}/24", link::fmt_mac(&v.addr()));
+        ifs.push(ipif);
+    }
+    for (a, from) in ifs.iter().enumerate() {
+        for b in 0..3u8 {
+            if a as u8 == b {
+                continue;
+            }
+            let dst = Ipv4Addr::new(192, 168, 77, b + 1);
+            let id = from.stack.ping_open().map_err(|e| alloc::format!("{e}"))?;
+            let mut ok = false;
+            for seq in 0..5u16 {
+                from.stack.ping_send(id, dst, seq, &[0x42; 56]).map_err(|e| alloc::format!("{e}"))?;
+                from.kick();
+                let end = clock::now_ns() + 500_000_000;
+                while clock::now_ns() < end {
+                    if from.stack.ping_recv(id).is_some() {
+                        ok = true;
+                        break;
+                    }
+                    sched::sleep_ms(5);
+                }
+                if ok {
+                    break;
+                }
+            }
+            from.stack.ping_close(id);
+            kprintln!("vwire: {} -> {dst}: {}", from.link, if ok { "alive" } else { "no answer" });
+            if !ok {
+                return Err(alloc::format!("{} could not ping {dst}", from.link));
+            }
+        }
+    }
+    for v in link::vnics().iter().filter(|v| v.name().starts_with("vwnic")) {
+        let c = v.stats.snapshot();
+        kprintln!("vwire: {} local in {} out {}", v.name(), c.local_ipackets, c.local_opackets);
+        if c.local_ipackets == 0 || c.local_opackets == 0 {
+            return Err(alloc::format!("{}: nothing switched locally", v.name()));
+        }
+    }
     Ok(())
 }

@@ -1,47 +1,48 @@
 //! IP interfaces: an IP stack instance (smoltcp for now, behind
-//! `netstack::IpStack`) on a link, the MAC client that feeds it, and the
-//! kernel thread that runs it.
+//! `netstack::IpStack`) on a MAC client — the primary client of a physical
+//! link or a VNIC — and the kernel thread that runs it. Each instance has
+//! its own addresses, routes and services.
 //!
-//! The stack thread is the only thread that transmits on the link: it runs
-//! the stack's polls (which send through `Mac::tx`) and drains Tx backlogs
-//! after the driver resumes a ring. Rx lanes only queue packets into the
-//! stack (lock-free) and kick the thread.
+//! The stack thread transmits through the client (to another client of
+//! the same switch, or the wire); the soft rings only queue received
+//! packets into the stack (lock-free) and kick the thread.
 
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use arbalest_mac::{Mac, Mblk};
+use arbalest_mac::Mblk;
+use arbalest_mac::client::MacClient;
 use arbalest_netstack::{InstanceConfig, IpArg, IpInstance, IpStack, Link, NetError};
 use spin::Mutex;
 
 use crate::sched::{self, Priority, WaitQueue};
 use crate::time::clock;
 
-/// The netstack `Link` over a MAC.
-struct MacLink {
-    mac: Arc<Mac>,
+/// The netstack `Link` over a MAC client.
+struct ClientLink {
+    client: Arc<MacClient>,
 }
 
-impl Link for MacLink {
+impl Link for ClientLink {
     fn name(&self) -> &str {
-        self.mac.link()
+        self.client.name()
     }
     fn mac_addr(&self) -> [u8; 6] {
-        self.mac.info().factory_addr
+        self.client.addr()
     }
     fn mtu(&self) -> usize {
-        self.mac.info().mtu
+        self.client.mtu()
     }
     fn alloc_tx(&self, len: usize) -> Option<Mblk> {
-        self.mac.alloc_tx(len)
+        self.client.alloc_tx(len)
     }
     fn tx(&self, m: Mblk) {
-        self.mac.tx(m)
+        self.client.tx(m)
     }
     fn link_up(&self) -> bool {
-        self.mac.link_state() == arbalest_mac::LinkState::Up
+        self.client.link_state() == arbalest_mac::LinkState::Up
     }
 }
 
@@ -49,10 +50,9 @@ impl Link for MacLink {
 pub struct IpIf {
     pub link: String,
     pub stack: Arc<dyn IpStack>,
-    mac: Arc<Mac>,
+    client: Arc<MacClient>,
     kick: AtomicBool,
     stop: AtomicBool,
-    tx_pending: AtomicBool,
     wq: WaitQueue,
 }
 
@@ -70,11 +70,6 @@ impl IpIf {
         const MAX_WAIT_US: u64 = 100_000;
         while !self.stop.load(Ordering::Acquire) {
             self.kick.store(false, Ordering::Release);
-            if self.tx_pending.swap(false, Ordering::AcqRel) {
-                for ring in 0..self.mac.tx_rings() {
-                    self.mac.tx_service(ring);
-                }
-            }
             let now = clock::now_ns() / 1000;
             let wait = self.stack.poll_us(now).unwrap_or(MAX_WAIT_US).min(MAX_WAIT_US);
             if wait == 0 || self.stack.rx_pending() {
@@ -99,39 +94,32 @@ pub fn interface(link: &str) -> Option<Arc<IpIf>> {
     interfaces().into_iter().find(|i| i.link == link)
 }
 
-/// Creates an IP interface on data link `link` and starts its thread.
+/// Creates an IP interface on data link `link` (a physical link or a
+/// VNIC) and starts its thread.
 pub fn create(link: &str) -> Result<Arc<IpIf>, NetError> {
-    let mac = arbalest_mac::mac::by_name(link).ok_or(NetError::NoSuchInterface)?;
+    let client = arbalest_mac::link::datalink(link).and_then(|l| l.client()).ok_or(NetError::NoSuchInterface)?;
     if interface(link).is_some() {
         return Err(NetError::InterfaceExists);
     }
     let cfg = InstanceConfig { random_seed: crate::arch::cpu::rdtsc() ^ 0x5eed_a4ba_1e57, ..InstanceConfig::default() };
-    let inst = IpInstance::new(Arc::new(MacLink { mac: mac.clone() }), cfg)?;
+    let inst = IpInstance::new(Arc::new(ClientLink { client: client.clone() }), cfg)?;
     let ipif = Arc::new(IpIf {
         link: String::from(link),
         stack: Arc::new(inst),
-        mac: mac.clone(),
+        client: client.clone(),
         kick: AtomicBool::new(false),
         stop: AtomicBool::new(false),
-        tx_pending: AtomicBool::new(false),
         wq: WaitQueue::new(),
     });
     let rx_if = ipif.clone();
-    mac.set_rx(Some(Arc::new(move |chain| {
+    client.set_rx(Some(Arc::new(move |chain| {
         rx_if.stack.input_chain(chain);
         rx_if.kick();
     })));
-    let tx_if = Arc::downgrade(&ipif);
-    mac.set_tx_wakeup(Arc::new(move |_ring| {
-        if let Some(i) = tx_if.upgrade() {
-            i.tx_pending.store(true, Ordering::Release);
-            i.kick();
-        }
-    }));
     let t = ipif.clone();
     let name = alloc::format!("ip/{link}");
     if sched::spawn(&name, Priority::Medium, None, move || t.run()).is_none() {
-        mac.set_rx(None);
+        client.set_rx(None);
         return Err(NetError::NoBuffers);
     }
     crate::arch::without_interrupts(|| IFS.lock().push(ipif.clone()));
@@ -147,7 +135,7 @@ pub fn delete(link: &str) -> Result<(), NetError> {
         Some(ifs.remove(pos))
     })
     .ok_or(NetError::NoSuchInterface)?;
-    ipif.mac.set_rx(None);
+    ipif.client.set_rx(None);
     ipif.stop.store(true, Ordering::Release);
     ipif.kick();
     Ok(())

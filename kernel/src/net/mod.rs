@@ -5,6 +5,7 @@
 pub mod cmds;
 pub mod ip;
 pub mod lane;
+pub mod txlane;
 pub mod nicctl;
 
 use alloc::string::String;
@@ -100,6 +101,9 @@ pub fn init(acpi: &crate::acpi::AcpiInfo) {
                 Some(l) => lanes.push(l),
                 None => log::error!("{}: no memory for the lane of ring {ring}", mac.link()),
             }
+        }
+        if !txlane::start(&mac) {
+            log::error!("{}: no memory for the Tx drain thread", mac.link());
         }
         if let Err(e) = mac.start() {
             log::error!("{}: start failed: {e:?}", mac.link());
