@@ -6,10 +6,12 @@
 
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::RwLock;
 
+use crate::bw::Shaper;
 use crate::mac::RxFn;
 use crate::mblk::{Mblk, MblkChain};
 use crate::provider::{LinkState, MacAddr};
@@ -53,6 +55,9 @@ pub struct ClientStats {
     pub rx_no_client: AtomicU64,
     /// Transmit drops (no buffer for a copy or tag, no way out).
     pub tx_drops: AtomicU64,
+    /// Transmitted frames dropped by `protection` (forged source MAC or
+    /// IP, or a protocol `restricted` forbids).
+    pub spoof_drops: AtomicU64,
 }
 
 /// A plain copy of [`ClientStats`].
@@ -69,6 +74,7 @@ pub struct ClientCounters {
     pub bcast_ipackets: u64,
     pub rx_no_client: u64,
     pub tx_drops: u64,
+    pub spoof_drops: u64,
 }
 
 impl ClientStats {
@@ -87,7 +93,61 @@ impl ClientStats {
             bcast_ipackets: l(&self.bcast_ipackets),
             rx_no_client: l(&self.rx_no_client),
             tx_drops: l(&self.tx_drops),
+            spoof_drops: l(&self.spoof_drops),
         }
+    }
+}
+
+/// The `protection` property as the data path applies it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Protection {
+    /// Drop frames whose source MAC is not the client's.
+    pub mac_nospoof: bool,
+    /// Drop IPv4 and ARP frames whose source address is outside
+    /// `allowed_ips` (an empty list allows only 0.0.0.0).
+    pub ip_nospoof: bool,
+    /// Allow only IPv4, IPv6 and ARP.
+    pub restricted: bool,
+    /// (address, prefix length) pairs.
+    pub allowed_ips: Vec<([u8; 4], u8)>,
+}
+
+impl Protection {
+    fn ip_allowed(&self, ip: &[u8]) -> bool {
+        let a = u32::from_be_bytes([ip[0], ip[1], ip[2], ip[3]]);
+        a == 0
+            || self.allowed_ips.iter().any(|(net, len)| {
+                let n = u32::from_be_bytes(*net);
+                let mask = if *len == 0 { 0 } else { u32::MAX << (32 - u32::from((*len).min(32))) };
+                a & mask == n & mask
+            })
+    }
+
+    /// Whether a frame the client sends passes.
+    pub fn permits(&self, own: &MacAddr, f: &[u8]) -> bool {
+        if f.len() < 14 {
+            return false;
+        }
+        if self.mac_nospoof && f[6..12] != own[..] {
+            return false;
+        }
+        let et = u16::from_be_bytes([f[12], f[13]]);
+        if self.restricted && !matches!(et, 0x0800 | 0x86dd | 0x0806) {
+            return false;
+        }
+        if self.ip_nospoof {
+            match et {
+                0x0800 => return f.len() >= 34 && self.ip_allowed(&f[26..30]),
+                0x0806 => return f.len() >= 32 && self.ip_allowed(&f[28..32]),
+                _ => {}
+            }
+        }
+        true
+    }
+
+    /// Whether any check is on.
+    pub fn any(&self) -> bool {
+        self.mac_nospoof || self.ip_nospoof || self.restricted
     }
 }
 
@@ -102,6 +162,10 @@ pub struct MacClient {
     is_vnic: bool,
     lower: Weak<Switch>,
     rx_fn: RwLock<Option<RxFn>>,
+    protection: RwLock<Protection>,
+    /// `maxbw` shapers, transmit and receive.
+    pub tx_bw: Shaper,
+    pub rx_bw: Shaper,
     pub stats: ClientStats,
 }
 
@@ -124,6 +188,9 @@ impl MacClient {
             is_vnic,
             lower: Arc::downgrade(lower),
             rx_fn: RwLock::new(None),
+            protection: RwLock::new(Protection::default()),
+            tx_bw: Shaper::default(),
+            rx_bw: Shaper::default(),
             stats: ClientStats::default(),
         }
     }
@@ -197,19 +264,63 @@ impl MacClient {
         m
     }
 
-    /// Sends a frame: tagged with the VLAN id if any, through the switch.
+    /// Sets the `protection` checks.
+    pub fn set_protection(&self, p: Protection) {
+        *self.protection.write() = p;
+    }
+
+    /// The `protection` checks.
+    pub fn protection(&self) -> Protection {
+        self.protection.read().clone()
+    }
+
+    /// Sets `maxbw` (bits/s, both directions; `None` = unlimited).
+    pub fn set_maxbw(&self, bps: Option<u64>) {
+        self.tx_bw.set_limit(bps);
+        self.rx_bw.set_limit(bps);
+    }
+
+    /// Sends a frame: checked by `protection`, tagged with the VLAN id if
+    /// any, shaped by `maxbw`, through the switch.
     pub fn tx(self: &Arc<Self>, mut m: Mblk) {
-        let Some(sw) = self.lower() else {
-            self.stats.tx_drops.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
+        {
+            let p = self.protection.read();
+            if p.any() && !p.permits(&self.addr, m.data()) {
+                self.stats.spoof_drops.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
         if self.vid != 0 && !crate::vlan::tag(&mut m, self.vid) {
             self.stats.tx_drops.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        if let Some(m) = self.tx_bw.admit(m, crate::clock::now_ns()) {
+            self.send(m);
+        }
+    }
+
+    fn send(self: &Arc<Self>, m: Mblk) {
+        let Some(sw) = self.lower() else {
+            self.stats.tx_drops.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
         self.stats.opackets.fetch_add(1, Ordering::Relaxed);
         self.stats.obytes.fetch_add(m.total_len() as u64, Ordering::Relaxed);
         sw.tx_from(self, m);
+    }
+
+    /// Releases what the `maxbw` allowance permits by now (called every
+    /// bandwidth tick by the kernel). Returns whether packets still wait.
+    pub fn bw_service(self: &Arc<Self>) -> bool {
+        let now = crate::clock::now_ns();
+        for m in self.tx_bw.service(now) {
+            self.send(m);
+        }
+        let rx = self.rx_bw.service(now);
+        if !rx.is_empty() {
+            self.hand_up(rx);
+        }
+        self.tx_bw.backlogged() || self.rx_bw.backlogged()
     }
 
     /// Hands received packets (already untagged) to the receive function.
@@ -221,6 +332,19 @@ impl MacClient {
             self.stats.local_ipackets.fetch_add(n, Ordering::Relaxed);
             self.stats.local_rbytes.fetch_add(bytes, Ordering::Relaxed);
         }
+        if self.rx_bw.limit().is_some() || self.rx_bw.backlogged() {
+            let now = crate::clock::now_ns();
+            let passed: MblkChain = chain.filter_map(|m| self.rx_bw.admit(m, now)).collect();
+            if !passed.is_empty() {
+                self.hand_up(passed);
+            }
+            return;
+        }
+        self.hand_up(chain);
+    }
+
+    fn hand_up(&self, chain: MblkChain) {
+        let n = chain.len() as u64;
         let f = self.rx_fn.read().clone();
         match f {
             Some(f) => f(chain),

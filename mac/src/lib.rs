@@ -17,7 +17,9 @@ extern crate std;
 
 pub mod admin;
 pub mod buf;
+pub mod bw;
 pub mod client;
+pub mod clock;
 pub mod dma;
 #[cfg(any(test, feature = "host"))]
 pub mod fake;
@@ -40,3 +42,5 @@ pub use dma::{DmaAllocator, DmaRegion};
 pub use mblk::{Cksum, Gso, GsoKind, Mblk, MblkChain, PktMeta};
 pub use provider::{CksumCaps, Duplex, GroupInfo, LinkState, LsoCaps, MacAddr, MacError, MacInfo, MacProvider, MacUpcalls, RxRing, TxRing};
 pub use stats::{DeviceCounters, RingCounters, RingStats};
+#[cfg(test)]
+mod vswitch_tests;

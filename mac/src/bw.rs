@@ -1,0 +1,181 @@
+//! Bandwidth limits (`maxbw`): a token-bucket shaper per direction of a
+//! client. Packets within the allowance pass at once; the excess waits in a
+//! bounded queue that the kernel's bandwidth tick releases as allowance
+//! accrues (the per-tick allowance of illumos' SRS); beyond the queue they
+//! are dropped and counted.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use spin::Mutex;
+
+use crate::mblk::{Mblk, MblkChain};
+
+/// Packets a shaper queues at most.
+pub const SHAPER_QUEUE: usize = 512;
+/// Burst: the bucket holds this many nanoseconds of allowance (one 10 ms
+/// tick, as illumos computes its per-tick allowance), at least 2 frames.
+const BURST_NS: u64 = 10_000_000;
+
+struct State {
+    tokens: u64,
+    last_ns: u64,
+    queue: MblkChain,
+}
+
+/// One direction's shaper.
+pub struct Shaper {
+    /// Limit in bits per second; 0 = unlimited.
+    limit: AtomicU64,
+    state: Mutex<State>,
+    /// Packets dropped because the queue was full.
+    pub drops: AtomicU64,
+    /// Packets that had to wait.
+    pub delayed: AtomicU64,
+}
+
+impl Default for Shaper {
+    fn default() -> Self {
+        Shaper {
+            limit: AtomicU64::new(0),
+            state: Mutex::new(State { tokens: 0, last_ns: 0, queue: MblkChain::new() }),
+            drops: AtomicU64::new(0),
+            delayed: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Shaper {
+    /// Sets the limit (bits/s; `None` = unlimited). Queued packets are
+    /// released by the next `service`.
+    pub fn set_limit(&self, bps: Option<u64>) {
+        self.limit.store(bps.unwrap_or(0), Ordering::Release);
+    }
+
+    /// The limit, if any.
+    pub fn limit(&self) -> Option<u64> {
+        match self.limit.load(Ordering::Acquire) {
+            0 => None,
+            v => Some(v),
+        }
+    }
+
+    fn burst(limit: u64) -> u64 {
+        (limit / 8 * BURST_NS / 1_000_000_000).max(2 * 1514)
+    }
+
+    fn refill(st: &mut State, limit: u64, now: u64) {
+        if st.last_ns == 0 {
+            st.last_ns = now;
+            st.tokens = Self::burst(limit);
+            return;
+        }
+        let dt = now.saturating_sub(st.last_ns);
+        let add = (limit as u128 * dt as u128 / 8 / 1_000_000_000) as u64;
+        if add > 0 {
+            st.tokens = (st.tokens + add).min(Self::burst(limit));
+            st.last_ns = now;
+        }
+    }
+
+    /// Offers `m` at time `now`: returns it if it may go now; otherwise it
+    /// is queued (or dropped, counted) and `None` returned.
+    pub fn admit(&self, m: Mblk, now: u64) -> Option<Mblk> {
+        let limit = self.limit.load(Ordering::Acquire);
+        if limit == 0 && self.state.lock().queue.is_empty() {
+            return Some(m);
+        }
+        let mut st = self.state.lock();
+        if limit != 0 {
+            Self::refill(&mut st, limit, now);
+        }
+        let len = m.total_len() as u64;
+        if st.queue.is_empty() && (limit == 0 || st.tokens >= len) {
+            st.tokens = st.tokens.saturating_sub(len);
+            return Some(m);
+        }
+        if st.queue.len() >= SHAPER_QUEUE {
+            self.drops.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        self.delayed.fetch_add(1, Ordering::Relaxed);
+        st.queue.push(m);
+        None
+    }
+
+    /// Releases what the allowance accrued by `now` permits.
+    pub fn service(&self, now: u64) -> MblkChain {
+        let limit = self.limit.load(Ordering::Acquire);
+        let mut st = self.state.lock();
+        if limit == 0 {
+            return core::mem::take(&mut st.queue);
+        }
+        Self::refill(&mut st, limit, now);
+        let mut out = MblkChain::new();
+        while let Some(m) = st.queue.pop() {
+            let len = m.total_len() as u64;
+            if st.tokens < len {
+                st.queue.push_front(m);
+                break;
+            }
+            st.tokens -= len;
+            out.push(m);
+        }
+        out
+    }
+
+    /// Whether packets wait.
+    pub fn backlogged(&self) -> bool {
+        !self.state.lock().queue.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::BufPool;
+    use crate::dma::host::HeapDma;
+    use alloc::sync::Arc;
+
+    #[test]
+    fn a_10_mbit_shaper_passes_10_mbit_over_a_second() {
+        let pool = BufPool::new(Arc::new(HeapDma::default()), 2048, 4096).unwrap();
+        let s = Shaper::default();
+        s.set_limit(Some(10_000_000));
+        let mut sent = 0u64;
+        let mut now = 1_000_000u64;
+        // Offer 1500-byte packets at 40 Mbit/s for one second, ticking 1 ms.
+        for _ms in 0..1000 {
+            for _ in 0..3 {
+                let m = Mblk::with_range(pool.alloc().unwrap(), 0, 1500);
+                if let Some(m) = s.admit(m, now) {
+                    sent += m.total_len() as u64;
+                }
+            }
+            now += 1_000_000;
+            for m in s.service(now) {
+                sent += m.total_len() as u64;
+            }
+        }
+        let mbit = sent * 8 / 1_000_000;
+        assert!((9..=11).contains(&mbit), "{mbit} Mbit in one second");
+        assert!(s.drops.load(Ordering::Relaxed) > 0, "excess beyond the queue is dropped");
+    }
+
+    #[test]
+    fn unlimited_passes_everything_and_lifting_a_limit_flushes() {
+        let pool = BufPool::new(Arc::new(HeapDma::default()), 2048, 64).unwrap();
+        let s = Shaper::default();
+        assert!(s.admit(Mblk::with_range(pool.alloc().unwrap(), 0, 100), 5).is_some());
+        s.set_limit(Some(1_200_000));
+        let mut queued = 0;
+        for _ in 0..10 {
+            if s.admit(Mblk::with_range(pool.alloc().unwrap(), 0, 1500), 10).is_none() {
+                queued += 1;
+            }
+        }
+        assert!(queued > 0);
+        s.set_limit(None);
+        assert_eq!(s.service(20).len(), queued);
+        assert!(!s.backlogged());
+    }
+}

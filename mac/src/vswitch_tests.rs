@@ -1,0 +1,148 @@
+//! Tests of the virtual switch, MAC clients, VNICs and etherstubs.
+
+use std::sync::{Arc, Mutex};
+use std::vec::Vec;
+
+use crate::client::{MacClient, Protection};
+use crate::dma::host::HeapDma;
+use crate::fake::{FakeNic, tcp4_frame};
+use crate::link::{self, MacSpec};
+use crate::mblk::MblkChain;
+
+type Got = Arc<Mutex<Vec<Vec<u8>>>>;
+
+fn collect(c: &MacClient) -> Got {
+    let got: Got = Arc::default();
+    let g = got.clone();
+    c.set_rx(Some(Arc::new(move |chain: MblkChain| {
+        for m in chain {
+            let mut b = std::vec![0u8; m.total_len()];
+            m.copy_to(&mut b);
+            g.lock().unwrap().push(b);
+        }
+    })));
+    got
+}
+
+fn frame(dst: [u8; 6], src: [u8; 6], et: u16, len: usize) -> Vec<u8> {
+    let mut f = std::vec![0u8; len.max(60)];
+    f[0..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f[12..14].copy_from_slice(&et.to_be_bytes());
+    f
+}
+
+fn send(c: &Arc<MacClient>, f: &[u8]) {
+    let mut m = c.alloc_tx(f.len()).expect("tx buffer");
+    m.data_mut().copy_from_slice(f);
+    c.tx(m);
+}
+
+#[test]
+fn etherstub_switches_unicast_and_replicates_broadcast_without_a_wire() {
+    link::create_etherstub("tstub1", Arc::new(HeapDma::default())).unwrap();
+    let a = link::create_vnic("tsa1", "tstub1", MacSpec::Random, 0, 1).unwrap();
+    let b = link::create_vnic("tsb1", "tstub1", MacSpec::Random, 0, 2).unwrap();
+    let c = link::create_vnic("tsc1", "tstub1", MacSpec::Fixed([2, 8, 0x20, 1, 2, 3]), 0, 3).unwrap();
+    assert_eq!(&a.addr()[..3], &link::RANDOM_PREFIX);
+    assert_ne!(a.addr(), b.addr());
+    let (ga, gb, gc) = (collect(&a), collect(&b), collect(&c));
+    let f = frame(b.addr(), a.addr(), 0x0800, 100);
+    send(&a, &f);
+    assert_eq!(gb.lock().unwrap().as_slice(), &[f.clone()]);
+    assert!(ga.lock().unwrap().is_empty() && gc.lock().unwrap().is_empty());
+    let bc = frame([0xff; 6], c.addr(), 0x0806, 60);
+    send(&c, &bc);
+    assert_eq!(ga.lock().unwrap().as_slice(), &[bc.clone()]);
+    assert_eq!(gb.lock().unwrap().len(), 2);
+    assert!(gc.lock().unwrap().is_empty(), "no copy back to the sender");
+    // Unicast to nobody on a stub: dropped and counted.
+    send(&a, &frame([2, 0, 0, 0, 0, 9], a.addr(), 0x0800, 60));
+    let sw = a.lower().unwrap();
+    assert_eq!(sw.stats.unknown_unicast.load(core::sync::atomic::Ordering::Relaxed), 1);
+    let sa = a.stats.snapshot();
+    assert_eq!((sa.local_opackets, sa.local_ipackets), (1, 1));
+    // Busy rules.
+    assert!(matches!(link::delete_etherstub("tstub1"), Err(link::LinkError::Busy(..))));
+    assert!(matches!(link::delete_vnic("tsa1"), Err(link::LinkError::Busy(..))), "plumbed");
+    a.set_rx(None);
+    link::delete_vnic("tsa1").unwrap();
+    assert!(link::datalink("tsa1").is_none());
+    assert!(matches!(link::create_vnic("tsb1", "tstub1", MacSpec::Random, 0, 4), Err(link::LinkError::Exists(_))));
+    assert!(matches!(link::create_vnic("bad!", "tstub1", MacSpec::Random, 0, 4), Err(link::LinkError::InvalidName(_))));
+    assert!(matches!(link::create_vnic("tsd1", "nostub9", MacSpec::Random, 0, 4), Err(link::LinkError::NotFound(_))));
+    assert!(matches!(
+        link::create_vnic("tsd1", "tstub1", MacSpec::Fixed(c.addr()), 0, 4),
+        Err(link::LinkError::MacInUse(_))
+    ));
+    assert!(matches!(link::create_vnic("tsd1", "tstub1", MacSpec::Factory, 0, 4), Err(link::LinkError::NoFactoryAddr)));
+}
+
+#[test]
+fn vnics_over_a_nic_share_its_wire_and_switch_locally() {
+    let nic = FakeNic::new(1, 1);
+    let mac = nic.register().unwrap();
+    mac.start().unwrap();
+    let primary = mac.primary().clone();
+    let gp = collect(&primary);
+    let v = link::create_vnic("tsv1", mac.link(), MacSpec::Auto, 0, 7).unwrap();
+    assert_eq!(v.hw_group(), None, "the fake's single group gives a software lane");
+    let gv = collect(&v);
+    // From the wire to the VNIC's address: classified to it, not the primary.
+    let f = frame(v.addr(), [2, 0, 0, 0, 0, 1], 0x0800, 80);
+    assert!(nic.inject(0, &f));
+    mac.rx_poll_step(0);
+    while mac.rx_worker_step(0) {}
+    assert_eq!(gv.lock().unwrap().as_slice(), &[f]);
+    assert!(gp.lock().unwrap().is_empty());
+    // VNIC to primary: local, never on the wire.
+    let f = frame(primary.addr(), v.addr(), 0x0800, 70);
+    send(&v, &f);
+    assert_eq!(gp.lock().unwrap().as_slice(), &[f]);
+    assert!(nic.take_sent(0).is_empty());
+    // To elsewhere: the wire.
+    send(&v, &frame([2, 0, 0, 0, 0, 1], v.addr(), 0x0800, 70));
+    assert_eq!(nic.take_sent(0).len(), 1);
+    v.set_rx(None);
+    link::delete_vnic("tsv1").unwrap();
+}
+
+#[test]
+fn vlan_clients_tag_on_send_and_receive_untagged() {
+    link::create_etherstub("tstub2", Arc::new(HeapDma::default())).unwrap();
+    let a = link::create_vnic("tva2", "tstub2", MacSpec::Random, 5, 11).unwrap();
+    let b = link::create_vnic("tvb2", "tstub2", MacSpec::Random, 5, 12).unwrap();
+    let other = link::create_vnic("tvc2", "tstub2", MacSpec::Random, 0, 13).unwrap();
+    let (gb, go) = (collect(&b), collect(&other));
+    let f = frame(b.addr(), a.addr(), 0x0800, 100);
+    send(&a, &f);
+    assert_eq!(gb.lock().unwrap().as_slice(), &[f], "tag added and stripped");
+    send(&a, &frame([0xff; 6], a.addr(), 0x0806, 60));
+    assert_eq!(gb.lock().unwrap().len(), 2);
+    assert!(go.lock().unwrap().is_empty(), "another VLAN sees nothing");
+    assert!(matches!(link::create_vnic("tvd2", "tstub2", MacSpec::Random, 4095, 1), Err(link::LinkError::InvalidVid(4095))));
+}
+
+#[test]
+fn protection_drops_forged_frames_and_counts_them() {
+    link::create_etherstub("tstub3", Arc::new(HeapDma::default())).unwrap();
+    let a = link::create_vnic("tpa3", "tstub3", MacSpec::Random, 0, 21).unwrap();
+    let b = link::create_vnic("tpb3", "tstub3", MacSpec::Random, 0, 22).unwrap();
+    let gb = collect(&b);
+    a.set_protection(Protection { mac_nospoof: true, ..Protection::default() });
+    send(&a, &frame(b.addr(), [2, 9, 9, 9, 9, 9], 0x0800, 60));
+    assert!(gb.lock().unwrap().is_empty());
+    assert_eq!(a.stats.snapshot().spoof_drops, 1);
+    let mut ip = frame(b.addr(), a.addr(), 0x0800, 60);
+    ip[26..30].copy_from_slice(&[10, 0, 0, 9]);
+    a.set_protection(Protection { ip_nospoof: true, allowed_ips: std::vec![([10, 0, 0, 1], 32)], ..Protection::default() });
+    send(&a, &ip);
+    assert_eq!(a.stats.snapshot().spoof_drops, 2);
+    ip[26..30].copy_from_slice(&[10, 0, 0, 1]);
+    send(&a, &ip);
+    assert_eq!(gb.lock().unwrap().len(), 1);
+    a.set_protection(Protection { restricted: true, ..Protection::default() });
+    send(&a, &frame(b.addr(), a.addr(), 0x88cc, 60));
+    assert_eq!(a.stats.snapshot().spoof_drops, 3);
+    let _ = tcp4_frame(1, 2, 60);
+}
