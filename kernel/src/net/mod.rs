@@ -2,6 +2,7 @@
 //! each NIC with the MAC layer, starts one Rx lane per hardware ring on the
 //! ring's CPU, and attaches an IP stack instance to the primary link.
 
+pub mod bwtick;
 pub mod cmds;
 pub mod ip;
 pub mod lane;
@@ -81,6 +82,10 @@ fn probe(dev: &PciDevice, cfg: &KernelPciConfig, hal: &Arc<dyn arbalest_drivers:
 
 /// Enumerates PCI, binds drivers and starts every NIC found.
 pub fn init(acpi: &crate::acpi::AcpiInfo) {
+    arbalest_mac::clock::set(crate::time::clock::now_ns);
+    if !bwtick::start() {
+        log::error!("net: no memory for the bandwidth tick");
+    }
     let cfg = KernelPciConfig::new(acpi);
     let devices = pci::enumerate(&cfg, 0..=255);
     log::info!("pci: {} functions ({})", devices.len(), if cfg.uses_ecam() { "ECAM" } else { "port I/O" });
