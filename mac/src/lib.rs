@@ -24,9 +24,11 @@ pub mod dma;
 #[cfg(any(test, feature = "host"))]
 pub mod fake;
 pub mod hash;
+pub mod lanes;
 pub mod link;
 pub mod mac;
 pub mod mblk;
+pub mod props;
 pub mod provider;
 pub mod srs;
 pub mod stats;

@@ -3,7 +3,11 @@
 
 use alloc::string::String;
 
-use arbalest_mac::admin::{self, AdminEnv};
+use alloc::sync::Arc;
+
+use arbalest_drivers::hal::Hal;
+use arbalest_mac::DmaAllocator;
+use arbalest_mac::admin::{self, AdminEnv, DladmEnv};
 
 use crate::shell::{Command, Ctx, ShellHost};
 
@@ -16,6 +20,23 @@ impl AdminEnv for Env<'_> {
     }
     fn interrupted(&self) -> bool {
         self.0.interrupted()
+    }
+}
+
+/// What `dladm` needs: every data link (the default), entropy for random
+/// VNIC addresses, the CPU count for `cpus`, DMA memory for etherstubs.
+struct LinkEnv;
+
+impl DladmEnv for LinkEnv {
+    fn entropy(&self) -> u64 {
+        let t = crate::arch::cpu::rdtsc();
+        t ^ t.rotate_left(29).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+    fn cpu_count(&self) -> usize {
+        crate::hal::KernelHal.cpu_count()
+    }
+    fn dma(&self) -> Arc<dyn DmaAllocator> {
+        crate::hal::KernelHal.dma()
     }
 }
 
@@ -109,12 +130,11 @@ fn cmd_scanpci(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
 }
 
 fn cmd_dladm(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
-    let links = arbalest_mac::mac::links();
-    admin::dladm(argv, &links, ctx.out)
+    admin::dladm(argv, &LinkEnv, ctx.out)
 }
 
 fn cmd_dlstat(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
-    let links = arbalest_mac::mac::links();
+    let links = arbalest_mac::link::datalinks();
     let env = Env(ctx.host);
     admin::dlstat(argv, &links, ctx.out, &env)
 }

@@ -83,6 +83,13 @@ fn probe(dev: &PciDevice, cfg: &KernelPciConfig, hal: &Arc<dyn arbalest_drivers:
 /// Enumerates PCI, binds drivers and starts every NIC found.
 pub fn init(acpi: &crate::acpi::AcpiInfo) {
     arbalest_mac::clock::set(crate::time::clock::now_ns);
+    // Link properties take effect in the data path as they change.
+    arbalest_mac::props::on_change(Arc::new(|link: &str, p: &arbalest_mac::props::LinkProps| {
+        if let Some(c) = arbalest_mac::link::datalink(link).and_then(|l| l.client()) {
+            c.set_maxbw(p.maxbw);
+            c.set_protection(p.client_protection());
+        }
+    }));
     if !bwtick::start() {
         log::error!("net: no memory for the bandwidth tick");
     }

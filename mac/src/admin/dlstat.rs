@@ -1,7 +1,21 @@
 //! `dlstat`: link statistics.
 //!
-//! * `dlstat [-p] [-o field,...] [-u R|K|M|G|T|P] [-i interval] [link]`:
-//!   `LINK IPKTS RBYTES OPKTS OBYTES`, summed over the hardware rings.
+//! * `dlstat [-r | -t] [-p] [-o field,...] [-u R|K|M|G|T|P] [-i interval] [link]`:
+//!   `LINK IPKTS RBYTES OPKTS OBYTES` for every link: a physical link's
+//!   hardware rings summed, a VNIC's client counters, an etherstub's
+//!   frames switched locally. `-r`: `LINK IPKTS RBYTES INTRS POLLS CH<10
+//!   CH10-50 CH>50` (the link's lanes); `-t`: `LINK OPKTS OBYTES BLKCNT
+//!   UBLKCNT`.
+//! * `dlstat show-link -r [-F] | -t ...`: one row per lane. `ID` is `hw`
+//!   (a hardware lane: an Rx ring and its soft ring set, owned by the
+//!   physical link or by a VNIC that reserved the ring's group — then its
+//!   rows are the VNIC's, not the physical link's), `sw` (a VNIC
+//!   classified in software: one row from its client counters, `INTRS`
+//!   and `POLLS` `--`), `local` (frames switched inside the host, to or
+//!   from another client of the same link or etherstub) and `bcast`
+//!   (broadcast/multicast copies received). A physical link shows `local`
+//!   and `bcast` rows once VNICs share it; VNICs and etherstubs always.
+//!   `-a`: every counter as `name value` lines, per lane and per client.
 //! * `dlstat show-phys [-r | -t] ...`: one row per hardware ring, Rx rings
 //!   then Tx rings, `LINK TYPE INDEX PKTS BYTES` (illumos' default form);
 //!   `-r`: Rx rings only, `LINK TYPE INDEX IPKTS RBYTES`; `-t`: Tx rings
@@ -13,11 +27,9 @@
 //! first rows are cumulative, later ones the change over the interval (a
 //! counter that went backwards, i.e. was reset, counts from zero).
 //!
-//! Not yet: `dlstat -r`/`-t` and `dlstat show-link` (per-lane counters come
-//! with the soft ring sets), `dlstat reset`.
+//! Not yet: `dlstat reset`.
 
 use alloc::string::String;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
@@ -25,7 +37,10 @@ use super::getopt::{Opts, getopt};
 use super::table::{self, Field, Table};
 use super::units::{Unit, format_count};
 use super::{AdminEnv, Cmd, EXIT_FAILURE, EXIT_OK, valid_link_name, write_usage};
-use crate::mac::Mac;
+use super::dladm::etherstub_counters;
+use crate::client::ClientCounters;
+use crate::lanes;
+use crate::link::Datalink;
 use crate::srs::{RxSrsCounters, SoftRingCounters};
 use crate::stats::RingCounters;
 
@@ -135,9 +150,10 @@ const TX_RING: &[Field] = &[
     Field::right("OBYTES", 8),
 ];
 
-/// Runs `dlstat` (`argv[0]` is the command name) over `links`, printing to
-/// `out`; `env` sleeps and tells when to stop for `-i`.
-pub fn dlstat(argv: &[&str], links: &[Arc<Mac>], out: &mut dyn Write, env: &dyn AdminEnv) -> i32 {
+/// Runs `dlstat` (`argv[0]` is the command name) over `links` (every data
+/// link: [`crate::link::datalinks`]), printing to `out`; `env` sleeps and
+/// tells when to stop for `-i`.
+pub fn dlstat(argv: &[&str], links: &[Datalink], out: &mut dyn Write, env: &dyn AdminEnv) -> i32 {
     let mut cmd = Cmd { name: "dlstat", usage: DLSTAT_USAGE, out };
     let args = argv.get(1..).unwrap_or_default();
     match args.first().copied() {
@@ -211,42 +227,97 @@ fn stat_opts<'a>(cmd: &mut Cmd<'_>, o: &Opts<'a>) -> Result<StatOpts<'a>, i32> {
     Ok(StatOpts { parsable, unit: if parsable { Unit::Raw } else { unit }, interval, link })
 }
 
-/// The ring counters of one link, by ring index, with its lanes' (Rx
-/// SRS) and soft rings' counters.
-#[derive(Clone, Default)]
+
+/// What a link is, for which rows it has.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A physical link; `shared` once VNICs sit on it (then it shows
+    /// `local` and `bcast` rows).
+    Phys { shared: bool },
+    /// A VNIC with its own ring group.
+    HwVnic,
+    /// A VNIC classified in software.
+    SwVnic,
+    /// A VNIC on an etherstub (all its traffic is local).
+    StubVnic,
+    Etherstub,
+}
+
+/// The counters of one link: the NIC's rings (physical links), the lanes
+/// (Rx SRS) and soft rings the link owns, and its client's counters.
+#[derive(Clone)]
 struct Snap {
+    kind: Kind,
     rx: Vec<(usize, RingCounters)>,
     tx: Vec<(usize, RingCounters)>,
     lanes: Vec<(usize, RxSrsCounters)>,
     /// (ring, soft ring name such as `tcp0`, counters)
     fanout: Vec<(usize, String, SoftRingCounters)>,
+    client: ClientCounters,
+}
+
+fn d(cur: u64, prev: u64) -> u64 {
+    // A counter that went backwards was reset: count from zero.
+    if cur >= prev { cur - prev } else { cur }
+}
+
+fn client_since(c: &ClientCounters, p: &ClientCounters) -> ClientCounters {
+    let mut o = *c;
+    o.ipackets = d(c.ipackets, p.ipackets);
+    o.rbytes = d(c.rbytes, p.rbytes);
+    o.opackets = d(c.opackets, p.opackets);
+    o.obytes = d(c.obytes, p.obytes);
+    o.local_ipackets = d(c.local_ipackets, p.local_ipackets);
+    o.local_rbytes = d(c.local_rbytes, p.local_rbytes);
+    o.local_opackets = d(c.local_opackets, p.local_opackets);
+    o.local_obytes = d(c.local_obytes, p.local_obytes);
+    o.bcast_ipackets = d(c.bcast_ipackets, p.bcast_ipackets);
+    o.rx_no_client = d(c.rx_no_client, p.rx_no_client);
+    o.tx_drops = d(c.tx_drops, p.tx_drops);
+    o.spoof_drops = d(c.spoof_drops, p.spoof_drops);
+    o
 }
 
 impl Snap {
-    fn take(m: &Mac) -> Snap {
-        let p = m.provider();
-        let info = m.info();
-        Snap {
-            rx: (0..info.rx_rings).filter_map(|i| p.rx_ring(i).map(|r| (i, r.stats().snapshot()))).collect(),
-            tx: (0..info.tx_rings).filter_map(|i| p.tx_ring(i).map(|r| (i, r.stats().snapshot()))).collect(),
-            lanes: m.rx_srs().iter().map(|s| (s.ring, s.stats.snapshot())).collect(),
-            fanout: m
-                .rx_srs()
-                .iter()
-                .flat_map(|s| {
-                    s.softrings()
-                        .iter()
-                        .map(move |sr| (s.ring, alloc::format!("{}{}", sr.proto.name(), sr.index), sr.stats.snapshot()))
-                })
-                .collect(),
-        }
+    fn take(l: &Datalink) -> Snap {
+        let lanes_of = lanes::rx_lanes(l);
+        let lanes = lanes_of.iter().map(|s| (s.ring, s.stats.snapshot())).collect();
+        let fanout = lanes_of
+            .iter()
+            .flat_map(|s| {
+                s.softrings()
+                    .iter()
+                    .map(move |sr| (s.ring, alloc::format!("{}{}", sr.proto.name(), sr.index), sr.stats.snapshot()))
+            })
+            .collect();
+        let (kind, rx, tx, client) = match l {
+            Datalink::Phys(m) => {
+                let p = m.provider();
+                let info = m.info();
+                (
+                    Kind::Phys { shared: m.switch().clients().len() > 1 },
+                    (0..info.rx_rings).filter_map(|i| p.rx_ring(i).map(|r| (i, r.stats().snapshot()))).collect(),
+                    (0..info.tx_rings).filter_map(|i| p.tx_ring(i).map(|r| (i, r.stats().snapshot()))).collect(),
+                    m.primary().stats.snapshot(),
+                )
+            }
+            Datalink::Vnic(c) => {
+                let kind = if lanes::is_hw_vnic(l) {
+                    Kind::HwVnic
+                } else if lanes::wire_of(l).is_some() {
+                    Kind::SwVnic
+                } else {
+                    Kind::StubVnic
+                };
+                (kind, Vec::new(), Vec::new(), c.stats.snapshot())
+            }
+            Datalink::Etherstub(s) => (Kind::Etherstub, Vec::new(), Vec::new(), etherstub_counters(s)),
+        };
+        Snap { kind, rx, tx, lanes, fanout, client }
     }
 
     /// The change since `prev`.
     fn since(&self, prev: &Snap) -> Snap {
-        fn d(cur: u64, prev: u64) -> u64 {
-            if cur >= prev { cur - prev } else { cur }
-        }
         fn rings(cur: &[(usize, RingCounters)], prev: &[(usize, RingCounters)]) -> Vec<(usize, RingCounters)> {
             cur.iter()
                 .map(|&(i, c)| match prev.iter().find(|(j, _)| *j == i) {
@@ -282,26 +353,49 @@ impl Snap {
                 None => (*r, n.clone(), *c),
             })
             .collect();
-        Snap { rx: rings(&self.rx, &prev.rx), tx: rings(&self.tx, &prev.tx), lanes, fanout }
+        Snap {
+            kind: self.kind,
+            rx: rings(&self.rx, &prev.rx),
+            tx: rings(&self.tx, &prev.tx),
+            lanes,
+            fanout,
+            client: client_since(&self.client, &prev.client),
+        }
+    }
+
+    /// Whether the link has `local` and `bcast` rows.
+    fn switched(&self) -> bool {
+        !matches!(self.kind, Kind::Phys { shared: false })
+    }
+
+    fn lane_sum(&self, f: fn(&RxSrsCounters) -> u64) -> u64 {
+        self.lanes.iter().fold(0u64, |a, (_, c)| a.wrapping_add(f(c)))
+    }
+
+    fn ring_sum(rings: &[(usize, RingCounters)], f: fn(&RingCounters) -> u64) -> u64 {
+        rings.iter().fold(0u64, |a, (_, c)| a.wrapping_add(f(c)))
     }
 }
 
 /// Prints the rows `rows` makes from each picked link's counters, once or
-/// every `interval` seconds until interrupted.
+/// every `interval` seconds until interrupted. `phys_only`: the operand
+/// must be, and the links shown are, physical links.
+#[allow(clippy::too_many_arguments)]
 fn run(
     cmd: &mut Cmd<'_>,
     env: &dyn AdminEnv,
     template: &[Field],
     o: &Opts<'_>,
     s: &StatOpts<'_>,
-    links: &[Arc<Mac>],
-    rows: impl Fn(&Mac, &Snap, &dyn Fn(u64) -> String, &mut Vec<Vec<String>>),
+    links: &[Datalink],
+    phys_only: bool,
+    rows: impl Fn(&Datalink, &Snap, &dyn Fn(u64) -> String, &mut Vec<Vec<String>>),
 ) -> i32 {
     let cols = match table::select(template, o.value('o')) {
         Ok(c) => c,
         Err(e) => return cmd.fail(format_args!("{e}")),
     };
-    let picked = match cmd.pick_links(links, s.link) {
+    let picked = match pick(cmd, links, s.link, phys_only) {
         Ok(p) => p,
         Err(status) => return status,
     };
@@ -311,35 +405,51 @@ fn run(
     let mut prev: Vec<Option<Snap>> = alloc::vec![None; picked.len()];
     loop {
         let mut all = Vec::new();
-        for (m, last) in picked.iter().zip(prev.iter_mut()) {
-            let cur = Snap::take(m);
+        for (l, last) in picked.iter().zip(prev.iter_mut()) {
+            let cur = Snap::take(l);
             let shown = match last {
                 Some(p) => cur.since(p),
                 None => cur.clone(),
             };
-            rows(m, &shown, &num, &mut all);
+            rows(l, &shown, &num, &mut all);
             *last = Some(cur);
         }
         let _ = table.print(cmd.out, &all);
-        if s.interval == 0 {
-            return EXIT_OK;
-        }
-        let mut left = s.interval.saturating_mul(1000);
-        while left > 0 {
-            if env.interrupted() {
-                return EXIT_OK;
-            }
-            let step = left.min(100);
-            env.sleep_ms(step);
-            left -= step;
-        }
-        if env.interrupted() {
+        if s.interval == 0 || !wait(env, s.interval) {
             return EXIT_OK;
         }
     }
 }
 
-fn show_total(cmd: &mut Cmd<'_>, args: &[&str], links: &[Arc<Mac>], env: &dyn AdminEnv) -> i32 {
+/// Sleeps `interval` seconds in steps; false if interrupted.
+fn wait(env: &dyn AdminEnv, interval: u64) -> bool {
+    let mut left = interval.saturating_mul(1000);
+    while left > 0 {
+        if env.interrupted() {
+            return false;
+        }
+        let step = left.min(100);
+        env.sleep_ms(step);
+        left -= step;
+    }
+    !env.interrupted()
+}
+
+/// The links an operand selects (physical links only for `show-phys`).
+fn pick(cmd: &mut Cmd<'_>, links: &[Datalink], operand: Option<&str>, phys_only: bool) -> Result<Vec<Datalink>, i32> {
+    let picked = cmd.pick_links(links, operand)?;
+    if !phys_only {
+        return Ok(picked);
+    }
+    if let Some(name) = operand
+        && picked.iter().any(|l| !matches!(l, Datalink::Phys(_)))
+    {
+        return Err(cmd.fail(format_args!("link '{name}' is not a physical link")));
+    }
+    Ok(picked.into_iter().filter(|l| matches!(l, Datalink::Phys(_))).collect())
+}
+
+fn show_total(cmd: &mut Cmd<'_>, args: &[&str], links: &[Datalink], env: &dyn AdminEnv) -> i32 {
     let o = match getopt(args, "rtpi:o:u:") {
         Ok(o) => o,
         Err(e) => return cmd.usage_error(format_args!("{e}")),
@@ -349,47 +459,55 @@ fn show_total(cmd: &mut Cmd<'_>, args: &[&str], links: &[Arc<Mac>], env: &dyn Ad
         Err(status) => return status,
     };
     if o.has('r') {
-        return run(cmd, env, RX_TOTAL, &o, &s, links, |m, snap, num, rows| {
-            let sum = |f: fn(&RxSrsCounters) -> u64| snap.lanes.iter().fold(0u64, |a, (_, c)| a.wrapping_add(f(c)));
+        return run(cmd, env, RX_TOTAL, &o, &s, links, false, |l, snap, num, rows| {
+            let (ipkts, rbytes) = match snap.kind {
+                Kind::Phys { .. } => (snap.lane_sum(|c| c.ipkts()), snap.lane_sum(|c| c.rbytes())),
+                _ => (snap.client.ipackets, snap.client.rbytes),
+            };
             rows.push(alloc::vec![
-                String::from(m.link()),
-                num(sum(|c| c.ipkts())),
-                num(sum(|c| c.rbytes())),
-                num(sum(|c| c.intr_pkts)),
-                num(sum(|c| c.poll_pkts)),
-                num(sum(|c| c.chain_under10)),
-                num(sum(|c| c.chain_10to50)),
-                num(sum(|c| c.chain_over50)),
+                String::from(l.name()),
+                num(ipkts),
+                num(rbytes),
+                num(snap.lane_sum(|c| c.intr_pkts)),
+                num(snap.lane_sum(|c| c.poll_pkts)),
+                num(snap.lane_sum(|c| c.chain_under10)),
+                num(snap.lane_sum(|c| c.chain_10to50)),
+                num(snap.lane_sum(|c| c.chain_over50)),
             ]);
         });
     }
     if o.has('t') {
-        return run(cmd, env, TX_TOTAL, &o, &s, links, |m, snap, num, rows| {
-            let sum = |f: fn(&RingCounters) -> u64| snap.tx.iter().fold(0u64, |a, (_, c)| a.wrapping_add(f(c)));
+        return run(cmd, env, TX_TOTAL, &o, &s, links, false, |l, snap, num, rows| {
+            let (opkts, obytes) = match snap.kind {
+                Kind::Phys { .. } => (Snap::ring_sum(&snap.tx, |c| c.packets), Snap::ring_sum(&snap.tx, |c| c.bytes)),
+                _ => (snap.client.opackets, snap.client.obytes),
+            };
             rows.push(alloc::vec![
-                String::from(m.link()),
-                num(sum(|c| c.packets)),
-                num(sum(|c| c.bytes)),
-                num(sum(|c| c.blocked)),
-                num(sum(|c| c.unblocked)),
+                String::from(l.name()),
+                num(opkts),
+                num(obytes),
+                num(Snap::ring_sum(&snap.tx, |c| c.blocked)),
+                num(Snap::ring_sum(&snap.tx, |c| c.unblocked)),
             ]);
         });
     }
-    run(cmd, env, TOTAL, &o, &s, links, |m, snap, num, rows| {
-        let sum = |rings: &[(usize, RingCounters)], f: fn(&RingCounters) -> u64| {
-            rings.iter().fold(0u64, |a, (_, c)| a.wrapping_add(f(c)))
+    run(cmd, env, TOTAL, &o, &s, links, false, |l, snap, num, rows| {
+        let v = match snap.kind {
+            Kind::Phys { .. } => [
+                Snap::ring_sum(&snap.rx, |c| c.packets),
+                Snap::ring_sum(&snap.rx, |c| c.bytes),
+                Snap::ring_sum(&snap.tx, |c| c.packets),
+                Snap::ring_sum(&snap.tx, |c| c.bytes),
+            ],
+            _ => [snap.client.ipackets, snap.client.rbytes, snap.client.opackets, snap.client.obytes],
         };
-        rows.push(alloc::vec![
-            String::from(m.link()),
-            num(sum(&snap.rx, |c| c.packets)),
-            num(sum(&snap.rx, |c| c.bytes)),
-            num(sum(&snap.tx, |c| c.packets)),
-            num(sum(&snap.tx, |c| c.bytes)),
-        ]);
+        let mut row = alloc::vec![String::from(l.name())];
+        row.extend(v.iter().map(|&n| num(n)));
+        rows.push(row);
     })
 }
 
-fn show_phys(cmd: &mut Cmd<'_>, args: &[&str], links: &[Arc<Mac>], env: &dyn AdminEnv) -> i32 {
+fn show_phys(cmd: &mut Cmd<'_>, args: &[&str], links: &[Datalink], env: &dyn AdminEnv) -> i32 {
     let o = match getopt(args, "rtpi:o:u:") {
         Ok(o) => o,
         Err(e) => return cmd.usage_error(format_args!("{e}")),
@@ -404,7 +522,7 @@ fn show_phys(cmd: &mut Cmd<'_>, args: &[&str], links: &[Arc<Mac>], env: &dyn Adm
         (false, true) => TX_RING,
         _ => RING,
     };
-    run(cmd, env, template, &o, &s, links, |m, snap, num, rows| {
+    run(cmd, env, template, &o, &s, links, true, |l, snap, num, rows| {
         let kinds = [("rx", &snap.rx, rx), ("tx", &snap.tx, tx)];
         for (kind, rings, wanted) in kinds {
             if !wanted {
@@ -412,7 +530,7 @@ fn show_phys(cmd: &mut Cmd<'_>, args: &[&str], links: &[Arc<Mac>], env: &dyn Adm
             }
             for (i, c) in rings {
                 rows.push(alloc::vec![
-                    String::from(m.link()),
+                    String::from(l.name()),
                     String::from(kind),
                     alloc::format!("{i}"),
                     num(c.packets),
@@ -423,7 +541,32 @@ fn show_phys(cmd: &mut Cmd<'_>, args: &[&str], links: &[Arc<Mac>], env: &dyn Adm
     })
 }
 
-fn show_link(cmd: &mut Cmd<'_>, args: &[&str], links: &[Arc<Mac>], env: &dyn AdminEnv) -> i32 {
+/// A `show-link -r` row with only packets and bytes (`--` elsewhere).
+fn rx_row(link: &str, id: &str, ipkts: String, rbytes: String, sdrops: String) -> Vec<String> {
+    let e = String::new;
+    alloc::vec![
+        String::from(link),
+        String::from("rx"),
+        String::from(id),
+        String::from("--"),
+        ipkts,
+        rbytes,
+        e(),
+        e(),
+        e(),
+        e(),
+        e(),
+        sdrops,
+    ]
+}
+
+/// A `show-link -t` row with only packets and bytes (`--` elsewhere).
+fn tx_row(link: &str, id: &str, opkts: String, obytes: String, sdrops: String) -> Vec<String> {
+    let e = String::new;
+    alloc::vec![String::from(link), String::from("tx"), String::from(id), String::from("--"), opkts, obytes, e(), e(), sdrops]
+}
+
+fn show_link(cmd: &mut Cmd<'_>, args: &[&str], links: &[Datalink], env: &dyn AdminEnv) -> i32 {
     let o = match getopt(args, "rtFapi:o:u:") {
         Ok(o) => o,
         Err(e) => return cmd.usage_error(format_args!("{e}")),
@@ -442,10 +585,10 @@ fn show_link(cmd: &mut Cmd<'_>, args: &[&str], links: &[Arc<Mac>], env: &dyn Adm
         return show_all(cmd, &s, links, env);
     }
     if o.has('F') {
-        return run(cmd, env, LINK_FANOUT, &o, &s, links, |m, snap, num, rows| {
+        return run(cmd, env, LINK_FANOUT, &o, &s, links, false, |l, snap, num, rows| {
             for (ring, name, c) in &snap.fanout {
                 rows.push(alloc::vec![
-                    String::from(m.link()),
+                    String::from(l.name()),
                     String::from("hw"),
                     alloc::format!("{ring}"),
                     name.clone(),
@@ -457,10 +600,11 @@ fn show_link(cmd: &mut Cmd<'_>, args: &[&str], links: &[Arc<Mac>], env: &dyn Adm
         });
     }
     if o.has('r') {
-        return run(cmd, env, LINK_RX, &o, &s, links, |m, snap, num, rows| {
+        return run(cmd, env, LINK_RX, &o, &s, links, false, |l, snap, num, rows| {
+            let name = l.name();
             for (ring, c) in &snap.lanes {
                 rows.push(alloc::vec![
-                    String::from(m.link()),
+                    String::from(name),
                     String::from("rx"),
                     String::from("hw"),
                     alloc::format!("{ring}"),
@@ -474,14 +618,32 @@ fn show_link(cmd: &mut Cmd<'_>, args: &[&str], links: &[Arc<Mac>], env: &dyn Adm
                     num(c.sdrops),
                 ]);
             }
+            let k = &snap.client;
+            if snap.kind == Kind::SwVnic {
+                rows.push(rx_row(
+                    name,
+                    "sw",
+                    num(k.ipackets.saturating_sub(k.local_ipackets)),
+                    num(k.rbytes.saturating_sub(k.local_rbytes)),
+                    num(k.rx_no_client),
+                ));
+            }
+            if snap.switched() {
+                rows.push(rx_row(name, "local", num(k.local_ipackets), num(k.local_rbytes), String::new()));
+                rows.push(rx_row(name, "bcast", num(k.bcast_ipackets), String::new(), String::new()));
+            }
         });
     }
     if o.has('t') {
-        let backlog_drops = |m: &Mac| m.stats.tx_backlog_drops.load(core::sync::atomic::Ordering::Relaxed);
-        return run(cmd, env, LINK_TX, &o, &s, links, |m, snap, num, rows| {
+        let backlog_drops = |l: &Datalink| match l {
+            Datalink::Phys(m) => m.stats.tx_backlog_drops.load(core::sync::atomic::Ordering::Relaxed),
+            _ => 0,
+        };
+        return run(cmd, env, LINK_TX, &o, &s, links, false, |l, snap, num, rows| {
+            let name = l.name();
             for (ring, c) in &snap.tx {
                 rows.push(alloc::vec![
-                    String::from(m.link()),
+                    String::from(name),
                     String::from("tx"),
                     String::from("hw"),
                     alloc::format!("{ring}"),
@@ -490,8 +652,22 @@ fn show_link(cmd: &mut Cmd<'_>, args: &[&str], links: &[Arc<Mac>], env: &dyn Adm
                     num(c.blocked),
                     num(c.unblocked),
                     // Backlog drops are kept per link; shown on ring 0.
-                    num(c.drops + if *ring == 0 { backlog_drops(m) } else { 0 }),
+                    num(c.drops + if *ring == 0 { backlog_drops(l) } else { 0 }),
                 ]);
+            }
+            let k = &snap.client;
+            // A VNIC's frames to the wire go through the link's Tx rings.
+            if matches!(snap.kind, Kind::SwVnic | Kind::HwVnic) {
+                rows.push(tx_row(
+                    name,
+                    "sw",
+                    num(k.opackets.saturating_sub(k.local_opackets)),
+                    num(k.obytes.saturating_sub(k.local_obytes)),
+                    num(k.tx_drops.wrapping_add(k.spoof_drops)),
+                ));
+            }
+            if snap.switched() {
+                rows.push(tx_row(name, "local", num(k.local_opackets), num(k.local_obytes), String::new()));
             }
         });
     }
@@ -499,21 +675,22 @@ fn show_link(cmd: &mut Cmd<'_>, args: &[&str], links: &[Arc<Mac>], env: &dyn Adm
 }
 
 /// `show-link -a`: every counter of every lane as `name value` lines.
-fn show_all(cmd: &mut Cmd<'_>, s: &StatOpts<'_>, links: &[Arc<Mac>], env: &dyn AdminEnv) -> i32 {
+fn show_all(cmd: &mut Cmd<'_>, s: &StatOpts<'_>, links: &[Datalink], env: &dyn AdminEnv) -> i32 {
     let picked = match cmd.pick_links(links, s.link) {
         Ok(p) => p,
         Err(status) => return status,
     };
     let mut prev: Vec<Option<Snap>> = alloc::vec![None; picked.len()];
     loop {
-        for (m, last) in picked.iter().zip(prev.iter_mut()) {
-            let cur = Snap::take(m);
+        for (l, last) in picked.iter().zip(prev.iter_mut()) {
+            let cur = Snap::take(l);
             let shown = match last {
                 Some(p) => cur.since(p),
                 None => cur.clone(),
             };
+            let name = l.name();
             for (ring, c) in &shown.lanes {
-                let _ = writeln!(cmd.out, "{} rx hw {ring}", m.link());
+                let _ = writeln!(cmd.out, "{name} rx hw {ring}");
                 let pairs = [
                     ("intrs", c.intr_pkts),
                     ("intrbytes", c.intr_bytes),
@@ -528,29 +705,42 @@ fn show_all(cmd: &mut Cmd<'_>, s: &StatOpts<'_>, links: &[Arc<Mac>], env: &dyn A
                     ("poll_off", c.poll_off),
                     ("poll_pauses", c.poll_pauses),
                 ];
-                for (name, v) in pairs {
-                    let _ = writeln!(cmd.out, "    {name:<14} {}", format_count(v, s.unit));
+                for (n, v) in pairs {
+                    let _ = writeln!(cmd.out, "    {n:<14} {}", format_count(v, s.unit));
                 }
             }
             for (ring, c) in &shown.tx {
-                let _ = writeln!(cmd.out, "{} tx hw {ring}", m.link());
-                for (name, v) in [("opkts", c.packets), ("obytes", c.bytes), ("blkcnt", c.blocked), ("ublkcnt", c.unblocked), ("sdrops", c.drops)] {
-                    let _ = writeln!(cmd.out, "    {name:<14} {}", format_count(v, s.unit));
+                let _ = writeln!(cmd.out, "{name} tx hw {ring}");
+                for (n, v) in [("opkts", c.packets), ("obytes", c.bytes), ("blkcnt", c.blocked), ("ublkcnt", c.unblocked), ("sdrops", c.drops)] {
+                    let _ = writeln!(cmd.out, "    {n:<14} {}", format_count(v, s.unit));
+                }
+            }
+            if shown.switched() {
+                let k = &shown.client;
+                let id = if shown.kind == Kind::SwVnic { "sw" } else { "local" };
+                let _ = writeln!(cmd.out, "{name} client {id}");
+                let pairs = [
+                    ("ipkts", k.ipackets),
+                    ("rbytes", k.rbytes),
+                    ("opkts", k.opackets),
+                    ("obytes", k.obytes),
+                    ("local", k.local_ipackets),
+                    ("localbytes", k.local_rbytes),
+                    ("olocal", k.local_opackets),
+                    ("olocalbytes", k.local_obytes),
+                    ("bcast", k.bcast_ipackets),
+                    ("nocl", k.rx_no_client),
+                    ("txdrops", k.tx_drops),
+                    ("spoofdrops", k.spoof_drops),
+                ];
+                for (n, v) in pairs {
+                    let _ = writeln!(cmd.out, "    {n:<14} {}", format_count(v, s.unit));
                 }
             }
             *last = Some(cur);
         }
-        if s.interval == 0 {
+        if s.interval == 0 || !wait(env, s.interval) {
             return EXIT_OK;
-        }
-        let mut left = s.interval.saturating_mul(1000);
-        while left > 0 {
-            if env.interrupted() {
-                return EXIT_OK;
-            }
-            let step = left.min(100);
-            env.sleep_ms(step);
-            left -= step;
         }
     }
 }

@@ -13,23 +13,29 @@
 //! * `help [subcommand]` prints the usage and exits 0.
 //!
 //! Nothing here sleeps or reads a clock on its own: repeating commands get
-//! an [`AdminEnv`].
+//! an [`AdminEnv`]; `dladm` gets a [`DladmEnv`] (the links to show,
+//! entropy for random MAC addresses, the CPU count for `cpus`, memory for
+//! etherstubs).
 
 mod dladm;
 mod dlstat;
 pub mod getopt;
+#[cfg(test)]
+mod link_tests;
 pub mod table;
 #[cfg(test)]
 mod tests;
 pub mod units;
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::fmt::{self, Write};
 
 pub use dladm::{DLADM_USAGE, dladm};
 pub use dlstat::{DLSTAT_USAGE, dlstat};
 
-use crate::mac::Mac;
+use crate::dma::DmaAllocator;
+use crate::link::Datalink;
 
 /// Exit status of a successful command.
 pub const EXIT_OK: i32 = 0;
@@ -44,6 +50,20 @@ pub trait AdminEnv {
     fn sleep_ms(&self, ms: u64);
     /// Whether the user asked the command to stop (a key was pressed).
     fn interrupted(&self) -> bool;
+}
+
+/// What `dladm` needs from the kernel.
+pub trait DladmEnv {
+    /// The data links commands show and act on (every link by default).
+    fn datalinks(&self) -> Vec<Datalink> {
+        crate::link::datalinks()
+    }
+    /// A fresh random number (seeds random VNIC MAC addresses).
+    fn entropy(&self) -> u64;
+    /// CPUs online (`cpus` ids must be below it).
+    fn cpu_count(&self) -> usize;
+    /// DMA memory (an etherstub's buffer pool).
+    fn dma(&self) -> Arc<dyn DmaAllocator>;
 }
 
 /// Longest link name (illumos `MAXLINKNAMELEN` - 1).
@@ -105,13 +125,21 @@ impl Cmd<'_> {
 
     /// The links an optional `[link]` operand selects: all of them, or the
     /// one named (an error, already printed, otherwise).
-    pub fn pick_links<'l>(&mut self, links: &'l [Arc<Mac>], operand: Option<&str>) -> Result<alloc::vec::Vec<&'l Arc<Mac>>, i32> {
-        let Some(name) = operand else { return Ok(links.iter().collect()) };
+    pub fn pick_links(&mut self, links: &[Datalink], operand: Option<&str>) -> Result<Vec<Datalink>, i32> {
+        let Some(name) = operand else { return Ok(links.to_vec()) };
+        match self.find_link(links, name) {
+            Ok(l) => Ok(alloc::vec![l]),
+            Err(status) => Err(status),
+        }
+    }
+
+    /// The link named `name` (an error, already printed, otherwise).
+    pub fn find_link(&mut self, links: &[Datalink], name: &str) -> Result<Datalink, i32> {
         if !valid_link_name(name) {
             return Err(self.fail(format_args!("invalid link name '{name}'")));
         }
-        match links.iter().find(|m| m.link() == name) {
-            Some(m) => Ok(alloc::vec![m]),
+        match links.iter().find(|l| l.name() == name) {
+            Some(l) => Ok(l.clone()),
             None => Err(self.fail(format_args!("link '{name}' is not valid: object not found"))),
         }
     }

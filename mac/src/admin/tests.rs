@@ -15,30 +15,78 @@ use core::sync::atomic::Ordering;
 use super::getopt::{OptError, getopt};
 use super::table::{self, Field, FieldError, Table};
 use super::units::{Unit, format_count};
-use super::{AdminEnv, dladm, dlstat, valid_link_name};
+use super::{AdminEnv, DladmEnv, dladm, dlstat, valid_link_name};
+use crate::dma::DmaAllocator;
+use crate::dma::host::HeapDma;
 use crate::fake::{FakeNic, fake_info};
+use crate::link::{self, Datalink};
 use crate::mac::Mac;
 use crate::mblk::MblkChain;
 use crate::provider::{Duplex, GroupInfo, LinkState};
 
-fn link(rx: usize, tx: usize) -> (Arc<FakeNic>, Arc<Mac>) {
+pub(super) fn link(rx: usize, tx: usize) -> (Arc<FakeNic>, Arc<Mac>) {
     let nic = FakeNic::new(rx, tx);
     let mac = nic.register().unwrap();
     mac.start().unwrap();
     (nic, mac)
 }
 
+/// What `dladm` sees in a test: the physical links given, and the VNICs
+/// and etherstubs whose names start with `prefix` (the registries are
+/// shared by the tests running in parallel).
+pub(super) struct DlEnv {
+    phys: Vec<Arc<Mac>>,
+    prefix: &'static str,
+    pub(super) cpus: usize,
+    entropy: Cell<u64>,
+}
+
+impl DlEnv {
+    pub(super) fn new(phys: &[Arc<Mac>], prefix: &'static str) -> DlEnv {
+        DlEnv { phys: phys.to_vec(), prefix, cpus: 4, entropy: Cell::new(0x1234_5678) }
+    }
+
+    pub(super) fn run(&self, args: &[&str]) -> (i32, String) {
+        let mut argv = vec!["dladm"];
+        argv.extend_from_slice(args);
+        let mut out = String::new();
+        let status = dladm(&argv, self, &mut out);
+        (status, out)
+    }
+}
+
+impl DladmEnv for DlEnv {
+    fn datalinks(&self) -> Vec<Datalink> {
+        let mut v: Vec<Datalink> = self.phys.iter().cloned().map(Datalink::Phys).collect();
+        if !self.prefix.is_empty() {
+            v.extend(
+                link::datalinks()
+                    .into_iter()
+                    .filter(|l| !matches!(l, Datalink::Phys(_)) && l.name().starts_with(self.prefix)),
+            );
+        }
+        v
+    }
+    fn entropy(&self) -> u64 {
+        let e = self.entropy.get();
+        self.entropy.set(e.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1));
+        e
+    }
+    fn cpu_count(&self) -> usize {
+        self.cpus
+    }
+    fn dma(&self) -> Arc<dyn DmaAllocator> {
+        Arc::new(HeapDma::default())
+    }
+}
+
 fn run_dladm(args: &[&str], links: &[Arc<Mac>]) -> (i32, String) {
-    let mut argv = vec!["dladm"];
-    argv.extend_from_slice(args);
-    let mut out = String::new();
-    let status = dladm(&argv, links, &mut out);
-    (status, out)
+    DlEnv::new(links, "").run(args)
 }
 
 /// An environment whose clock is a counter: `hook(elapsed_ms)` runs at each
 /// sleep, and the command is interrupted once `stop_ms` have passed.
-struct Env {
+pub(super) struct Env {
     elapsed: Cell<u64>,
     stop_ms: u64,
     hook: RefCell<Box<dyn FnMut(u64)>>,
@@ -48,7 +96,7 @@ impl Env {
     fn new(stop_ms: u64, hook: impl FnMut(u64) + 'static) -> Env {
         Env { elapsed: Cell::new(0), stop_ms, hook: RefCell::new(Box::new(hook)) }
     }
-    fn once() -> Env {
+    pub(super) fn once() -> Env {
         Env::new(0, |_| panic!("no sleeping without -i"))
     }
 }
@@ -68,6 +116,11 @@ fn run_dlstat(args: &[&str], links: &[Arc<Mac>]) -> (i32, String) {
 }
 
 fn run_dlstat_env(args: &[&str], links: &[Arc<Mac>], env: &Env) -> (i32, String) {
+    let links: Vec<Datalink> = links.iter().cloned().map(Datalink::Phys).collect();
+    run_dlstat_links(args, &links, env)
+}
+
+pub(super) fn run_dlstat_links(args: &[&str], links: &[Datalink], env: &Env) -> (i32, String) {
     let mut argv = vec!["dlstat"];
     argv.extend_from_slice(args);
     let mut out = String::new();
@@ -80,6 +133,19 @@ fn set_ring(nic: &FakeNic, rx: bool, ring: usize, packets: u64, bytes: u64) {
     s.packets.store(packets, Ordering::Relaxed);
     s.bytes.store(bytes, Ordering::Relaxed);
 }
+
+const DLADM_FULL_USAGE: &str = "usage: dladm show-link [-s] [-p] [-o field[,...]] [link]\n       \
+    dladm show-phys [-H] [-p] [-o field[,...]] [link]\n       \
+    dladm create-vnic [-t] -l link [-m auto|random|factory|MAC] [-v vid] [-p prop=value[,...]] vnic\n       \
+    dladm delete-vnic [-t] vnic\n       \
+    dladm show-vnic [-l link] [-p] [-o field[,...]] [vnic]\n       \
+    dladm create-etherstub [-t] etherstub\n       \
+    dladm delete-etherstub [-t] etherstub\n       \
+    dladm show-etherstub [-p] [-o field[,...]] [etherstub]\n       \
+    dladm set-linkprop [-t] -p prop=value[,...] link\n       \
+    dladm reset-linkprop [-t] [-p prop[,...]] link\n       \
+    dladm show-linkprop [-c] [-o field[,...]] [-p prop[,...]] [link]\n       \
+    dladm help [subcommand]\n";
 
 // ---- dladm show-phys ----
 
@@ -160,12 +226,13 @@ fn show_phys_h_lists_ring_groups_and_clients() {
     let l = mac.link();
     let (st, out) = run_dladm(&["show-phys", "-H"], &links);
     assert_eq!(st, 0);
+    // The primary client is in the default group (Mac::group_clients).
     assert_eq!(
         out,
         format!(
             "LINK         RINGTYPE RINGS                CLIENTS\n\
-             {l:<12} RX       0-3                  --\n\
-             {l:<12} TX       0-3                  --\n"
+             {l:<12} RX       0-3                  {l}\n\
+             {l:<12} TX       0-3                  {l}\n"
         )
     );
     mac.set_rx(Some(Arc::new(|_c: MblkChain| {})));
@@ -255,9 +322,7 @@ fn dladm_errors_name_the_problem_and_print_usage() {
         let (st, out) = run_dladm(&args, &links);
         assert_eq!((st, out.as_str()), (status, expect.as_str()), "dladm {args:?}");
     }
-    let full = "usage: dladm show-link [-s] [-p] [-o field[,...]] [link]\n       \
-                dladm show-phys [-H] [-p] [-o field[,...]] [link]\n       \
-                dladm help [subcommand]\n";
+    let full = DLADM_FULL_USAGE;
     assert_eq!(run_dladm(&["frobnicate"], &links), (2, format!("dladm: unknown subcommand 'frobnicate'\n{full}")));
     assert_eq!(run_dladm(&[], &links), (2, format!("dladm: missing subcommand\n{full}")));
     assert_eq!(run_dladm(&["help"], &links), (0, full.into()));
