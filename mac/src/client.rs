@@ -294,9 +294,19 @@ impl MacClient {
             self.stats.tx_drops.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if let Some(m) = self.tx_bw.admit(m, crate::clock::now_ns()) {
-            self.send(m);
+        if self.tx_bw.limit().is_some() || self.tx_bw.backlogged() {
+            // Self-clocked: what the allowance released since the last
+            // packet goes first (the bandwidth tick flushes the tail).
+            let now = crate::clock::now_ns();
+            for q in self.tx_bw.service(now) {
+                self.send(q);
+            }
+            if let Some(m) = self.tx_bw.admit(m, now) {
+                self.send(m);
+            }
+            return;
         }
+        self.send(m);
     }
 
     fn send(self: &Arc<Self>, m: Mblk) {
@@ -333,8 +343,15 @@ impl MacClient {
             self.stats.local_rbytes.fetch_add(bytes, Ordering::Relaxed);
         }
         if self.rx_bw.limit().is_some() || self.rx_bw.backlogged() {
+            // The allowance is picked up on the receive path itself (as
+            // illumos' poll path does); the bandwidth tick flushes the tail.
             let now = crate::clock::now_ns();
-            let passed: MblkChain = chain.filter_map(|m| self.rx_bw.admit(m, now)).collect();
+            let mut passed = self.rx_bw.service(now);
+            for m in chain {
+                if let Some(m) = self.rx_bw.admit(m, now) {
+                    passed.push(m);
+                }
+            }
             if !passed.is_empty() {
                 self.hand_up(passed);
             }

@@ -17,7 +17,10 @@ fn clients() -> Vec<Arc<MacClient>> {
 
 /// Starts the tick thread.
 pub fn start() -> bool {
-    sched::spawn("mac/bwtick", Priority::High, None, || loop {
+    // Medium like every data-path thread: the shapers take spin locks the
+    // lanes also take, and a higher-priority spinner would starve a
+    // preempted holder on the same CPU.
+    sched::spawn("mac/bwtick", Priority::Medium, None, || loop {
         let mut busy = false;
         for c in clients() {
             if c.tx_bw.limit().is_some() || c.rx_bw.limit().is_some() || c.tx_bw.backlogged() || c.rx_bw.backlogged() {
