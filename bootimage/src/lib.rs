@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 
+pub mod bench;
 pub mod net;
 pub use net::{
     prepare_net, reap_stale_namespaces, Backend, HostFwd, Net, NetMode, NetRequest, NetSetup, Nic, Proto,
@@ -435,6 +436,9 @@ usage: cargo run --release -- [options]
   --dry-run         print the command line (with ip netns exec) and exit;
                     creates nothing
   --help            this text
+       cargo run --release -- bench [options]
+                    the network benchmark: Arbalest against a Linux guest under
+                    the identical QEMU command line (bench --help; docs/bench.md)
 Env ARBALEST_KERNEL=ELF boots that file instead of building the kernel.
 Exit status: the kernel's exit code (poweroff N -> N, panic 101, CPU exception 102),
 124 if QEMU ended without one (triple fault), 125 on any other QEMU failure.

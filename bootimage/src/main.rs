@@ -38,6 +38,10 @@ fn main() {
 /// before the process ends.
 fn run() -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("bench") {
+        // `cargo run --release -- bench [options]`: see bootimage::bench.
+        return bootimage::bench::main(&args[1..]);
+    }
     let env_accel = std::env::var("ARBALEST_ACCEL").ok();
     let (mut config, dry_run, net) = match bootimage::parse_args(&args, env_accel.as_deref()) {
         Ok(Cli::Help) => {

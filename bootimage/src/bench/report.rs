@@ -1,0 +1,474 @@
+//! JSON lines, the table and the machine description of `bench`.
+//!
+//! One JSON object per configuration × phase × repetition × guest:
+//!
+//! ```text
+//! {"schema":"arbalest-bench/1","run_id":..,"command":..,
+//!  "guest":"arbalest","config":"virtio q4 smp2","nic":"virtio","queues":4,"smp":2,
+//!  "polling":"off","stack":"smol","maxbw":"none","accel":"tcg","mem":"512M",
+//!  "phase":"tcp_rr_1","title":..,"rep":0,"reps":3,"parallel":4,"warmup_s":1,"duration_s":5,
+//!  "status":"ok"|"failed"|"unavailable","value":1234.5,"unit":"trans/s",
+//!  "figures":{..., "latency_us":{"p50":..,"p99":..,"p99_9":..}},"error":null,
+//!  "started_unix":..,"ended_unix":..,"started":"2026-...Z","ended":..,
+//!  "boot_s":..,"qemu_command_line":..,"tap_queues":{"numqueues":4,"numdisabled":0},
+//!  "guest_info":{..},"machine":{..}}
+//! ```
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use super::client::Figures;
+use super::{Guest, Images, Knob, Knobs, Opts, Phase, RunningVm};
+use crate::Accel;
+
+/// Version of the record layout.
+pub const SCHEMA: &str = "arbalest-bench/1";
+
+pub fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// `2026-11-28T23:59:01Z` for a Unix time.
+pub fn iso_utc(t: f64) -> String {
+    let secs = t.max(0.0) as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // Civil from days (H. Hinnant).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+fn sh(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The host: cores, CPU model, memory, QEMU, host kernel, accelerator, and
+/// the repository's commit.
+pub fn machine_info(accel: Accel) -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("?")
+        .trim()
+        .to_string();
+    let mem_kib: u64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let qemu = sh(crate::QEMU, &["--version"]).lines().next().unwrap_or("?").to_string();
+    let kernel = sh("uname", &["-r"]);
+    let ws = crate::workspace_root();
+    let ws = ws.to_string_lossy();
+    let commit = sh("git", &["-C", &ws, "rev-parse", "--short=12", "HEAD"]);
+    let dirty = !sh("git", &["-C", &ws, "status", "--porcelain", "--untracked-files=no"]).is_empty();
+    let mem_gib = mem_kib as f64 / 1048576.0;
+    json!({
+        "summary": format!("{cores} cores ({model}), {mem_gib:.0} GiB, {qemu}, accel {accel}, host Linux {kernel}"),
+        "cores": cores, "cpu_model": model, "mem_gib": (mem_gib * 10.0).round() / 10.0,
+        "qemu": qemu, "host_kernel": kernel, "accel": accel.to_string(),
+        "git_commit": commit, "git_dirty": dirty,
+    })
+}
+
+/// The bench command as a user would type it.
+pub fn command_line(_opts: &Opts) -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut v = vec!["cargo run --release --".to_string()];
+    // Inside a test the process's arguments are the test harness's.
+    if args.first().map(String::as_str) == Some("bench") {
+        v.extend(args.iter().map(|a| crate::shell_quote(a)));
+        v.join(" ")
+    } else {
+        format!("bootimage::bench::main (from {})", std::env::args().next().unwrap_or_default())
+    }
+}
+
+/// What the guest said about itself (console lines) and what it runs.
+pub fn guest_info(guest: Guest, images: &Images, vm: &RunningVm) -> Value {
+    let console = vm.serial_text();
+    match guest {
+        Guest::Arbalest => {
+            let lines: Vec<&str> = console
+                .lines()
+                .filter(|l| l.contains("net0") || l.contains("CPUs on-line"))
+                .map(|l| l.trim())
+                .take(8)
+                .collect();
+            json!({
+                "kernel": images.arbalest.as_ref().map(|p| p.display().to_string()),
+                "stack": "smoltcp",
+                "console": lines,
+            })
+        }
+        Guest::Linux => {
+            let lines: Vec<&str> =
+                console.lines().filter(|l| l.contains("arbalest-linux")).map(|l| l.trim()).take(8).collect();
+            let l = images.linux.as_ref();
+            json!({
+                "kernel_package": l.map(|l| l.kernel_package.clone()),
+                "busybox": l.map(|l| l.busybox_package.clone()),
+                "modules": l.map(|l| l.modules.clone()),
+                "console": lines,
+            })
+        }
+    }
+}
+
+/// What every record of one run shares.
+pub struct Ctx<'a> {
+    pub run_id: &'a str,
+    pub command: &'a str,
+    pub machine: &'a Value,
+    pub opts: &'a Opts,
+    pub images: &'a Images,
+}
+
+fn knob_fields(guest: Guest, k: &Knobs) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("guest".into(), json!(guest.name()));
+    m.insert("config".into(), json!(k.to_string()));
+    m.insert("nic".into(), json!(k.nic.to_string()));
+    m.insert("queues".into(), json!(k.queues));
+    m.insert("smp".into(), json!(k.smp));
+    m.insert("polling".into(), json!(k.polling.value_name()));
+    m.insert("stack".into(), json!(k.stack.value_name()));
+    m.insert("maxbw".into(), json!(k.maxbw.value_name()));
+    m
+}
+
+/// The record of one phase of one boot.
+#[allow(clippy::too_many_arguments)]
+pub fn record(
+    ctx: &Ctx,
+    guest: Guest,
+    k: &Knobs,
+    rep: usize,
+    phase: Phase,
+    vm: Option<(&RunningVm, &Value, f64)>,
+    result: Result<&Figures, &str>,
+    times: Option<(f64, f64)>,
+) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("schema".into(), json!(SCHEMA));
+    m.insert("run_id".into(), json!(ctx.run_id));
+    m.insert("command".into(), json!(ctx.command));
+    m.extend(knob_fields(guest, k));
+    m.insert("accel".into(), json!(ctx.opts.accel.to_string()));
+    m.insert("mem".into(), json!(ctx.opts.mem));
+    m.insert("linux_channels".into(), json!(ctx.opts.linux_channels.as_deref().unwrap_or("default")));
+    m.insert("phase".into(), json!(phase.name()));
+    m.insert("title".into(), json!(phase.title(ctx.opts.parallel)));
+    m.insert("rep".into(), json!(rep));
+    m.insert("reps".into(), json!(ctx.opts.reps));
+    m.insert("parallel".into(), json!(ctx.opts.parallel));
+    m.insert("warmup_s".into(), json!(ctx.opts.warmup));
+    m.insert("duration_s".into(), json!(ctx.opts.duration));
+    match result {
+        Ok(f) => {
+            m.insert("status".into(), json!("ok"));
+            m.insert("value".into(), json!(f.value()));
+            m.insert("unit".into(), json!(f.unit()));
+            m.insert("figures".into(), f.details());
+            m.insert("error".into(), Value::Null);
+        }
+        Err(e) => {
+            m.insert("status".into(), json!("failed"));
+            m.insert("value".into(), Value::Null);
+            m.insert("unit".into(), Value::Null);
+            m.insert("figures".into(), Value::Null);
+            m.insert("error".into(), json!(e));
+        }
+    }
+    let (t0, t1) = times.unwrap_or_else(|| (unix_now(), unix_now()));
+    m.insert("started_unix".into(), json!(t0));
+    m.insert("ended_unix".into(), json!(t1));
+    m.insert("started".into(), json!(iso_utc(t0)));
+    m.insert("ended".into(), json!(iso_utc(t1)));
+    match vm {
+        Some((vm, info, boot)) => {
+            m.insert("boot_s".into(), json!((boot * 1000.0).round() / 1000.0));
+            m.insert("qemu_command_line".into(), json!(vm.command_line));
+            m.insert(
+                "tap_queues".into(),
+                vm.tap_queues().map(|(n, d)| json!({"numqueues": n, "numdisabled": d})).unwrap_or(Value::Null),
+            );
+            m.insert("guest_info".into(), info.clone());
+        }
+        None => {
+            m.insert("boot_s".into(), Value::Null);
+            let cmd = super::qemu_config(guest, k, ctx.opts, "NS", ctx.images)
+                .map(|(c, kern)| crate::qemu_command_line(&c, &kern))
+                .unwrap_or_default();
+            m.insert("qemu_command_line".into(), json!(cmd));
+            m.insert("tap_queues".into(), Value::Null);
+            m.insert("guest_info".into(), Value::Null);
+        }
+    }
+    m.insert("machine".into(), ctx.machine.clone());
+    Value::Object(m)
+}
+
+/// The record of a configuration that cannot run yet.
+pub fn record_unavailable(run_id: &str, command: &str, machine: &Value, guest: Guest, k: &Knobs, why: &str) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("schema".into(), json!(SCHEMA));
+    m.insert("run_id".into(), json!(run_id));
+    m.insert("command".into(), json!(command));
+    m.extend(knob_fields(guest, k));
+    m.insert("phase".into(), Value::Null);
+    m.insert("status".into(), json!("unavailable"));
+    m.insert("value".into(), Value::Null);
+    m.insert("error".into(), json!(format!("not available yet: {why}")));
+    let t = unix_now();
+    m.insert("started_unix".into(), json!(t));
+    m.insert("started".into(), json!(iso_utc(t)));
+    m.insert("machine".into(), machine.clone());
+    Value::Object(m)
+}
+
+/// Parses JSON lines (blank lines skipped); each must be an object.
+pub fn parse_lines(text: &str) -> Result<Vec<Value>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let v: Value = serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1))?;
+            if v.is_object() { Ok(v) } else { Err(format!("line {}: not an object", i + 1)) }
+        })
+        .collect()
+}
+
+pub fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+}
+
+/// A number with about three significant digits.
+pub fn num(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// Per guest within one (configuration, phase): the medians over repetitions.
+#[derive(Clone, Debug, Default)]
+pub struct Cell {
+    pub values: Vec<f64>,
+    pub p50: Vec<f64>,
+    pub p99: Vec<f64>,
+    pub p999: Vec<f64>,
+    pub lost: u64,
+    pub sent: u64,
+    pub failed: usize,
+    pub unavailable: bool,
+    pub unit: Option<String>,
+}
+
+impl Cell {
+    pub fn median(&self) -> Option<f64> {
+        median(&mut self.values.clone())
+    }
+
+    /// `1234 ±3%` (spread: half the range over the median, with repetitions).
+    pub fn figure(&self) -> String {
+        if self.unavailable {
+            return "not available yet".into();
+        }
+        match self.median() {
+            None if self.failed > 0 => "FAILED".into(),
+            None => "–".into(),
+            Some(m) => {
+                let mut s = num(m);
+                if self.values.len() > 1 && m > 0.0 {
+                    let (lo, hi) = self.values.iter().fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+                    s.push_str(&format!(" ±{:.0}%", (hi - lo) / 2.0 / m * 100.0));
+                }
+                if self.failed > 0 {
+                    s.push_str(&format!(" ({} failed)", self.failed));
+                }
+                s
+            }
+        }
+    }
+
+    /// `p50/p99/p99.9` in µs (medians over repetitions), and UDP loss.
+    pub fn detail(&self) -> String {
+        let mut s = match (median(&mut self.p50.clone()), median(&mut self.p99.clone()), median(&mut self.p999.clone())) {
+            (Some(a), Some(b), Some(c)) => format!("{}/{}/{}", num(a), num(b), num(c)),
+            _ => "–".into(),
+        };
+        if self.sent > 0 {
+            s.push_str(&format!(", lost {}/{}", self.lost, self.sent));
+        }
+        s
+    }
+}
+
+/// The rows of the table: `(configuration, phase, title, {guest: cell})`
+/// in the order of first appearance.
+pub fn cells(records: &[Value]) -> Vec<(String, String, String, BTreeMap<String, Cell>)> {
+    let mut rows: Vec<(String, String, String, BTreeMap<String, Cell>)> = Vec::new();
+    for r in records {
+        let config = r["config"].as_str().unwrap_or("?").to_string();
+        let guest = r["guest"].as_str().unwrap_or("?").to_string();
+        let status = r["status"].as_str().unwrap_or("");
+        let phase = r["phase"].as_str().unwrap_or("(all)").to_string();
+        let title = r["title"].as_str().unwrap_or(&phase).to_string();
+        let i = match rows.iter().position(|x| x.0 == config && x.1 == phase) {
+            Some(i) => i,
+            None => {
+                rows.push((config.clone(), phase.clone(), title, BTreeMap::new()));
+                rows.len() - 1
+            }
+        };
+        let c = rows[i].3.entry(guest).or_default();
+        match status {
+            "ok" => {
+                if let Some(v) = r["value"].as_f64() {
+                    c.values.push(v);
+                }
+                c.unit = r["unit"].as_str().map(str::to_string);
+                let l = &r["figures"]["latency_us"];
+                if let (Some(a), Some(b), Some(d)) = (l["p50"].as_f64(), l["p99"].as_f64(), l["p99_9"].as_f64()) {
+                    c.p50.push(a);
+                    c.p99.push(b);
+                    c.p999.push(d);
+                }
+                c.lost += r["figures"]["lost"].as_u64().unwrap_or(0);
+                c.sent += r["figures"]["sent"].as_u64().unwrap_or(0);
+            }
+            "unavailable" => c.unavailable = true,
+            _ => c.failed += 1,
+        }
+    }
+    rows
+}
+
+/// The Markdown table, with the command, date and machine above it.
+pub fn table(records: &[Value]) -> String {
+    let mut s = String::new();
+    if let Some(r) = records.first() {
+        s.push_str(&format!("command: `{}`\n\n", r["command"].as_str().unwrap_or("?")));
+        let t = records.iter().filter_map(|r| r["started_unix"].as_f64()).fold(f64::MAX, f64::min);
+        if t < f64::MAX {
+            s.push_str(&format!("date: {}\n\n", iso_utc(t)));
+        }
+        s.push_str(&format!("machine: {}\n\n", r["machine"]["summary"].as_str().unwrap_or("?")));
+        if let Some(c) = r["machine"]["git_commit"].as_str() {
+            let dirty = if r["machine"]["git_dirty"].as_bool() == Some(true) { " (with uncommitted changes)" } else { "" };
+            s.push_str(&format!("commit: {c}{dirty}\n\n"));
+        }
+        let reps = records.iter().filter_map(|r| r["reps"].as_u64()).max().unwrap_or(1);
+        let dur = r["duration_s"].as_f64().or_else(|| records.iter().find_map(|r| r["duration_s"].as_f64()));
+        let warm = records.iter().find_map(|r| r["warmup_s"].as_f64());
+        if let (Some(d), Some(w)) = (dur, warm) {
+            s.push_str(&format!(
+                "{d} s per phase after {w} s of warm-up, {reps} repetition{} (median{}); latencies in µs\n\n",
+                if reps == 1 { "" } else { "s" },
+                if reps > 1 { "; ± is half the range" } else { "" }
+            ));
+        }
+    }
+    s.push_str("| configuration | phase | unit | Arbalest | Linux | Arbalest/Linux | Arbalest p50/p99/p99.9 | Linux p50/p99/p99.9 |\n");
+    s.push_str("|---|---|---|---:|---:|---:|---|---|\n");
+    for (config, _phase, title, cells) in cells(records) {
+        let a = cells.get("arbalest").cloned().unwrap_or_default();
+        let l = cells.get("linux").cloned().unwrap_or_default();
+        let unit = a.unit.clone().or(l.unit.clone()).unwrap_or_else(|| "–".into());
+        let ratio = match (a.median(), l.median()) {
+            (Some(x), Some(y)) if y > 0.0 => format!("{:.3}", x / y),
+            _ => "–".into(),
+        };
+        s.push_str(&format!(
+            "| {config} | {title} | {unit} | {} | {} | {ratio} | {} | {} |\n",
+            a.figure(),
+            l.figure(),
+            a.detail(),
+            l.detail()
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(iso_utc(0.0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso_utc(951_782_400.0), "2000-02-29T00:00:00Z");
+        assert_eq!(iso_utc(1_798_761_599.0), "2026-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn medians_and_numbers() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&mut []), None);
+        assert_eq!(num(1234.56), "1235");
+        assert_eq!(num(12.345), "12.3");
+        assert_eq!(num(0.1234), "0.123");
+    }
+
+    #[test]
+    fn table_from_records() {
+        let rec = |guest: &str, phase: &str, v: Option<f64>, p50: f64| {
+            json!({
+                "command": "cargo run --release -- bench --quick", "guest": guest, "config": "virtio q1 smp2",
+                "phase": phase, "title": phase, "status": if v.is_some() {"ok"} else {"failed"},
+                "value": v, "unit": "trans/s", "reps": 2, "duration_s": 1.0, "warmup_s": 0.0, "started_unix": 0.0,
+                "figures": {"latency_us": {"p50": p50, "p99": 2.0 * p50, "p99_9": 3.0 * p50}},
+                "machine": {"summary": "2 cores", "git_commit": "abc", "git_dirty": false},
+            })
+        };
+        let recs = vec![
+            rec("arbalest", "tcp_rr_1", Some(100.0), 10.0),
+            rec("linux", "tcp_rr_1", Some(400.0), 5.0),
+            rec("linux", "tcp_rr_1", Some(600.0), 5.0),
+            rec("arbalest", "tcp_rr_1", Some(100.0), 10.0),
+            rec("arbalest", "udp_rr", None, 0.0),
+        ];
+        let t = table(&recs);
+        assert!(t.contains("| virtio q1 smp2 | tcp_rr_1 | trans/s | 100 ±0% | 500 ±20% | 0.200 | 10.0/20.0/30.0 | 5.00/10.0/15.0 |"), "{t}");
+        assert!(t.contains("| udp_rr | – | FAILED | – | – |"), "{t}");
+        assert!(t.contains("command: `cargo run --release -- bench --quick`"));
+        let lines = recs.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n");
+        assert_eq!(parse_lines(&lines).unwrap().len(), 5);
+        assert!(parse_lines("{\"a\":1}\n[1]").is_err());
+        assert!(parse_lines("{nope").is_err());
+    }
+}
