@@ -34,6 +34,9 @@ pub const TESTS: &[(&str, &str, TestFn)] = &[
     ("callout", "per-CPU timer callouts fire on their CPU, in deadline order", callout),
     ("ctxswitch", "benchmark: context-switch cost between two threads on one CPU", ctxswitch),
     ("vwire", "an etherstub with three VNICs, each with an IP instance: all pairs ping each other", vwire),
+    ("nospoof", "protection mac-nospoof/ip-nospoof/restricted set through props drops forged Tx and counts it", nospoof),
+    ("admin-errors", "bad dladm/dlstat commands exit non-zero, print an error and change nothing (needs net0)", admin_errors),
+    ("vswitch-bench", "benchmark: frames/s and bytes/s between two VNICs on an etherstub (and on net0)", vswitch_bench),
 ];
 
 /// Runs test `name` and ends QEMU with its result.
@@ -387,6 +390,577 @@ fn vwire() -> Result<(), String> {
         if c.local_ipackets == 0 || c.local_opackets == 0 {
             return Err(alloc::format!("{}: nothing switched locally", v.name()));
         }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The MAC layer (issue 5): protection on a booted kernel, refused admin
+// commands, and the speed of the in-kernel virtual switch.
+
+/// Counts what a MAC client receives (the frames are dropped at once, so
+/// their buffers go back to their pool).
+#[derive(Default)]
+struct RxCount {
+    frames: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl RxCount {
+    fn attach(self: &Arc<Self>, c: &arbalest_mac::client::MacClient) {
+        let me = self.clone();
+        c.set_rx(Some(Arc::new(move |chain: arbalest_mac::MblkChain| {
+            me.frames.fetch_add(chain.len() as u64, Ordering::Relaxed);
+            me.bytes.fetch_add(chain.bytes() as u64, Ordering::Relaxed);
+        })));
+    }
+
+    fn frames(&self) -> u64 {
+        self.frames.load(Ordering::Relaxed)
+    }
+}
+
+/// An Ethernet frame.
+fn eth_frame(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + payload.len());
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// An IPv4/UDP frame from `src_ip` (header checksum filled in).
+fn ipv4_udp_frame(dst: [u8; 6], src: [u8; 6], src_ip: [u8; 4], dst_ip: [u8; 4]) -> Vec<u8> {
+    let data = b"arbalest nospoof";
+    let udp_len = 8 + data.len();
+    let total = 20 + udp_len;
+    let mut ip = Vec::with_capacity(total);
+    ip.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, 64, 17, 0, 0]);
+    ip.extend_from_slice(&src_ip);
+    ip.extend_from_slice(&dst_ip);
+    let mut sum = 0u32;
+    for w in ip.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    let ck = !(sum as u16);
+    ip[10..12].copy_from_slice(&ck.to_be_bytes());
+    ip.extend_from_slice(&[0x9c, 0x40, 0, 9, (udp_len >> 8) as u8, udp_len as u8, 0, 0]);
+    ip.extend_from_slice(data);
+    eth_frame(dst, src, 0x0800, &ip)
+}
+
+/// A broadcast ARP request from `sender_mac`/`sender_ip` for `target_ip`.
+fn arp_request(src: [u8; 6], sender_mac: [u8; 6], sender_ip: [u8; 4], target_ip: [u8; 4]) -> Vec<u8> {
+    let mut a = Vec::with_capacity(28);
+    a.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+    a.extend_from_slice(&sender_mac);
+    a.extend_from_slice(&sender_ip);
+    a.extend_from_slice(&[0; 6]);
+    a.extend_from_slice(&target_ip);
+    eth_frame([0xff; 6], src, 0x0806, &a)
+}
+
+/// Sends `f` through `c` (the client's own Tx path: protection, VLAN,
+/// maxbw, switch).
+fn client_send(c: &Arc<arbalest_mac::client::MacClient>, f: &[u8]) -> Result<(), String> {
+    let mut m = c.alloc_tx(f.len()).ok_or_else(|| alloc::format!("{}: no Tx buffer", c.name()))?;
+    m.data_mut().copy_from_slice(f);
+    c.tx(m);
+    Ok(())
+}
+
+/// Sets a link property through the property registry, so that the
+/// kernel's change hook applies it to the data path (as `dladm` does).
+fn set_linkprop(link: &str, name: &str, value: &str) -> Result<(), String> {
+    use arbalest_mac::props;
+    let l = arbalest_mac::link::datalink(link).ok_or_else(|| alloc::format!("no link {link}"))?;
+    let lim = props::Limits::of(&l, online_cpus().len());
+    props::set(link, name, value, &lim).map(|_| ()).map_err(|e| alloc::format!("set {name}={value} on {link}: {e}"))
+}
+
+fn nospoof() -> Result<(), String> {
+    use arbalest_mac::link::{self, MacSpec};
+    use arbalest_mac::props;
+    let dma = Arc::new(crate::dma::KernelDma);
+    link::create_etherstub("nsstub0", dma).map_err(|e| alloc::format!("create-etherstub: {e}"))?;
+    let mk = |name: &str, salt: u64| {
+        link::create_vnic(name, "nsstub0", MacSpec::Random, 0, crate::arch::cpu::rdtsc() ^ salt)
+            .map_err(|e| alloc::format!("create-vnic {name}: {e}"))
+    };
+    let a = mk("nsnic1", 1)?;
+    let b = mk("nsnic2", 2)?;
+    let (rx_a, rx_b) = (Arc::new(RxCount::default()), Arc::new(RxCount::default()));
+    rx_a.attach(&a);
+    rx_b.attach(&b);
+    let (ma, mb) = (a.addr(), b.addr());
+    let forged = [0x02, 0x00, 0x5e, 0xde, 0xad, 0x01];
+    kprintln!("nospoof: nsnic1 {} and nsnic2 {} on etherstub nsstub0", link::fmt_mac(&ma), link::fmt_mac(&mb));
+
+    // The frames: L2 (local experimental ethertype), IPv4 and ARP, honest
+    // and forged.
+    let l2 = |src: [u8; 6]| eth_frame(mb, src, 0x88b5, &[0x5a; 46]);
+    let ip = |src: [u8; 6], ip: [u8; 4]| ipv4_udp_frame(mb, src, ip, [192, 168, 50, 2]);
+    let arp = |src: [u8; 6], ip: [u8; 4]| arp_request(src, src, ip, [192, 168, 50, 2]);
+    let allowed = [192, 168, 50, 1];
+    let in_net = [192, 168, 60, 77];
+    let outside = [192, 168, 50, 9];
+
+    let mut failures: Vec<String> = Vec::new();
+    let mut expect_drops = 0u64;
+    // Sends one frame 3 times from `from` and checks it reached `to` each
+    // time (`pass`) or never, with `from`'s spoof_drops counting it.
+    let mut case = |phase: &str, what: &str, from: &Arc<arbalest_mac::client::MacClient>, to: &RxCount, f: &[u8], pass: bool| {
+        const N: u64 = 3;
+        let (r0, s0) = (to.frames(), from.stats.snapshot().spoof_drops);
+        for _ in 0..N {
+            if let Err(e) = client_send(from, f) {
+                failures.push(alloc::format!("{phase}: {what}: {e}"));
+                return;
+            }
+        }
+        let (got, drops) = (to.frames() - r0, from.stats.snapshot().spoof_drops - s0);
+        let ok = if pass { got == N && drops == 0 } else { got == 0 && drops == N };
+        if !pass && Arc::ptr_eq(from, &a) {
+            expect_drops += N;
+        }
+        kprintln!(
+            "nospoof: [{phase}] {what}: delivered {got}/{N}, spoof_drops +{drops}: {}",
+            if ok { "ok" } else if pass { "WRONG (should pass)" } else { "WRONG (should be dropped)" }
+        );
+        if !ok {
+            failures.push(alloc::format!("[{phase}] {what}: delivered {got} of {N}, spoof_drops +{drops}, expected {}", if pass { "all delivered, no drop" } else { "none delivered, all counted" }));
+        }
+    };
+
+    // Without protection a forged frame goes through: the checks below
+    // can only pass because of the property.
+    let p = "none";
+    case(p, "honest L2", &a, &rx_b, &l2(ma), true);
+    case(p, "forged source MAC", &a, &rx_b, &l2(forged), true);
+    case(p, "IPv4 from outside allowed-ips", &a, &rx_b, &ip(ma, outside), true);
+
+    set_linkprop("nsnic1", "protection", "mac-nospoof")?;
+    let p = "mac-nospoof";
+    kprintln!("nospoof: protection={} on nsnic1 (client: {:?})", props::get("nsnic1").protection, a.protection());
+    case(p, "honest L2", &a, &rx_b, &l2(ma), true);
+    case(p, "forged source MAC (L2)", &a, &rx_b, &l2(forged), false);
+    case(p, "forged source MAC (IPv4)", &a, &rx_b, &ip(forged, allowed), false);
+    case(p, "forged source MAC (ARP)", &a, &rx_b, &arp(forged, allowed), false);
+    case(p, "honest IPv4 from any address", &a, &rx_b, &ip(ma, outside), true);
+    case(p, "the other VNIC is not protected", &b, &rx_a, &eth_frame(ma, forged, 0x88b5, &[1; 46]), true);
+
+    set_linkprop("nsnic1", "protection", "ip-nospoof")?;
+    set_linkprop("nsnic1", "allowed-ips", "192.168.50.1,192.168.60.0/24")?;
+    let p = "ip-nospoof";
+    kprintln!("nospoof: protection={} allowed-ips=192.168.50.1,192.168.60.0/24 on nsnic1", props::get("nsnic1").protection);
+    case(p, "IPv4 from an allowed address", &a, &rx_b, &ip(ma, allowed), true);
+    case(p, "IPv4 from an allowed network", &a, &rx_b, &ip(ma, in_net), true);
+    case(p, "IPv4 from outside allowed-ips", &a, &rx_b, &ip(ma, outside), false);
+    case(p, "ARP from an allowed address", &a, &rx_b, &arp(ma, allowed), true);
+    case(p, "ARP from outside allowed-ips", &a, &rx_b, &arp(ma, outside), false);
+    case(p, "non-IP frame", &a, &rx_b, &l2(ma), true);
+    case(p, "forged MAC, allowed IP (mac-nospoof is off now)", &a, &rx_b, &ip(forged, allowed), true);
+
+    set_linkprop("nsnic1", "protection", "mac-nospoof,ip-nospoof")?;
+    let p = "mac-nospoof,ip-nospoof";
+    case(p, "honest MAC and IP", &a, &rx_b, &ip(ma, allowed), true);
+    case(p, "forged MAC, allowed IP", &a, &rx_b, &ip(forged, allowed), false);
+    case(p, "honest MAC, IP outside", &a, &rx_b, &ip(ma, outside), false);
+
+    set_linkprop("nsnic1", "protection", "restricted")?;
+    let p = "restricted";
+    case(p, "IPv4", &a, &rx_b, &ip(ma, outside), true);
+    case(p, "ARP", &a, &rx_b, &arp(ma, outside), true);
+    case(p, "ethertype 0x88b5", &a, &rx_b, &l2(ma), false);
+
+    props::reset("nsnic1", "protection").map_err(|e| alloc::format!("reset protection: {e}"))?;
+    let p = "reset";
+    case(p, "forged source MAC", &a, &rx_b, &l2(forged), true);
+    case(p, "IPv4 from outside allowed-ips", &a, &rx_b, &ip(ma, outside), true);
+    case(p, "ethertype 0x88b5", &a, &rx_b, &l2(ma), true);
+
+    let k = a.stats.snapshot();
+    kprintln!("nospoof: nsnic1 opackets {} spoof_drops {} tx_drops {}", k.opackets, k.spoof_drops, k.tx_drops);
+    a.set_rx(None);
+    b.set_rx(None);
+    for n in ["nsnic1", "nsnic2"] {
+        link::delete_vnic(n).map_err(|e| alloc::format!("delete-vnic {n}: {e}"))?;
+        props::forget(n);
+    }
+    link::delete_etherstub("nsstub0").map_err(|e| alloc::format!("delete-etherstub: {e}"))?;
+    if !failures.is_empty() {
+        return Err(alloc::format!("{} case(s) wrong: {}", failures.len(), failures.join("; ")));
+    }
+    if k.spoof_drops != expect_drops {
+        return Err(alloc::format!("nsnic1 counted {} spoof drops in all, expected {expect_drops}", k.spoof_drops));
+    }
+    Ok(())
+}
+
+/// A shell host for running command lines from a kernel test: real clock
+/// and sleep; `interrupted` is always true, so a repeating command that
+/// should have been refused stops after one report instead of hanging.
+struct KtestHost;
+
+impl crate::shell::ShellHost for KtestHost {
+    fn cpus(&self) -> Vec<crate::shell::CpuInfo> {
+        Vec::new()
+    }
+    fn cpu_stats(&self) -> Vec<crate::shell::CpuStats> {
+        Vec::new()
+    }
+    fn monotonic_ns(&self) -> u64 {
+        clock::now_ns()
+    }
+    fn unix_time(&self) -> u64 {
+        clock::unix_now()
+    }
+    fn boot_unix_time(&self) -> u64 {
+        clock::boot_unix()
+    }
+    fn load_average(&self) -> [u32; 3] {
+        [0; 3]
+    }
+    fn sleep_ms(&self, ms: u64) {
+        sched::sleep_ms(ms)
+    }
+    fn interrupted(&self) -> bool {
+        true
+    }
+    fn clear_interrupt(&self) {}
+    fn version(&self) -> &str {
+        "ktest"
+    }
+}
+
+/// The kernel's network commands in a shell of their own.
+struct NetShell(crate::shell::Shell);
+
+impl NetShell {
+    fn new() -> NetShell {
+        let mut sh = crate::shell::Shell::without_builtins();
+        for c in crate::net::cmds::COMMANDS {
+            sh.register(*c);
+        }
+        NetShell(sh)
+    }
+
+    /// Runs `line`: (exit status, output with `\n` newlines).
+    fn run(&mut self, line: &str) -> (i32, String) {
+        let mut out = String::new();
+        let status = match self.0.execute(line, &KtestHost, &mut out) {
+            crate::shell::Outcome::Status(s) => s,
+            crate::shell::Outcome::Exit(c) => 1000 + c as i32,
+        };
+        (status, out.replace("\r\n", "\n"))
+    }
+
+    /// Runs `line`, which must succeed.
+    fn ok(&mut self, line: &str) -> Result<String, String> {
+        let (st, out) = self.run(line);
+        if st != 0 {
+            return Err(alloc::format!("`{line}` exited {st}:\n{out}"));
+        }
+        Ok(out)
+    }
+
+    /// Everything an admin error could change: links, VNICs, etherstubs,
+    /// properties, ring-group clients, IP interfaces.
+    fn state(&mut self) -> String {
+        let mut s = String::new();
+        for c in ["dladm show-link", "dladm show-vnic", "dladm show-etherstub", "dladm show-linkprop", "dladm show-phys -H", "ipadm show-if"] {
+            let (st, out) = self.run(c);
+            s.push_str(&alloc::format!("$ {c} (exit {st})\n{out}"));
+        }
+        s
+    }
+}
+
+/// A 32-character link name (one over illumos' limit) and a 31-character one.
+pub const NAME_32: &str = "abcdefghijklmnopqrstuvwxyzabcde1";
+pub const NAME_31: &str = "abcdefghijklmnopqrstuvwxyzabcd1";
+
+/// Command lines that must fail with an error and change nothing, given
+/// etherstub `stub1`, `vnic1` over net0 with an IP interface and
+/// maxbw=100M,priority=low, and `vnic2` over stub1. The host test
+/// `tests/tests/net_mac_admin.rs` runs the same list on the serial shell.
+pub const ADMIN_BAD: &[&str] = &[
+    "dladm",
+    "dladm frobnicate",
+    "dladm show-link nosuch0",
+    "dladm show-link 1abc",
+    "dladm show-link -z",
+    "dladm show-link -p",
+    "dladm show-link -p -o all",
+    "dladm show-link -o nosuchfield",
+    "dladm show-link net0 vnic1",
+    "dladm show-link -s nosuch0",
+    "dladm show-phys vnic1",
+    "dladm show-phys nosuch0",
+    "dladm show-phys -H -o bogus",
+    "dladm show-vnic net0",
+    "dladm show-vnic nosuch0",
+    "dladm show-vnic -l nosuch0",
+    "dladm show-etherstub vnic1",
+    "dladm create-vnic vnic9",
+    "dladm create-vnic -l net0",
+    "dladm create-vnic -l nosuch0 vnic9",
+    "dladm create-vnic -l net0 vnic1",
+    "dladm create-vnic -l stub1 vnic2",
+    "dladm create-vnic -l net0 net0",
+    "dladm create-vnic -l net0 stub1",
+    "dladm create-vnic -l net0 1abc",
+    "dladm create-vnic -l net0 abcdefghijklmnopqrstuvwxyzabcde1",
+    "dladm create-vnic -l net0 x!",
+    "dladm create-vnic -l net0 vnic",
+    "dladm create-vnic -l net0 vnic01",
+    "dladm create-vnic -l vnic1 vnic9",
+    "dladm create-vnic -l net0 -v 5000 vnic9",
+    "dladm create-vnic -l net0 -v 0 vnic9",
+    "dladm create-vnic -l net0 -v x vnic9",
+    "dladm create-vnic -l net0 -m 1:2:3:4:5 vnic9",
+    "dladm create-vnic -l net0 -m 2:2:3:4:5:6:7 vnic9",
+    "dladm create-vnic -l net0 -m zz:0:0:0:0:1 vnic9",
+    "dladm create-vnic -l net0 -m 1:0:5e:0:0:1 vnic9",
+    "dladm create-vnic -l net0 -m 0:0:0:0:0:0 vnic9",
+    "dladm create-vnic -l net0 -m 52:54:0:12:34:56 vnic9",
+    "dladm create-vnic -l net0 -m factory vnic9",
+    "dladm create-vnic -l net0 -m random -m random vnic9",
+    "dladm create-vnic -l net0 -v 1 -v 2 vnic9",
+    "dladm create-vnic -l stub1 -p rxrings=1 vnic9",
+    "dladm create-vnic -l net0 -p protection=mac-nospoof,protection=ip-nospoof vnic9",
+    "dladm create-vnic -l net0 -p maxbw=1K vnic9",
+    "dladm create-vnic -l net0 -p cpus=99 vnic9",
+    "dladm create-vnic -l net0 -p priority=urgent vnic9",
+    "dladm create-vnic -l net0 -p protection=nospoof vnic9",
+    "dladm create-vnic -l net0 -p allowed-ips=10.0.0.1/33 vnic9",
+    "dladm create-vnic -l net0 -p mtu=9000 vnic9",
+    "dladm create-vnic -l net0 -p nosuch=1 vnic9",
+    "dladm create-vnic -l net0 -p maxbw=10M,maxbw=20M vnic9",
+    "dladm create-vnic -l net0 -p maxbw=10M,cpus=99 vnic9",
+    "dladm create-vnic -l net0 vnic9 vnic10",
+    "dladm create-vnic -q -l net0 vnic9",
+    "dladm create-vnic -l net0 -l stub1 vnic9",
+    "dladm delete-vnic",
+    "dladm delete-vnic nosuch0",
+    "dladm delete-vnic net0",
+    "dladm delete-vnic stub1",
+    "dladm delete-vnic vnic1",
+    "dladm delete-vnic 1abc",
+    "dladm delete-vnic vnic2 vnic1",
+    "dladm create-etherstub",
+    "dladm create-etherstub stub1",
+    "dladm create-etherstub vnic1",
+    "dladm create-etherstub net0",
+    "dladm create-etherstub 1abc",
+    "dladm create-etherstub x!",
+    "dladm create-etherstub abcdefghijklmnopqrstuvwxyzabcde1",
+    "dladm create-etherstub stub8 stub9",
+    "dladm delete-etherstub",
+    "dladm delete-etherstub nosuch0",
+    "dladm delete-etherstub vnic1",
+    "dladm delete-etherstub net0",
+    "dladm delete-etherstub stub1",
+    "dladm set-linkprop -p maxbw=1K vnic1",
+    "dladm set-linkprop -p maxbw=0 vnic1",
+    "dladm set-linkprop -p maxbw=abc vnic1",
+    "dladm set-linkprop -p cpus=99 vnic1",
+    "dladm set-linkprop -p cpus=0-99 vnic1",
+    "dladm set-linkprop -p cpus= vnic1",
+    "dladm set-linkprop -p priority=urgent vnic1",
+    "dladm set-linkprop -p protection=mac-nospoof,bogus vnic1",
+    "dladm set-linkprop -p allowed-ips=10.0.0.300 vnic1",
+    "dladm set-linkprop -p maxbw=10M,cpus=99 vnic1",
+    "dladm set-linkprop -p priority=high,priority=low vnic1",
+    "dladm set-linkprop -p mtu=1400 vnic1",
+    "dladm set-linkprop -p cpus-effective=0 vnic1",
+    "dladm set-linkprop -p rxrings=2 vnic1",
+    "dladm set-linkprop -p nosuch=1 vnic1",
+    "dladm set-linkprop -p maxbw=10M stub1",
+    "dladm set-linkprop -p maxbw=10M nosuch0",
+    "dladm set-linkprop -p maxbw=10M 1abc",
+    "dladm set-linkprop vnic1",
+    "dladm set-linkprop -p =5 vnic1",
+    "dladm set-linkprop -p maxbw vnic1",
+    "dladm set-linkprop -p maxbw=10M",
+    "dladm set-linkprop -p maxbw=10M vnic1 vnic2",
+    "dladm reset-linkprop -p mtu vnic1",
+    "dladm reset-linkprop -p nosuch vnic1",
+    "dladm reset-linkprop -p maxbw,maxbw vnic1",
+    "dladm reset-linkprop -p maxbw stub1",
+    "dladm reset-linkprop nosuch0",
+    "dladm reset-linkprop",
+    "dladm show-linkprop -p nosuch vnic1",
+    "dladm show-linkprop nosuch0",
+    "dladm show-linkprop -c",
+    "dladm show-linkprop -c -o all",
+    "dladm show-linkprop -o bogus vnic1",
+    "dladm show-linkprop vnic1 vnic2",
+    "dladm help nosuch",
+    "dlstat nosuch0",
+    "dlstat frob-x",
+    "dlstat 1abc",
+    "dlstat -r -t",
+    "dlstat -u X",
+    "dlstat -i 0",
+    "dlstat -i abc",
+    "dlstat -p",
+    "dlstat -u R -p -o link",
+    "dlstat -z",
+    "dlstat -o bogus",
+    "dlstat net0 vnic1",
+    "dlstat show-link nosuch0",
+    "dlstat show-link -F",
+    "dlstat show-link -a -r",
+    "dlstat show-link -o bogus",
+    "dlstat show-link -r -o bogus vnic1",
+    "dlstat show-link -r -t",
+    "dlstat show-link -i -1",
+    "dlstat show-phys nosuch0",
+    "dlstat show-phys vnic1",
+    "dlstat show-phys -r stub1",
+    "dlstat show-phys -z",
+    "dlstat show-phys -r -t",
+    "dlstat show-phys -o bogus",
+    "dlstat help nosuch",
+];
+
+fn admin_errors() -> Result<(), String> {
+    let Some(m) = arbalest_mac::mac::links().into_iter().next() else {
+        return Err("no network link: boot with a NIC".into());
+    };
+    if m.link() != "net0" {
+        return Err(alloc::format!("the first link is {}, not net0", m.link()));
+    }
+    let mut sh = NetShell::new();
+    for c in [
+        "dladm create-etherstub stub1",
+        "dladm create-vnic -l net0 vnic1",
+        "dladm create-vnic -l stub1 vnic2",
+        "dladm set-linkprop -p maxbw=100M,priority=low vnic1",
+        "ipadm create-addr -T static -a 10.0.0.5/24 vnic1",
+    ] {
+        sh.ok(c)?;
+    }
+    let before = sh.state();
+    kprintln!("admin-errors: state before:\n{before}");
+    let mut wrong: Vec<String> = Vec::new();
+    for line in ADMIN_BAD {
+        let (st, out) = sh.run(line);
+        let name = line.split_whitespace().next().unwrap_or("");
+        let first = out.lines().next().unwrap_or("");
+        let after = sh.state();
+        let mut why = Vec::new();
+        if st == 0 {
+            why.push(String::from("exit status 0"));
+        }
+        if !first.starts_with(&alloc::format!("{name}: ")) {
+            why.push(alloc::format!("first line does not start with '{name}: '"));
+        }
+        if after != before {
+            why.push(String::from("the state changed"));
+        }
+        kprintln!("admin-errors: `{line}` -> exit {st}: {first}{}", if why.is_empty() { String::new() } else { alloc::format!("  <-- WRONG: {}", why.join(", ")) });
+        if !why.is_empty() {
+            wrong.push(alloc::format!("`{line}`: {}; output:\n{out}", why.join(", ")));
+            if after != before {
+                kprintln!("admin-errors: state after `{line}`:\n{after}");
+                return Err(alloc::format!("{}; giving up (the state is no longer the reference)", wrong.join("\n")));
+            }
+        }
+    }
+    // Good commands next to the refused ones still work (the limits are
+    // where they should be, not tighter).
+    for c in [
+        alloc::format!("dladm create-vnic -l net0 -v 4094 -m 2:8:20:0:0:99 {NAME_31}"),
+        alloc::format!("dladm delete-vnic {NAME_31}"),
+        String::from("dladm create-etherstub stub9"),
+        String::from("dladm delete-etherstub stub9"),
+        String::from("dladm set-linkprop -p maxbw=1.2M vnic1"),
+        String::from("dladm set-linkprop -p maxbw=100M vnic1"),
+        String::from("dlstat show-link -r -p -o link,id vnic1"),
+    ] {
+        sh.ok(&c)?;
+    }
+    let after = sh.state();
+    if after != before {
+        return Err(alloc::format!("the state after the good commands differs:\n{after}"));
+    }
+    if !wrong.is_empty() {
+        return Err(alloc::format!("{} of {} commands misbehaved:\n{}", wrong.len(), ADMIN_BAD.len(), wrong.join("\n")));
+    }
+    kprintln!("admin-errors: {} commands refused with an error and a non-zero status, none changed anything", ADMIN_BAD.len());
+    Ok(())
+}
+
+/// Floods frames of each size from `a` to `b` for `ms` milliseconds each
+/// and reports the rate `b` received them at.
+fn vswitch_pair(label: &str, a: &Arc<arbalest_mac::client::MacClient>, b: &Arc<arbalest_mac::client::MacClient>, ms: u64) -> Result<(), String> {
+    let rx = Arc::new(RxCount::default());
+    rx.attach(b);
+    for size in [60usize, 590, 1514] {
+        let f = eth_frame(b.addr(), a.addr(), 0x88b5, &alloc::vec![0xa5; size - 14]);
+        for _ in 0..1000 {
+            client_send(a, &f)?;
+        }
+        let (r0, b0) = (rx.frames(), rx.bytes.load(Ordering::Relaxed));
+        let (mut sent, mut nobuf) = (0u64, 0u64);
+        let t0 = clock::now_ns();
+        let end = t0 + ms * 1_000_000;
+        while clock::now_ns() < end {
+            for _ in 0..64 {
+                match a.alloc_tx(size) {
+                    Some(mut m) => {
+                        m.data_mut().copy_from_slice(&f);
+                        a.tx(m);
+                        sent += 1;
+                    }
+                    None => nobuf += 1,
+                }
+            }
+        }
+        let dt = (clock::now_ns() - t0).max(1);
+        let got = rx.frames() - r0;
+        let bytes = rx.bytes.load(Ordering::Relaxed) - b0;
+        kprintln!(
+            "vswitch-bench: {label} {size} B: {got} frames in {dt} ns: {} frames/s, {} Mbit/s, {} ns/frame (sent {sent}, no buffer {nobuf})",
+            got * 1_000_000_000 / dt,
+            bytes * 8 * 1000 / dt,
+            dt / got.max(1)
+        );
+        if got != sent || got == 0 {
+            b.set_rx(None);
+            return Err(alloc::format!("{label} {size} B: {sent} frames sent, {got} delivered"));
+        }
+    }
+    b.set_rx(None);
+    Ok(())
+}
+
+fn vswitch_bench() -> Result<(), String> {
+    use arbalest_mac::link::{self, MacSpec};
+    let ms = crate::kmain::cmdline().get("vswitch.ms").and_then(|v| v.parse().ok()).unwrap_or(2000u64);
+    let dma = Arc::new(crate::dma::KernelDma);
+    link::create_etherstub("vsbstub0", dma).map_err(|e| alloc::format!("create-etherstub: {e}"))?;
+    let mk = |name: &str, over: &str, salt: u64| {
+        link::create_vnic(name, over, MacSpec::Random, 0, crate::arch::cpu::rdtsc() ^ salt)
+            .map_err(|e| alloc::format!("create-vnic {name}: {e}"))
+    };
+    let a = mk("vsbnic1", "vsbstub0", 1)?;
+    let b = mk("vsbnic2", "vsbstub0", 2)?;
+    kprintln!("vswitch-bench: one sender thread on cpu {}, {ms} ms per size", percpu::cpu_id());
+    vswitch_pair("etherstub", &a, &b, ms)?;
+    if arbalest_mac::mac::by_name("net0").is_some() {
+        let c = mk("vsbnic3", "net0", 3)?;
+        let d = mk("vsbnic4", "net0", 4)?;
+        let tx0: u64 = arbalest_mac::mac::by_name("net0").map(|m| m.tx_ring_counters().iter().map(|c| c.packets).sum()).unwrap_or(0);
+        vswitch_pair("net0", &c, &d, ms)?;
+        let tx1: u64 = arbalest_mac::mac::by_name("net0").map(|m| m.tx_ring_counters().iter().map(|c| c.packets).sum()).unwrap_or(0);
+        kprintln!("vswitch-bench: net0 transmitted {} frames meanwhile", tx1 - tx0);
     }
     Ok(())
 }
