@@ -63,7 +63,8 @@ impl Shaper {
     }
 
     fn burst(limit: u64) -> i64 {
-        (limit / 8 * BURST_NS / 1_000_000_000).max(2 * 1514) as i64
+        let b = limit as u128 * BURST_NS as u128 / 8 / 1_000_000_000;
+        (b.min(i64::MAX as u128 / 4) as i64).max(2 * 1514)
     }
 
     /// Whether a packet of `len` bytes may go with `tokens` in the bucket.
@@ -78,7 +79,7 @@ impl Shaper {
             return;
         }
         let dt = now.saturating_sub(st.last_ns);
-        let add = (limit as u128 * dt as u128 / 8 / 1_000_000_000) as i64;
+        let add = (limit as u128 * dt as u128 / 8 / 1_000_000_000).min(i64::MAX as u128 / 4) as i64;
         if add > 0 {
             st.tokens = (st.tokens + add).min(Self::burst(limit));
             st.last_ns = now;
@@ -194,6 +195,15 @@ mod tests {
         }
         let mbit = sent * 8 / 2_000_000;
         assert!((8..=11).contains(&mbit), "{mbit} Mbit/s with 64 KiB packets");
+    }
+
+    #[test]
+    fn huge_limits_do_not_overflow() {
+        let pool = BufPool::new(Arc::new(HeapDma::default()), 2048, 8).unwrap();
+        let s = Shaper::default();
+        s.set_limit(Some(u64::MAX));
+        assert!(s.admit(Mblk::with_range(pool.alloc().unwrap(), 0, 1500), 1).is_some());
+        assert!(s.admit(Mblk::with_range(pool.alloc().unwrap(), 0, 1500), u64::MAX / 2).is_some());
     }
 
     #[test]

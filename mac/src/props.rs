@@ -518,8 +518,12 @@ fn fixed_point(s: &str, mult: u64) -> Option<u64> {
     Some(total)
 }
 
+/// The largest `maxbw` accepted: 1 Tbit/s.
+pub const MAXBW_MAX: u64 = 1_000_000_000_000;
+
 /// Parses `maxbw`: `--` (unlimited) or a number with an optional `K`,
-/// `M` or `G` suffix (no suffix: Mb/s), at least [`MAXBW_MIN`].
+/// `M` or `G` suffix (no suffix: Mb/s), between [`MAXBW_MIN`] and
+/// [`MAXBW_MAX`].
 pub fn parse_maxbw(s: &str) -> Result<Option<u64>, String> {
     if s == "--" {
         return Ok(None);
@@ -535,6 +539,9 @@ pub fn parse_maxbw(s: &str) -> Result<Option<u64>, String> {
     };
     if bps < MAXBW_MIN {
         return Err(String::from("the minimum is 1.2M"));
+    }
+    if bps > MAXBW_MAX {
+        return Err(String::from("the maximum is 1000G"));
     }
     Ok(Some(bps))
 }

@@ -57,14 +57,16 @@ impl WaitQueue {
         loop {
             let r = without_interrupts(|| {
                 let s = &percpu::this().sched;
+                let cur = s.current();
                 let mut w = self.waiters.lock();
+                // A timed-out earlier round left this thread queued.
+                w.retain(|t| !Arc::ptr_eq(t, &cur));
                 if cond() {
                     return Some(true);
                 }
                 if crate::time::clock::now_ns() >= deadline_ns {
                     return Some(false);
                 }
-                let cur = s.current();
                 // Both a wake-up and the timer can end the block; whichever
                 // comes second finds the thread no longer blocked and does
                 // nothing (callers loop on their condition).

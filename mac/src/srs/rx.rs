@@ -22,7 +22,7 @@
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 use spin::{Mutex, Once};
 
@@ -68,6 +68,11 @@ pub struct RxSrs {
     mode: AtomicU8,
     intr_pending: AtomicBool,
     queue: Mutex<MblkChain>,
+    /// Length of `queue`, kept beside it so the threads' wait conditions
+    /// read it without the lock (a waiter checks its condition with
+    /// interrupts off; spinning on a lock whose holder was preempted on the
+    /// same CPU would never end).
+    qlen: AtomicUsize,
     fanout: usize,
     softrings: Vec<SoftRing>,
     pub stats: RxSrsStats,
@@ -93,6 +98,7 @@ impl RxSrs {
             mode: AtomicU8::new(Mode::Interrupt as u8),
             intr_pending: AtomicBool::new(false),
             queue: Mutex::new(MblkChain::new()),
+            qlen: AtomicUsize::new(0),
             fanout: cpus.len(),
             softrings,
             stats: RxSrsStats::default(),
@@ -124,7 +130,7 @@ impl RxSrs {
 
     /// Packets waiting for the worker.
     pub fn queued(&self) -> usize {
-        self.queue.lock().len()
+        self.qlen.load(Ordering::Acquire)
     }
 
     /// The ring interrupted (interrupt context): note it, wake the poll
@@ -175,6 +181,7 @@ impl RxSrs {
                     q.push(m);
                 }
             }
+            self.qlen.store(q.len(), Ordering::Release);
         }
         if wake_worker {
             if let Some(w) = self.worker_wake.get() {
@@ -265,7 +272,11 @@ impl RxSrs {
     /// processes those on its own CPU with `deliver`. Returns whether it
     /// found work.
     pub fn worker_step(&self, deliver: &dyn Fn(MblkChain)) -> bool {
-        let chain = core::mem::take(&mut *self.queue.lock());
+        let chain = {
+            let mut q = self.queue.lock();
+            self.qlen.store(0, Ordering::Release);
+            core::mem::take(&mut *q)
+        };
         if chain.is_empty() {
             return false;
         }

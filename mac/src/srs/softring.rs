@@ -5,7 +5,7 @@
 //! (overflow is a counted drop) and is drained on its CPU.
 
 use alloc::sync::Arc;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use spin::{Mutex, Once};
 
@@ -71,13 +71,15 @@ pub struct SoftRing {
     /// The CPU it drains on.
     pub cpu: usize,
     queue: Mutex<MblkChain>,
+    /// Length of `queue`, readable without the lock (wait conditions).
+    qlen: AtomicUsize,
     pub stats: SoftRingStats,
     wake: Once<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl SoftRing {
     pub(crate) fn new(proto: Proto, index: usize, cpu: usize) -> SoftRing {
-        SoftRing { proto, index, cpu, queue: Mutex::new(MblkChain::new()), stats: SoftRingStats::default(), wake: Once::new() }
+        SoftRing { proto, index, cpu, queue: Mutex::new(MblkChain::new()), qlen: AtomicUsize::new(0), stats: SoftRingStats::default(), wake: Once::new() }
     }
 
     /// Sets how its drain thread is woken (for soft rings on a CPU other
@@ -99,6 +101,7 @@ impl SoftRing {
                 }
                 q.push(m);
             }
+            self.qlen.store(q.len(), Ordering::Release);
         }
         if let Some(w) = self.wake.get() {
             w();
@@ -107,12 +110,16 @@ impl SoftRing {
 
     /// Whether packets wait.
     pub fn pending(&self) -> bool {
-        !self.queue.lock().is_empty()
+        self.qlen.load(Ordering::Acquire) > 0
     }
 
     /// Hands everything queued to `deliver`. Returns the packets delivered.
     pub fn drain(&self, deliver: &dyn Fn(MblkChain)) -> usize {
-        let chain = core::mem::take(&mut *self.queue.lock());
+        let chain = {
+            let mut q = self.queue.lock();
+            self.qlen.store(0, Ordering::Release);
+            core::mem::take(&mut *q)
+        };
         let n = chain.len();
         if n > 0 {
             self.stats.pkts.fetch_add(n as u64, Ordering::Relaxed);
