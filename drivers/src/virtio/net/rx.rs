@@ -49,16 +49,20 @@ pub(super) struct RxState {
     pool: Arc<BufPool>,
     mrg: bool,
     partial: Option<Partial>,
+    /// Buffers still to skip of a packet dropped part-way (so its later
+    /// buffers are not taken for new packets' headers).
+    discard: u16,
 }
 
 impl RxState {
     pub(super) fn new(vq: VirtQueue<DmaBuf>, pool: Arc<BufPool>, mrg: bool) -> RxState {
-        RxState { vq, pool, mrg, partial: None }
+        RxState { vq, pool, mrg, partial: None, discard: 0 }
     }
 
     /// After a device reset or stop: buffers in flight return to the pool.
     pub(super) fn reset(&mut self) {
         self.partial = None;
+        self.discard = 0;
         self.vq.reset(drop);
     }
 
@@ -113,9 +117,15 @@ impl VioifRxRing {
     fn receive(&self, st: &mut RxState, used: Used<DmaBuf>, out: &mut MblkChain) {
         let Used { token: buf, len } = used;
         let len = len as usize;
+        if st.discard > 0 {
+            // The rest of a packet already dropped (and counted).
+            st.discard -= 1;
+            return;
+        }
         if let Some(mut p) = st.partial.take() {
             if len == 0 || len > buf.capacity() {
                 self.malformed(); // the whole packet goes
+                st.discard = p.remaining - 1;
                 return;
             }
             p.head.push_cont(Mblk::with_range(buf, 0, len));

@@ -227,6 +227,27 @@ fn malformed_receives_are_dropped_and_counted() {
 }
 
 #[test]
+fn a_bad_middle_buffer_drops_the_rest_of_its_packet_too() {
+    let r = rig();
+    let ring = r.nic.rx_ring(0).unwrap();
+    // Buffer 1 announces 3 buffers; buffer 2 is bad (length 0); buffer 3
+    // is the packet's tail but looks like a header of a 1-buffer frame:
+    // it must be skipped, not delivered.
+    let mut first = NetHdr { num_buffers: 3, ..NetHdr::default() }.to_bytes().to_vec();
+    first.extend_from_slice(&frame(64, 1));
+    let mut ghost = NetHdr { num_buffers: 1, ..NetHdr::default() }.to_bytes().to_vec();
+    ghost.extend_from_slice(&frame(64, 2));
+    let (l1, l3) = (first.len() as u32, ghost.len() as u32);
+    assert!(r.dev.deliver_raw(0, &[&first, &[], &ghost], &[l1, 0, l3]));
+    assert!(r.dev.deliver(0, NetHdr::default(), &frame(64, 5)));
+    let chain = ring.poll(usize::MAX);
+    assert_eq!(chain.len(), 1, "only the good frame after the broken packet");
+    assert_eq!(chain.iter().next().unwrap().data(), &frame(64, 5)[..]);
+    assert_eq!(r.nic.counters().rx_malformed, 1);
+    assert_eq!(r.dev.avail_pending(0), 256, "every buffer reposted");
+}
+
+#[test]
 fn transmit_header_in_headroom_or_slot() {
     let r = rig();
     let pool = tx_pool(&r.hal);
