@@ -57,6 +57,17 @@ fn virtual_wire_on_an_etherstub_never_touches_the_nic() {
     vm.check(nic_after == nic_before, format!("the NIC sent {} frames during the etherstub pings", nic_after - nic_before));
     let out = vm.run("dlstat show-link -r vnic1");
     vm.check(out.lines().any(|l| l.contains("local")), format!("no local lane for vnic1:\n{out}"));
+    // dlstat reset: counts start again from zero; traffic goes on.
+    let out = vm.run("dlstat -p -o ipkts vnic1");
+    vm.check(out.trim().parse::<u64>().unwrap_or(0) > 0, format!("vnic1 counted nothing:\n{out}"));
+    let out = vm.run("dlstat reset vnic1");
+    vm.check(out.trim().is_empty(), format!("dlstat reset printed:\n{out}"));
+    let out = vm.run("dlstat -p -o ipkts vnic1");
+    vm.check(out.trim() == "0", format!("after dlstat reset:\n{out}"));
+    let out = vm.run("ping -i vnic2 192.168.77.1");
+    vm.check(out.contains("is alive"), format!("ping after reset:\n{out}"));
+    let out = vm.run("dlstat -p -o ipkts vnic1");
+    vm.check(out.trim().parse::<u64>().unwrap_or(0) > 0, format!("vnic1 counted nothing after the reset:\n{out}"));
     // Deleting in use is refused and changes nothing.
     let before = vm.run("dladm show-link");
     let out = vm.run("dladm delete-etherstub etherstub1");

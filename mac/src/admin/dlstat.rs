@@ -48,8 +48,10 @@ use crate::stats::RingCounters;
 pub const DLSTAT_USAGE: &str = "dlstat [-r | -t] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n\
                                 dlstat show-phys [-r | -t] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n\
                                 dlstat show-link [-r [-F] | -t] [-a] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n\
+                                dlstat reset [link]\n\
                                 dlstat help [subcommand]";
 
+const USAGE_RESET: &str = "dlstat reset [link]";
 const USAGE_TOTAL: &str = "dlstat [-r | -t] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]";
 const USAGE_LINK: &str =
     "dlstat show-link [-r [-F] | -t] [-a] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]";
@@ -57,7 +59,13 @@ const USAGE_PHYS: &str = "dlstat show-phys [-r | -t] [-p] [-o field[,...]] [-u R
 const USAGE_HELP: &str = "dlstat help [subcommand]";
 
 /// Subcommands illumos has that come with later issues.
-const LATER: &[&str] = &["show-aggr", "reset"];
+const LATER: &[&str] = &["show-aggr"];
+
+/// Counters as they were at the last `dlstat reset`, per link name: every
+/// form shows counts since then. Traffic and the counters themselves are
+/// untouched (a link deleted and re-created under the same name starts
+/// from zero again: counts below the baseline are taken as fresh).
+static BASELINES: spin::Mutex<Vec<(String, Snap)>> = spin::Mutex::new(Vec::new());
 
 const TOTAL: &[Field] = &[
     Field::left("LINK", 14),
@@ -166,6 +174,10 @@ pub fn dlstat(argv: &[&str], links: &[Datalink], out: &mut dyn Write, env: &dyn 
             cmd.usage = USAGE_LINK;
             show_link(&mut cmd, args.get(1..).unwrap_or_default(), links, env)
         }
+        Some("reset") => {
+            cmd.usage = USAGE_RESET;
+            reset(&mut cmd, args.get(1..).unwrap_or_default(), links)
+        }
         Some(sub) if LATER.contains(&sub) => {
             cmd.say(format_args!("{sub}: not yet supported"));
             EXIT_FAILURE
@@ -186,6 +198,7 @@ fn help(cmd: &mut Cmd<'_>, args: &[&str]) -> i32 {
         ["show-phys"] => USAGE_PHYS,
         ["show-link"] => USAGE_LINK,
         ["help"] => USAGE_HELP,
+        ["reset"] => USAGE_RESET,
         [sub] => return cmd.usage_error(format_args!("unknown subcommand '{sub}'")),
         [_, extra, ..] => return cmd.usage_error(format_args!("unexpected operand '{extra}'")),
     };
@@ -279,7 +292,18 @@ fn client_since(c: &ClientCounters, p: &ClientCounters) -> ClientCounters {
 }
 
 impl Snap {
+    /// The counters of `l` since its last `dlstat reset`.
     fn take(l: &Datalink) -> Snap {
+        let raw = Snap::raw(l);
+        let base = BASELINES.lock().iter().find(|(n, _)| n == l.name()).map(|(_, s)| s.clone());
+        match base {
+            Some(b) => raw.since(&b),
+            None => raw,
+        }
+    }
+
+    /// The counters of `l` as they stand.
+    fn raw(l: &Datalink) -> Snap {
         let lanes_of = lanes::rx_lanes(l);
         let lanes = lanes_of.iter().map(|s| (s.ring, s.stats.snapshot())).collect();
         let fanout = lanes_of
@@ -743,4 +767,27 @@ fn show_all(cmd: &mut Cmd<'_>, s: &StatOpts<'_>, links: &[Datalink], env: &dyn A
             return EXIT_OK;
         }
     }
+}
+
+/// `dlstat reset [link]`: from now on every form counts from zero for the
+/// link (or all links), without touching traffic or the counters below.
+fn reset(cmd: &mut Cmd<'_>, args: &[&str], links: &[Datalink]) -> i32 {
+    let o = match getopt(args, "") {
+        Ok(o) => o,
+        Err(e) => return cmd.usage_error(format_args!("{e}")),
+    };
+    if o.operands.len() > 1 {
+        return cmd.usage_error(format_args!("unexpected operand '{}'", o.operands[1]));
+    }
+    let picked = match cmd.pick_links(links, o.operands.first().copied()) {
+        Ok(p) => p,
+        Err(status) => return status,
+    };
+    let snaps: Vec<(String, Snap)> = picked.iter().map(|l| (String::from(l.name()), Snap::raw(l))).collect();
+    let mut b = BASELINES.lock();
+    for (name, snap) in snaps {
+        b.retain(|(n, _)| *n != name);
+        b.push((name, snap));
+    }
+    EXIT_OK
 }

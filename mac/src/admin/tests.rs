@@ -455,6 +455,32 @@ fn dlstat_show_link_reports_lanes_fanout_and_tx() {
 }
 
 #[test]
+fn dlstat_reset_counts_from_zero_without_touching_the_counters() {
+    let (nic, mac) = link(1, 1);
+    mac.set_rx(Some(Arc::new(|_c: MblkChain| {})));
+    let inject = |n: u16| {
+        for i in 0..n {
+            assert!(nic.inject(0, &crate::fake::tcp4_frame(i, 7, 100)));
+        }
+        assert_eq!(mac.rx_poll_step(0), crate::PollStep::Inline);
+        while mac.rx_worker_step(0) {}
+        assert_eq!(mac.rx_rearm(0), crate::PollStep::Idle);
+    };
+    inject(3);
+    let links = [mac.clone()];
+    let name = String::from(mac.link());
+    assert_eq!(run_dlstat(&["-p", "-o", "ipkts,rbytes", &name], &links).1, "3:300\n");
+    assert_eq!(run_dlstat(&["reset", &name], &links), (0, String::new()));
+    assert_eq!(run_dlstat(&["-p", "-o", "ipkts,rbytes", &name], &links).1, "0:0\n");
+    assert_eq!(run_dlstat(&["show-link", "-r", "-p", "-o", "ipkts,intrs", &name], &links).1, "0:0\n");
+    inject(2);
+    assert_eq!(run_dlstat(&["-p", "-o", "ipkts,rbytes", &name], &links).1, "2:200\n");
+    assert_eq!(run_dlstat(&["show-phys", "-r", "-p", "-o", "ipkts", &name], &links).1, "2\n");
+    // The driver's own counters were not touched.
+    assert_eq!(mac.rx_ring_counters()[0].packets, 5);
+}
+
+#[test]
 fn dlstat_interval_shows_cumulative_then_changes_until_interrupted() {
     let (nic, mac) = link(1, 1);
     set_ring(&nic, true, 0, 5000, 100);
@@ -507,6 +533,7 @@ fn dlstat_errors_and_help() {
     let full = "usage: dlstat [-r | -t] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n       \
                 dlstat show-phys [-r | -t] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n       \
                 dlstat show-link [-r [-F] | -t] [-a] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n       \
+                dlstat reset [link]\n       \
                 dlstat help [subcommand]\n";
     let cases: Vec<(Vec<&str>, i32, String)> = vec![
         (vec!["show-phys", "-r", "-t"], 2, format!("dlstat: the options -t and -r are not compatible\n{phys}")),
@@ -529,7 +556,8 @@ fn dlstat_errors_and_help() {
         (vec!["nosuch0"], 1, format!("dlstat: link 'nosuch0' is not valid: object not found\n{total}")),
         (vec!["-z"], 2, format!("dlstat: illegal option -- z\n{total}")),
         (vec!["-r", "-t"], 2, format!("dlstat: the options -t and -r are not compatible\n{total}")),
-        (vec!["reset"], 1, "dlstat: reset: not yet supported\n".into()),
+        (vec!["reset", "nosuch0"], 1, "dlstat: link 'nosuch0' is not valid: object not found\nusage: dlstat reset [link]\n".into()),
+        (vec!["reset", "-x"], 2, "dlstat: illegal option -- x\nusage: dlstat reset [link]\n".into()),
         (vec!["show-link", "-F"], 2, format!("dlstat: the option -F requires -r\n{link}")),
         (vec!["show-link", "-r", "-t"], 2, format!("dlstat: the options -t and -r are not compatible\n{link}")),
         (vec!["show-link", "-a", "-r"], 2, format!("dlstat: the option -a cannot be combined with -o, -r or -t\n{link}")),
