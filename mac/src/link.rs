@@ -212,6 +212,19 @@ pub fn delete_etherstub(name: &str) -> Result<(), LinkError> {
 /// own rings); otherwise its address goes into the default group's filter
 /// and the switch classifies its traffic in software.
 pub fn create_vnic(name: &str, over: &str, spec: MacSpec, vid: u16, entropy: u64) -> Result<Arc<MacClient>, LinkError> {
+    create_vnic_with(name, over, spec, vid, entropy, true)
+}
+
+/// [`create_vnic`], with `hw_lane` false to keep the VNIC in software
+/// classification even where a ring group is free (`rxrings=sw`).
+pub fn create_vnic_with(
+    name: &str,
+    over: &str,
+    spec: MacSpec,
+    vid: u16,
+    entropy: u64,
+    hw_lane: bool,
+) -> Result<Arc<MacClient>, LinkError> {
     check_new_name(name)?;
     if vid > 4094 {
         return Err(LinkError::InvalidVid(vid));
@@ -261,7 +274,7 @@ pub fn create_vnic(name: &str, over: &str, spec: MacSpec, vid: u16, entropy: u64
     };
     let mut hw_group = None;
     if let Some(m) = &wire {
-        if let Some(g) = m.reserve_group(name) {
+        if let Some(g) = if hw_lane { m.reserve_group(name) } else { None } {
             match m.provider().unicast_add(g, addr) {
                 Ok(()) => hw_group = Some(g),
                 Err(_) => m.release_group(g),

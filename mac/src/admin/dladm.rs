@@ -472,7 +472,8 @@ fn create_vnic(cmd: &mut Cmd<'_>, args: &[&str], env: &dyn DladmEnv) -> i32 {
         Ok(v) => v,
         Err(e) => return cmd.fail(format_args!("cannot create vnic '{name}': {e}")),
     };
-    if let Err(e) = link::create_vnic(name, over, spec, vid, env.entropy()) {
+    let hw_lane = !values.iter().any(|v| matches!(v, props::PropValue::Rxrings(Some(props::Rings::Sw))));
+    if let Err(e) = link::create_vnic_with(name, over, spec, vid, env.entropy(), hw_lane) {
         return cmd.fail(format_args!("{e}"));
     }
     // Nothing stale from an earlier link of that name.

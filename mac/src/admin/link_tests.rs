@@ -274,6 +274,22 @@ fn etherstubs_create_show_and_delete() {
 // ---- dlstat over VNICs ----
 
 #[test]
+fn rxrings_sw_keeps_a_vnic_off_a_free_ring_group() {
+    let mut info = fake_info(4, 2);
+    info.rx_groups = vec![GroupInfo { rings: vec![0, 1], unicast_slots: 4 }, GroupInfo { rings: vec![2, 3], unicast_slots: 1 }];
+    let nic = FakeNic::with_info(info);
+    let mac = nic.register().unwrap();
+    mac.start().unwrap();
+    let l = mac.link();
+    let env = DlEnv::new(std::slice::from_ref(&mac), "qs");
+    assert_eq!(env.run(&["create-vnic", "-l", l, "-p", "rxrings=sw", "qs0"]).0, 0);
+    assert_eq!(vnic("qs0").hw_group(), None, "rxrings=sw: software lane");
+    // The group stayed free: the next VNIC gets it.
+    assert_eq!(env.run(&["create-vnic", "-l", l, "qs1"]).0, 0);
+    assert_eq!(vnic("qs1").hw_group(), Some(1));
+}
+
+#[test]
 fn a_hardware_vnic_owns_its_rings() {
     let mut info = fake_info(4, 2);
     info.rx_groups = vec![GroupInfo { rings: vec![0, 1], unicast_slots: 4 }, GroupInfo { rings: vec![2, 3], unicast_slots: 1 }];
