@@ -24,7 +24,7 @@
 //! `MACBENCH_PARTS` = any of `a`, `b`, `c` (default `abc`).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::process::{exit, Command};
+use std::process::exit;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,32 +32,13 @@ use std::time::{Duration, Instant};
 use arbalest_tests::frames;
 use arbalest_tests::net::{mpstat_interval, table_value, MpstatRow, NetVm, Netns, GUEST_MAC};
 use arbalest_tests::{Config, ExitKind, Vm, KTEST_TIMEOUT};
+use bootimage::bench::report::{sh, Host};
 use bootimage::{Net, Nic};
 
 const SMP: usize = 2;
 const QUEUES: usize = 2;
 
-fn sh(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd).args(args).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
-}
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
-        .unwrap_or_else(|| "?".into());
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
-        .unwrap_or(0);
-    let qemu = sh(bootimage::QEMU, &["--version"]).lines().next().unwrap_or("?").to_string();
-    format!(
-        "{} cores ({cpu}), {:.0} GiB, {qemu}, Linux {}",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        mem as f64 / 1048576.0,
-        sh("uname", &["-r"])
-    )
-}
 
 fn nic_name(nic: Nic) -> &'static str {
     match nic {
@@ -468,7 +449,7 @@ fn main() {
     println!();
     println!("command: MACBENCH_NIC={nic} MACBENCH_PARTS={parts} MACBENCH_SECS={secs} MACBENCH_FLOOD_THREADS={} cargo bench -p arbalest-tests --bench mac", flood_threads());
     println!("date:    {}", sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]));
-    println!("machine: {}", machine());
+    println!("machine: {}", Host::probe().summary());
     println!("note:    the host's flood threads and clients share the cores with QEMU's vCPU and I/O threads");
     if failed {
         exit(1);

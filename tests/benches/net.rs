@@ -16,13 +16,14 @@
 //! ignored).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::process::{exit, Command};
+use std::process::exit;
 use std::time::Duration;
 
 use arbalest_tests::net::{guest, Netns, NetVm, CHARGEN_PORT, DISCARD_PORT, ECHO_PORT, GUEST_IP};
 use arbalest_tests::netbench::{self, ConnectRate, RoundTrips, Throughput};
 use arbalest_tests::peer::LinuxPeer;
 use arbalest_tests::Config;
+use bootimage::bench::report::{sh, Host};
 use bootimage::{Net, Nic};
 
 const SMP: usize = 2;
@@ -32,31 +33,7 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
-fn sh(cmd: &str, args: &[&str]) -> String {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
-}
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
-        .unwrap_or_else(|| "?".into());
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
-        .unwrap_or(0);
-    let qemu = sh(bootimage::QEMU, &["--version"]).lines().next().unwrap_or("?").to_string();
-    format!(
-        "{} cores ({cpu}), {:.0} GiB, {qemu}, Linux {}",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        mem as f64 / 1048576.0,
-        sh("uname", &["-r"])
-    )
-}
 
 enum Row {
     Stream(Throughput),
@@ -292,7 +269,7 @@ fn main() {
     let env = if linux { "NETBENCH_TARGET=linux ".to_string() } else { format!("NETBENCH_NIC={nic} ") };
     println!("command: {env}NETBENCH_SECS={secs} cargo bench -p arbalest-tests --bench net");
     println!("date:    {}", sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]));
-    println!("machine: {}", machine());
+    println!("machine: {}", Host::probe().summary());
     println!("note:    host clients and QEMU's vCPU/I/O threads share the same cores; compare figures from one run");
     if failed {
         exit(1);

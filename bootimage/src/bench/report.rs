@@ -49,7 +49,8 @@ pub fn iso_utc(t: f64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
 }
 
-fn sh(cmd: &str, args: &[&str]) -> String {
+/// The trimmed standard output of a command that succeeded, else "".
+pub fn sh(cmd: &str, args: &[&str]) -> String {
     Command::new(cmd)
         .args(args)
         .output()
@@ -59,24 +60,54 @@ fn sh(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// What a figure's machine is: cores, CPU model, memory, QEMU, host kernel.
+pub struct Host {
+    pub cores: usize,
+    pub model: String,
+    pub mem_kib: u64,
+    pub qemu: String,
+    pub kernel: String,
+}
+
+impl Host {
+    /// Reads it off this machine.
+    pub fn probe() -> Host {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let model = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split(':').nth(1))
+            .unwrap_or("?")
+            .trim()
+            .to_string();
+        let mem_kib = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+            .unwrap_or(0);
+        Host {
+            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            model,
+            mem_kib,
+            qemu: sh(crate::QEMU, &["--version"]).lines().next().unwrap_or("?").to_string(),
+            kernel: sh("uname", &["-r"]),
+        }
+    }
+
+    /// Memory in GiB.
+    pub fn mem_gib(&self) -> f64 {
+        self.mem_kib as f64 / 1048576.0
+    }
+
+    /// One line: `2 cores (model), 24 GiB, QEMU ..., Linux 6.x`.
+    pub fn summary(&self) -> String {
+        format!("{} cores ({}), {:.0} GiB, {}, Linux {}", self.cores, self.model, self.mem_gib(), self.qemu, self.kernel)
+    }
+}
+
 /// The host: cores, CPU model, memory, QEMU, host kernel, accelerator, and
 /// the repository's commit.
 pub fn machine_info(accel: Accel) -> Value {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .unwrap_or("?")
-        .trim()
-        .to_string();
-    let mem_kib: u64 = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0);
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let qemu = sh(crate::QEMU, &["--version"]).lines().next().unwrap_or("?").to_string();
-    let kernel = sh("uname", &["-r"]);
+    let Host { cores, model, mem_kib, qemu, kernel } = Host::probe();
     let ws = crate::workspace_root();
     let ws = ws.to_string_lossy();
     let commit = sh("git", &["-C", &ws, "rev-parse", "--short=12", "HEAD"]);
