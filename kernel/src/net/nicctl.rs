@@ -7,7 +7,8 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use arbalest_mac::{Mac, MacAddr};
+use arbalest_mac::Mac;
+use arbalest_mac::link::parse_mac;
 
 use crate::shell::{Command, Ctx};
 
@@ -18,19 +19,6 @@ pub const COMMAND: Command = Command {
     summary: "NIC diagnostics: ring CPUs and interrupts, unicast filters, hold/poll a ring",
     run: cmd_nicctl,
 };
-
-fn parse_mac(s: &str) -> Option<MacAddr> {
-    let mut m = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in m.iter_mut() {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(m)
-}
 
 fn link(ctx: &mut Ctx<'_>, name: &str) -> Option<Arc<Mac>> {
     let m = arbalest_mac::mac::by_name(name);
