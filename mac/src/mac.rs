@@ -202,12 +202,7 @@ impl Mac {
         self.tx_wake.call_once(|| f);
     }
 
-    /// Whether any Tx ring has packets waiting in its backlog.
-    pub fn tx_backlogged(&self) -> bool {
-        self.tx_backlog.iter().any(|b| !b.lock().is_empty())
-    }
-
-    /// Number of Tx rings with a backlog.
+    /// Number of Tx rings (each with its backlog).
     pub fn tx_rings(&self) -> usize {
         self.tx_backlog.len()
     }

@@ -7,7 +7,7 @@
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use arbalest_mac::{Mac, PollStep, RxSrs};
 
@@ -24,8 +24,6 @@ pub struct Lane {
     poll_wq: WaitQueue,
     worker_wq: WaitQueue,
     softring_wq: Vec<WaitQueue>,
-    /// Poll-thread wake-ups.
-    pub wakeups: AtomicU64,
 }
 
 impl Lane {
@@ -40,7 +38,6 @@ impl Lane {
             held: AtomicBool::new(false),
             poll_wq: WaitQueue::new(),
             worker_wq: WaitQueue::new(),
-            wakeups: AtomicU64::new(0),
         });
         let (p, w) = (Arc::downgrade(&lane), Arc::downgrade(&lane));
         lane.srs.set_wakeups(
@@ -141,7 +138,6 @@ impl Lane {
 
     fn wait_interrupt(&self) {
         self.poll_wq.wait_until(|| self.srs.interrupt_pending() || self.is_held());
-        self.wakeups.fetch_add(1, Ordering::Relaxed);
     }
 
     fn worker_thread(&self) {
