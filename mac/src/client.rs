@@ -3,6 +3,21 @@
 //! virtual switch of its lower link classifies to it, and transmits through
 //! that switch — to another client of the same link or etherstub without
 //! touching a NIC, or to the wire.
+//!
+//! A client may carry flows ([`crate::flow`]). Without any, its data path
+//! is as before plus one relaxed load. With flows:
+//!
+//! * receive: after the link's own `maxbw`, each packet is classified;
+//!   a flow's packet is counted on it and passes the flow's shaper (or
+//!   waits in its bounded queue, or is dropped and counted; `maxbw=0`
+//!   drops it); then the packets of high-priority flows are handed up
+//!   first, then those of medium flows together with the packets of no
+//!   flow (in arrival order), low-priority ones last;
+//! * transmit: after `protection` and before the VLAN tag, each packet is
+//!   classified and passes its flow's shaper first, then the link's;
+//! * the bandwidth tick ([`MacClient::bw_service`]) releases the flows'
+//!   backlogs too, high priority first; [`MacClient::bw_active`] says
+//!   whether it has work here.
 
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
@@ -12,6 +27,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use spin::RwLock;
 
 use crate::bw::Shaper;
+use crate::flow::ClientFlows;
+use crate::flow::packet::Dir;
+use crate::flow::table::lane;
 use crate::mac::RxFn;
 use crate::mblk::{Mblk, MblkChain};
 use crate::provider::{LinkState, MacAddr};
@@ -167,6 +185,7 @@ pub struct MacClient {
     pub tx_bw: Shaper,
     pub rx_bw: Shaper,
     pub stats: ClientStats,
+    flows: ClientFlows,
 }
 
 impl MacClient {
@@ -192,6 +211,7 @@ impl MacClient {
             tx_bw: Shaper::default(),
             rx_bw: Shaper::default(),
             stats: ClientStats::default(),
+            flows: ClientFlows::default(),
         }
     }
 
@@ -280,9 +300,15 @@ impl MacClient {
         self.rx_bw.set_limit(bps);
     }
 
-    /// Sends a frame: checked by `protection`, tagged with the VLAN id if
-    /// any, shaped by `maxbw`, through the switch.
-    pub fn tx(self: &Arc<Self>, mut m: Mblk) {
+    /// The flows on this client's link.
+    pub fn flows(&self) -> &ClientFlows {
+        &self.flows
+    }
+
+    /// Sends a frame: checked by `protection`, classified to a flow (its
+    /// counters and shaper), tagged with the VLAN id if any, shaped by the
+    /// link's `maxbw`, through the switch.
+    pub fn tx(self: &Arc<Self>, m: Mblk) {
         {
             let p = self.protection.read();
             if p.any() && !p.permits(&self.addr, m.data()) {
@@ -290,9 +316,28 @@ impl MacClient {
                 return;
             }
         }
+        if self.flows.active() {
+            let flow = self.flows.read().classify(m.data(), Dir::Tx).cloned();
+            if let Some(f) = flow {
+                let mut go = MblkChain::new();
+                f.tx(m, crate::clock::now_ns(), &mut go);
+                for m in go {
+                    if !self.tx_link(m) {
+                        f.count_oerr();
+                    }
+                }
+                return;
+            }
+        }
+        self.tx_link(m);
+    }
+
+    /// The link's part of transmit: the VLAN tag, `maxbw`, the switch.
+    /// False if the packet could not be sent (counted in `tx_drops`).
+    fn tx_link(self: &Arc<Self>, mut m: Mblk) -> bool {
         if self.vid != 0 && !crate::vlan::tag(&mut m, self.vid) {
             self.stats.tx_drops.fetch_add(1, Ordering::Relaxed);
-            return;
+            return false;
         }
         if self.tx_bw.limit().is_some() || self.tx_bw.backlogged() {
             // Self-clocked: what the allowance released since the last
@@ -302,35 +347,63 @@ impl MacClient {
                 self.send(q);
             }
             if let Some(m) = self.tx_bw.admit(m, now) {
-                self.send(m);
+                return self.send(m);
             }
-            return;
+            return true;
         }
-        self.send(m);
+        self.send(m)
     }
 
-    fn send(self: &Arc<Self>, m: Mblk) {
+    fn send(self: &Arc<Self>, m: Mblk) -> bool {
         let Some(sw) = self.lower() else {
             self.stats.tx_drops.fetch_add(1, Ordering::Relaxed);
-            return;
+            return false;
         };
         self.stats.opackets.fetch_add(1, Ordering::Relaxed);
         self.stats.obytes.fetch_add(m.total_len() as u64, Ordering::Relaxed);
         sw.tx_from(self, m);
+        true
     }
 
-    /// Releases what the `maxbw` allowance permits by now (called every
-    /// bandwidth tick by the kernel). Returns whether packets still wait.
+    /// Releases what the `maxbw` allowances permit by now — the link's
+    /// and its flows' (high priority first) — (called every bandwidth
+    /// tick by the kernel). Returns whether packets still wait.
     pub fn bw_service(self: &Arc<Self>) -> bool {
         let now = crate::clock::now_ns();
         for m in self.tx_bw.service(now) {
             self.send(m);
         }
+        let mut flows_waiting = false;
+        if self.flows.active() {
+            let shaped = self.flows.read().bw_flows();
+            for f in shaped {
+                let (rx, tx) = f.service(now);
+                for m in tx {
+                    if !self.tx_link(m) {
+                        f.count_oerr();
+                    }
+                }
+                if !rx.is_empty() {
+                    self.to_receiver(rx);
+                }
+                flows_waiting |= f.rx_bw.backlogged() || f.tx_bw.backlogged();
+            }
+        }
         let rx = self.rx_bw.service(now);
         if !rx.is_empty() {
             self.hand_up(rx);
         }
-        self.tx_bw.backlogged() || self.rx_bw.backlogged()
+        self.tx_bw.backlogged() || self.rx_bw.backlogged() || flows_waiting
+    }
+
+    /// Whether the bandwidth tick has work on this client: a `maxbw` on
+    /// the link or on one of its flows, or packets waiting in a shaper.
+    pub fn bw_active(&self) -> bool {
+        self.tx_bw.limit().is_some()
+            || self.rx_bw.limit().is_some()
+            || self.tx_bw.backlogged()
+            || self.rx_bw.backlogged()
+            || (self.flows.active() && self.flows.read().bw_active())
     }
 
     /// Hands received packets (already untagged) to the receive function.
@@ -360,7 +433,40 @@ impl MacClient {
         self.hand_up(chain);
     }
 
+    /// After the link's `maxbw`: through the flows if there are any,
+    /// then to the receive function.
     fn hand_up(&self, chain: MblkChain) {
+        if self.flows.active() {
+            self.hand_up_flows(chain);
+            return;
+        }
+        self.to_receiver(chain);
+    }
+
+    /// Classifies a chain: each flow's packets through its shaper, then
+    /// handed up by priority (high, medium and no flow, low).
+    fn hand_up_flows(&self, chain: MblkChain) {
+        let now = crate::clock::now_ns();
+        let attached = self.rx_fn.read().is_some();
+        let mut lanes = [MblkChain::new(), MblkChain::new(), MblkChain::new()];
+        {
+            let table = self.flows.read();
+            for m in chain {
+                match table.classify(m.data(), Dir::Rx) {
+                    Some(f) => f.rx(m, now, attached, &mut lanes[lane(f.priority())]),
+                    None => lanes[1].push(m),
+                }
+            }
+        }
+        for c in lanes {
+            if !c.is_empty() {
+                self.to_receiver(c);
+            }
+        }
+    }
+
+    /// To the receive function (counted when there is none).
+    fn to_receiver(&self, chain: MblkChain) {
         let n = chain.len() as u64;
         let f = self.rx_fn.read().clone();
         match f {

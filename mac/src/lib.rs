@@ -5,9 +5,13 @@
 //! * [`mblk`], [`buf`], [`dma`]: packets in DMA buffers from bounded pools,
 //!   passed up and down without copying.
 //! * [`stats`]: per-ring and per-device counters for `dlstat`.
+//! * [`client`], [`switch`], [`link`]: MAC clients, the virtual switch,
+//!   VNICs and etherstubs.
+//! * [`flow`]: flows — classification by L3/L4 attributes, per-flow
+//!   `maxbw` and priority, counters — and [`history`]: the in-memory
+//!   usage history of links and flows.
 //!
-//! Later issues add the MAC clients, soft ring sets, VNICs, etherstubs and
-//! flows here. `mac` never imports `drivers` or `netstack`: both implement
+//! `mac` never imports `drivers` or `netstack`: both implement
 //! or call the traits defined here.
 #![no_std]
 
@@ -23,7 +27,9 @@ pub mod clock;
 pub mod dma;
 #[cfg(any(test, feature = "host"))]
 pub mod fake;
+pub mod flow;
 pub mod hash;
+pub mod history;
 pub mod lanes;
 pub mod link;
 pub mod mac;
