@@ -1,6 +1,7 @@
 //! The IP side of Arbalest: IP stack instances over MAC clients, their
 //! addresses and routes, the in-kernel services, `ping`, and the admin
-//! commands (`ipadm`, `route`, `netstat`, `ping`) as host-testable functions.
+//! commands (`ipadm`, `route`, `netstat`, `ping`, `ttcp`) as host-testable
+//! functions.
 //!
 //! Layout, outside in:
 //!
@@ -38,7 +39,7 @@ pub use config::{InstanceConfig, IpArg, Ipv4Net, ServicesConfig};
 pub use link::Link;
 pub use ping::Pinger;
 pub use smol::IpInstance;
-pub use stack::{AddrInfo, EchoReply, IpStack, NetError, PingId, RouteInfo, ServiceStats};
+pub use stack::{AddrInfo, EchoReply, IpStack, NetError, PingId, RouteInfo, ServiceStats, TcpId, TcpState, TcpStatus};
 pub use stats::StackStats;
 
 /// IPv4 addresses are `core::net::Ipv4Addr` everywhere in this crate.

@@ -11,7 +11,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, SocketAddrV4};
 
 use arbalest_mac::{Mblk, MblkChain};
 
@@ -53,6 +53,111 @@ pub struct EchoReply {
     pub len: usize,
     /// The stack's clock (µs, as passed to `poll_us`) when it arrived.
     pub at_us: u64,
+}
+
+/// Identifies a TCP connection a local user opened with
+/// [`IpStack::tcp_connect`] (unique within its instance while open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TcpId(pub u32);
+
+/// The state of a connection opened with [`IpStack::tcp_connect`]: the
+/// RFC 793 states a client passes through, and two ends in error.
+/// `Closed` is only ever an orderly end (both FINs sent and acknowledged);
+/// a connection that ends otherwise is `Refused` or `Reset`, and stays so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpState {
+    /// The SYN is out; no answer yet.
+    SynSent,
+    /// Open both ways.
+    Established,
+    /// We finished sending ([`IpStack::tcp_shutdown`]); our FIN is not yet
+    /// acknowledged.
+    FinWait1,
+    /// Everything we sent, FIN included, is acknowledged; the peer may
+    /// still send.
+    FinWait2,
+    /// Both sides sent FIN at once; ours is not yet acknowledged.
+    Closing,
+    /// Both directions finished in order (the stack keeps the connection
+    /// a while for late segments).
+    TimeWait,
+    /// The peer finished sending (its FIN arrived); we may still send.
+    CloseWait,
+    /// The peer finished, then we did; our FIN is not yet acknowledged.
+    LastAck,
+    /// Both directions finished in order.
+    Closed,
+    /// The peer answered the SYN with a reset: nothing listens there.
+    Refused,
+    /// The peer reset the connection after it was established.
+    Reset,
+}
+
+impl TcpState {
+    /// Whether the connection ended in error ([`TcpState::Refused`] or
+    /// [`TcpState::Reset`]).
+    pub fn failed(self) -> bool {
+        matches!(self, TcpState::Refused | TcpState::Reset)
+    }
+
+    /// Whether the peer has acknowledged everything we sent and our FIN:
+    /// it has received all our data.
+    pub fn fin_acked(self) -> bool {
+        matches!(self, TcpState::FinWait2 | TcpState::TimeWait | TcpState::Closed)
+    }
+
+    /// Whether the peer has finished sending (its FIN arrived).
+    pub fn peer_finished(self) -> bool {
+        matches!(
+            self,
+            TcpState::CloseWait | TcpState::LastAck | TcpState::Closing | TcpState::TimeWait | TcpState::Closed
+        )
+    }
+
+    /// The error of a failed connection.
+    pub fn error(self) -> Option<NetError> {
+        match self {
+            TcpState::Refused => Some(NetError::ConnectionRefused),
+            TcpState::Reset => Some(NetError::ConnectionReset),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::Established => "ESTABLISHED",
+            TcpState::FinWait1 => "FIN_WAIT_1",
+            TcpState::FinWait2 => "FIN_WAIT_2",
+            TcpState::Closing => "CLOSING",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::Closed => "CLOSED",
+            TcpState::Refused => "REFUSED",
+            TcpState::Reset => "RESET",
+        })
+    }
+}
+
+/// A snapshot of a connection opened with [`IpStack::tcp_connect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpStatus {
+    /// Its state.
+    pub state: TcpState,
+    /// Our address and ephemeral port.
+    pub local: SocketAddrV4,
+    /// The peer.
+    pub remote: SocketAddrV4,
+    /// Bytes queued or in flight, not yet acknowledged by the peer.
+    pub unacked: usize,
+    /// Bytes received and not yet read.
+    pub readable: usize,
+    /// Whether the user has released it ([`IpStack::tcp_close`]) and the
+    /// stack is finishing it in the background.
+    pub closing_in_background: bool,
 }
 
 /// Transport of a service.
@@ -131,6 +236,14 @@ pub enum NetError {
     NotSupported,
     /// The link cannot carry an instance (MAC not unicast, MTU out of range).
     BadLink,
+    /// Every TCP connection slot of the instance is in use.
+    TooManyConnections,
+    /// The peer refused the connection (nothing listens on the port).
+    ConnectionRefused,
+    /// The peer reset the connection.
+    ConnectionReset,
+    /// The connection is not (or no longer) open for this operation.
+    NotConnected,
 }
 
 impl fmt::Display for NetError {
@@ -152,6 +265,10 @@ impl fmt::Display for NetError {
             NetError::TooManyRequesters => "Too many echo requesters",
             NetError::NotSupported => "Operation not supported",
             NetError::BadLink => "Link cannot carry IP (MAC address or MTU)",
+            NetError::TooManyConnections => "Too many open connections",
+            NetError::ConnectionRefused => "Connection refused",
+            NetError::ConnectionReset => "Connection reset by peer",
+            NetError::NotConnected => "Socket is not connected",
         })
     }
 }
@@ -238,6 +355,48 @@ pub trait IpStack: Send + Sync {
 
     /// Closes the requester.
     fn ping_close(&self, id: PingId);
+
+    // ---- TCP connections of local users ----
+    //
+    // A bounded number of connections per instance, each with fixed-size
+    // buffers, from ephemeral ports. Nothing here blocks: the caller
+    // queues and takes data, asks the stack threads to poll
+    // (`AdminEnv::poll_now`) and checks [`IpStack::tcp_status`]. Every
+    // connection opened must be released with [`IpStack::tcp_close`].
+
+    /// Opens a TCP connection from an ephemeral port of the instance's
+    /// address facing `dst` to `dst:port`; the SYN leaves at the next
+    /// poll. [`NetError::Unreachable`] if no subnet or route reaches `dst`
+    /// (or `dst` is the instance's own: there is no loopback),
+    /// [`NetError::TooManyConnections`] when every slot is taken.
+    fn tcp_connect(&self, dst: Ipv4Addr, port: u16) -> Result<TcpId, NetError>;
+
+    /// Queues as much of `data` as the send buffer has room for and
+    /// returns how much (0 while connecting or when the buffer is full).
+    /// [`NetError::NotConnected`] after [`IpStack::tcp_shutdown`]; the
+    /// connection's error once it failed.
+    fn tcp_send(&self, id: TcpId, data: &[u8]) -> Result<usize, NetError>;
+
+    /// Moves received bytes into `buf` and returns how many (0 if none
+    /// are waiting). Once the connection failed and nothing is left to
+    /// read, its error.
+    fn tcp_recv(&self, id: TcpId, buf: &mut [u8]) -> Result<usize, NetError>;
+
+    /// Finishes sending: a FIN follows the queued data. Receiving goes on.
+    fn tcp_shutdown(&self, id: TcpId) -> Result<(), NetError>;
+
+    /// The connection's state and queues.
+    fn tcp_status(&self, id: TcpId) -> Result<TcpStatus, NetError>;
+
+    /// Releases the connection; `id` is invalid afterwards. One that is
+    /// closing in order finishes in the background (for a bounded time,
+    /// then it is reset); any other is reset (RST) at once. Its slot and
+    /// buffers are freed when it has finished.
+    fn tcp_close(&self, id: TcpId);
+
+    /// The connections opened with [`IpStack::tcp_connect`] that still
+    /// hold a slot, released ones finishing in the background included.
+    fn tcp_list(&self) -> Vec<(TcpId, TcpStatus)>;
 
     // ---- statistics ----
 

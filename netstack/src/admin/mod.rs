@@ -5,7 +5,9 @@
 //!   `delete-addr`, `show-addr`, `help`;
 //! * [`route::route`]: `add`, `delete`, `help`;
 //! * [`netstat::netstat`]: `-r` (`-rn`) and `-s`;
-//! * [`ping::ping`]: illumos `ping`, with and without `-s`.
+//! * [`ping::ping`]: illumos `ping`, with and without `-s`;
+//! * [`ttcp::ttcp`]: a TCP connection carrying a test pattern (to the
+//!   echo service, verified), after the classic Test-TCP tool.
 //!
 //! Each is a [`Command`]: `argv[0]` is the command name, output and error
 //! messages go to `out` (there is one console), the result is the exit
@@ -20,10 +22,12 @@ pub mod netstat;
 pub mod ofmt;
 pub mod ping;
 pub mod route;
+pub mod ttcp;
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
+use core::net::Ipv4Addr;
 
 use crate::stack::{IpStack, NetError};
 
@@ -72,8 +76,13 @@ pub trait AdminEnv {
 pub type Command = fn(&[&str], &mut dyn AdminEnv, &mut dyn Write) -> i32;
 
 /// The commands by name.
-pub const COMMANDS: &[(&str, Command)] =
-    &[("ipadm", ipadm::ipadm), ("route", route::route), ("netstat", netstat::netstat), ("ping", ping::ping)];
+pub const COMMANDS: &[(&str, Command)] = &[
+    ("ipadm", ipadm::ipadm),
+    ("route", route::route),
+    ("netstat", netstat::netstat),
+    ("ping", ping::ping),
+    ("ttcp", ttcp::ttcp),
+];
 
 /// Runs `argv` if `argv[0]` names one of [`COMMANDS`]; `None` otherwise.
 pub fn run(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> Option<i32> {
@@ -95,6 +104,33 @@ pub fn valid_link_name(s: &str) -> bool {
         && b.len() <= 31
         && b[0].is_ascii_alphabetic()
         && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'.')
+}
+
+/// Why no IP instance can carry traffic to a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoStack<'a> {
+    /// `-i NAME` named no IP interface.
+    NoSuchInterface(&'a str),
+    /// No interface's subnet or route reaches the host.
+    Unreachable,
+}
+
+/// The instance to reach `dst` from: `ifname` if given, else the one whose
+/// subnet holds `dst`, else one with a route to it. An instance that owns
+/// `dst` cannot reach it (there is no loopback).
+pub fn pick_stack<'a>(
+    env: &dyn AdminEnv,
+    ifname: Option<&'a str>,
+    dst: Ipv4Addr,
+) -> Result<Arc<dyn IpStack>, NoStack<'a>> {
+    if let Some(name) = ifname {
+        return env.instance(name).ok_or(NoStack::NoSuchInterface(name));
+    }
+    let all = env.instances();
+    let owns = |i: &Arc<dyn IpStack>| i.addrs().iter().any(|a| a.net.addr() == dst);
+    let on_link = all.iter().find(|i| !owns(i) && i.addrs().iter().any(|a| a.net.contains(dst)));
+    let routed = || all.iter().find(|i| !owns(i) && i.reaches(dst));
+    on_link.or_else(routed).cloned().ok_or(NoStack::Unreachable)
 }
 
 /// Formats µs as milliseconds with three decimals (`0.512`).

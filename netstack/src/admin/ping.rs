@@ -19,15 +19,12 @@
 //! subnet holds the host, else one with a route to it. Hosts are dotted
 //! quads (there is no resolver). Intervals may have decimals (`-I 0.2`).
 
-use alloc::sync::Arc;
 use core::fmt::Write;
-use core::net::Ipv4Addr;
 
 use super::getopt::{OptError, getopt};
-use super::{AdminEnv, EXIT_FAIL, EXIT_USAGE, Millis};
+use super::{AdminEnv, EXIT_FAIL, EXIT_USAGE, Millis, NoStack, pick_stack};
 use crate::config::parse_addr;
 use crate::ping::{DEFAULT_DATA, Pinger};
-use crate::stack::IpStack;
 
 const USAGE: &str = "usage: ping [-s] [-c count] [-i interface] [-I interval] host [timeout]\n       \
                      ping -s [-c count] [-i interface] [-I interval] host [data_size [npackets]]";
@@ -92,8 +89,12 @@ pub fn ping(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
     }
     let stack = match pick_stack(env, p.value('i'), dst) {
         Ok(s) => s,
-        Err(msg) => {
-            let _ = writeln!(out, "ping: {msg}");
+        Err(NoStack::NoSuchInterface(name)) => {
+            let _ = writeln!(out, "ping: {name}: no such interface");
+            return EXIT_FAIL;
+        }
+        Err(NoStack::Unreachable) => {
+            let _ = writeln!(out, "ping: sendto: Network is unreachable");
             return EXIT_FAIL;
         }
     };
@@ -135,21 +136,6 @@ fn parse_seconds_ms(s: &str) -> Option<u64> {
         ms += (b - b'0') as u64 * [100, 10, 1][k];
     }
     whole.checked_mul(1000)?.checked_add(ms)
-}
-
-fn pick_stack(env: &dyn AdminEnv, ifname: Option<&str>, dst: Ipv4Addr) -> Result<Arc<dyn IpStack>, alloc::string::String> {
-    if let Some(name) = ifname {
-        return env.instance(name).ok_or_else(|| alloc::format!("{name}: no such interface"));
-    }
-    let all = env.instances();
-    // An interface that owns `dst` cannot reach it (no loopback).
-    let owns = |i: &Arc<dyn IpStack>| i.addrs().iter().any(|a| a.net.addr() == dst);
-    let on_link = all.iter().find(|i| !owns(i) && i.addrs().iter().any(|a| a.net.contains(dst)));
-    let routed = || all.iter().find(|i| !owns(i) && i.reaches(dst));
-    on_link
-        .or_else(routed)
-        .cloned()
-        .ok_or_else(|| alloc::string::String::from("sendto: Network is unreachable"))
 }
 
 struct Run {

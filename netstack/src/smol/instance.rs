@@ -1,6 +1,6 @@
 //! An IP stack instance on smoltcp: one `Interface` and `SocketSet` over
 //! one [`Link`], with the instance's addresses, routes, services and echo
-//! requesters.
+//! requesters and TCP client connections.
 //!
 //! Concurrency: the Rx lanes call [`IpStack::input`] from any CPU; it only
 //! pushes the packet into a bounded lock-free queue (full → counted drop).
@@ -12,8 +12,9 @@
 //! One poll: up to `rx_budget` queued frames, each validated
 //! ([`super::rxcheck`]; drops counted), linearized if it spans buffers, and
 //! handed to smoltcp alone so that service listeners are re-armed between
-//! frames; then replies for echo requesters are collected, the services
-//! run, and up to `tx_rounds` egress rounds transmit.
+//! frames (and client connections' state changes are seen one by one);
+//! then replies for echo requesters are collected, the services run, and
+//! up to `tx_rounds` egress rounds transmit.
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -28,13 +29,14 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Cidr};
 use spin::Mutex;
 
+use super::client::Clients;
 use super::device::{ETH_HDR, SmolDevice};
 use super::requester::Requesters;
 use super::rxcheck::{self, Drop};
 use super::services::Services;
 use crate::config::{InstanceConfig, IpArg, Ipv4Net, check_host_addr, is_unicast};
 use crate::link::Link;
-use crate::stack::{AddrInfo, EchoReply, IpStack, NetError, PingId, RouteInfo, ServiceStats};
+use crate::stack::{AddrInfo, EchoReply, IpStack, NetError, PingId, RouteInfo, ServiceStats, TcpId, TcpStatus};
 use crate::stats::{Counters, StackStats, add, bump};
 
 /// Addresses per instance (smoltcp's `iface-max-addr-count`).
@@ -67,6 +69,7 @@ struct Inner {
     routes: Vec<RouteInfo>,
     services: Services,
     requesters: Requesters,
+    clients: Clients,
     /// Linearization and copy buffer (one large frame).
     scratch: Vec<u8>,
 }
@@ -93,6 +96,7 @@ impl IpInstance {
         let mut sockets = SocketSet::new(Vec::new());
         let services = Services::new(&cfg.services, &mut sockets);
         let requesters = Requesters::new((cfg.random_seed >> 17) as u16 | 1, mtu - 28);
+        let clients = Clients::new(cfg.random_seed.rotate_right(29));
         Ok(IpInstance {
             link,
             mac,
@@ -108,6 +112,7 @@ impl IpInstance {
                 routes: Vec::new(),
                 services,
                 requesters,
+                clients,
                 scratch: vec![0u8; LARGE_FRAME],
             }),
         })
@@ -126,7 +131,7 @@ impl IpInstance {
 
     /// Validates one frame and hands it to smoltcp.
     fn ingress(&self, inner: &mut Inner, now: Instant, m: &Mblk) {
-        let Inner { iface, sockets, services, scratch, .. } = inner;
+        let Inner { iface, sockets, services, clients, scratch, .. } = inner;
         let total = m.total_len();
         let frame_max = if m.meta.gso.is_some() { LARGE_FRAME } else { self.frame_max };
         if total > frame_max {
@@ -157,6 +162,9 @@ impl IpInstance {
                 let mut dev = SmolDevice::new(Some(frame), &*self.link, &self.counters, self.frame_max);
                 iface.poll_ingress_single(now, &mut dev, sockets);
                 services.rearm(sockets);
+                if !clients.is_empty() {
+                    clients.observe(sockets, now.total_micros().max(0) as u64);
+                }
             }
         }
     }
@@ -189,6 +197,18 @@ impl IpInstance {
     fn on_link(addrs: &[AddrInfo], a: Ipv4Addr) -> bool {
         addrs.iter().any(|x| x.net.contains(a) && x.net.addr() != a)
     }
+
+    /// The source address for `dst`: the address of the subnet holding
+    /// `dst`, else of the subnet holding the gateway of the most specific
+    /// route to it. `None` if nothing reaches `dst`.
+    fn source_for(inner: &Inner, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        let on = |a: Ipv4Addr| inner.addrs.iter().filter(|x| x.net.contains(a)).max_by_key(|x| x.net.prefix());
+        if let Some(a) = on(dst) {
+            return Some(a.net.addr());
+        }
+        let route = inner.routes.iter().filter(|r| r.dest.contains(dst)).max_by_key(|r| r.dest.prefix())?;
+        on(route.gateway).map(|a| a.net.addr())
+    }
 }
 
 impl IpStack for IpInstance {
@@ -218,6 +238,9 @@ impl IpStack for IpInstance {
         }
         inner.requesters.collect(&mut inner.sockets, now_us);
         inner.services.run(&mut inner.sockets, &mut inner.scratch);
+        if !inner.clients.is_empty() {
+            inner.clients.observe(&mut inner.sockets, now_us);
+        }
         let mut exhausted = false;
         for _ in 0..self.tx_rounds {
             let mut dev = SmolDevice::new(None, &*self.link, &self.counters, self.frame_max);
@@ -230,7 +253,14 @@ impl IpStack for IpInstance {
         if !self.rxq.is_empty() {
             return Some(0);
         }
-        let next = inner.iface.poll_delay(now, &inner.sockets).map(|d| d.total_micros());
+        if !inner.clients.is_empty() {
+            // Egress may have ended a connection (abort, TIME_WAIT expiry).
+            inner.clients.observe(&mut inner.sockets, now_us);
+        }
+        let mut next = inner.iface.poll_delay(now, &inner.sockets).map(|d| d.total_micros());
+        if let Some(d) = inner.clients.next_deadline_us() {
+            next = Some(next.map_or(d, |n| n.min(d)));
+        }
         if exhausted {
             // Tx buffers come back as the device completes; retry soon.
             return Some(next.map_or(1000, |n| n.max(1000)));
@@ -334,6 +364,55 @@ impl IpStack for IpInstance {
         let mut inner = self.inner.lock();
         let Inner { sockets, requesters, .. } = &mut *inner;
         requesters.close(sockets, id);
+    }
+
+    fn tcp_connect(&self, dst: Ipv4Addr, port: u16) -> Result<TcpId, NetError> {
+        let mut inner = self.inner.lock();
+        let own = inner.addrs.iter().any(|a| a.net.addr() == dst);
+        if !is_unicast(dst) || inner.addrs.iter().any(|a| a.net.prefix() <= 30 && a.net.broadcast() == dst && !own) {
+            return Err(NetError::InvalidAddress);
+        }
+        if own {
+            // No loopback.
+            return Err(NetError::Unreachable);
+        }
+        let src = Self::source_for(&inner, dst).ok_or(NetError::Unreachable)?;
+        let Inner { iface, sockets, clients, .. } = &mut *inner;
+        clients.connect(iface.context(), sockets, src, dst, port)
+    }
+
+    fn tcp_send(&self, id: TcpId, data: &[u8]) -> Result<usize, NetError> {
+        let mut inner = self.inner.lock();
+        let Inner { sockets, clients, .. } = &mut *inner;
+        clients.send(sockets, id, data)
+    }
+
+    fn tcp_recv(&self, id: TcpId, buf: &mut [u8]) -> Result<usize, NetError> {
+        let mut inner = self.inner.lock();
+        let Inner { sockets, clients, .. } = &mut *inner;
+        clients.recv(sockets, id, buf)
+    }
+
+    fn tcp_shutdown(&self, id: TcpId) -> Result<(), NetError> {
+        let mut inner = self.inner.lock();
+        let Inner { sockets, clients, .. } = &mut *inner;
+        clients.shutdown(sockets, id)
+    }
+
+    fn tcp_status(&self, id: TcpId) -> Result<TcpStatus, NetError> {
+        let inner = self.inner.lock();
+        inner.clients.status(&inner.sockets, id)
+    }
+
+    fn tcp_close(&self, id: TcpId) {
+        let mut inner = self.inner.lock();
+        let Inner { sockets, clients, .. } = &mut *inner;
+        clients.close(sockets, id);
+    }
+
+    fn tcp_list(&self) -> Vec<(TcpId, TcpStatus)> {
+        let inner = self.inner.lock();
+        inner.clients.list(&inner.sockets)
     }
 
     fn stats(&self) -> StackStats {

@@ -9,8 +9,10 @@
 //! * [`rxcheck`]: header and checksum validation of received frames, so
 //!   that every drop is counted (smoltcp drops malformed frames silently).
 //! * [`requester`]: ICMP sockets for echo requests (`ping`).
+//! * [`client`]: TCP connections opened by local users (`ttcp`).
 //! * [`services`]: TCP echo/discard/chargen and UDP echo.
 
+pub mod client;
 pub mod device;
 pub mod instance;
 pub mod requester;

@@ -179,6 +179,13 @@ impl Peer {
         self.sockets.add(s)
     }
 
+    /// A TCP socket listening on `port` with 64 KiB buffers.
+    pub fn listen(&mut self, port: u16) -> SocketHandle {
+        let mut s = tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 65536]), tcp::SocketBuffer::new(vec![0; 65536]));
+        s.listen(port).unwrap();
+        self.sockets.add(s)
+    }
+
     pub fn tcp(&mut self, h: SocketHandle) -> &mut tcp::Socket<'static> {
         self.sockets.get_mut::<tcp::Socket>(h)
     }
@@ -195,6 +202,9 @@ impl Peer {
         self.sockets.get_mut::<udp::Socket>(h)
     }
 }
+
+/// Application logic of the peer (see [`Net::peer_app`]).
+pub type PeerApp = Box<dyn FnMut(&mut Peer)>;
 
 /// One hub port.
 pub struct Port {
@@ -213,6 +223,9 @@ pub struct Net {
     pub cfg: InstanceConfig,
     /// Frames the hub could not place (no rx buffer).
     pub hub_drops: u64,
+    /// Application logic of the peer, run before each of its polls (a
+    /// server the test scripts).
+    pub peer_app: Option<PeerApp>,
 }
 
 pub fn mac(n: u8) -> [u8; 6] {
@@ -238,6 +251,7 @@ impl Net {
             rx_segs: 1,
             cfg: InstanceConfig::default(),
             hub_drops: 0,
+            peer_app: None,
         }
     }
 
@@ -311,6 +325,9 @@ impl Net {
             }
         }
         if let Some(peer) = &mut self.peer {
+            if let Some(app) = &mut self.peer_app {
+                app(peer);
+            }
             peer.poll(now);
         }
         let mut frames: Vec<(Option<usize>, Vec<u8>)> = Vec::new();
