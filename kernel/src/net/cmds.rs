@@ -76,6 +76,12 @@ pub const COMMANDS: &[Command] = &[
         summary: "send ICMP echo requests",
         run: cmd_ip,
     },
+    Command {
+        name: "ttcp",
+        usage: "ttcp [-e] [-i interface] [-n bytes] [-p port] [-t timeout] host",
+        summary: "send a test pattern over TCP (verify the echo with -e or port 7)",
+        run: cmd_ip,
+    },
 ];
 
 /// What the IP commands need from the kernel.
