@@ -1,0 +1,350 @@
+//! `cargo bench -p arbalest-tests --bench flow`: what flows cost the
+//! receive path (issue 6), on the kernel under QEMU (2 CPUs, virtio-net
+//! with 2 queue pairs on a TAP in a namespace).
+//!
+//! The host floods 64-byte UDP datagrams at the kernel's discard port from
+//! raw-socket threads (`FLOWBENCH_FLOOD_THREADS`, default 1), as part (a)
+//! of the `mac` bench does, with 0, 1, 100 and 10000 flows on net0
+//! (`FLOWBENCH_FLOWS`, default `0,1,100,10000`). The flows are
+//! `transport=udp,local_port=P` for ports P from 20000 up, none of them the
+//! flood's port, so every packet is looked up in a table of that many
+//! flows and misses; a last row adds a flow for the flood's own port 9
+//! (every packet then hits a flow and goes through its soft ring set).
+//!
+//! The kernel's packet rate is the growth of `IPKTS` over net0's hardware
+//! Rx lanes (`dlstat show-link -r`) over the measuring window (host-timed),
+//! its CPU time per packet the busy share of every CPU in `mpstat` over the
+//! same window, less the share measured idle just before, divided by the
+//! packets.
+//!
+//! The flows are created the way an administrator would, through the
+//! serial console, one `flowadm add-flow` line each; to feed 10000 lines
+//! in reasonable time the lines go in batches of at most 3000 bytes (the
+//! kernel's console input queue holds 4096) and the bench then waits for
+//! one prompt per line, checking each command printed nothing. The time
+//! that takes is reported (flows added per second).
+//!
+//! Environment: `FLOWBENCH_SECS` (default 5) per measurement,
+//! `FLOWBENCH_FLOWS`, `FLOWBENCH_FLOOD_THREADS`.
+
+use std::process::exit;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arbalest_tests::frames;
+use arbalest_tests::net::{mpstat_interval, table_value, MpstatRow, NetVm, GUEST_MAC};
+use arbalest_tests::{Config, PROMPT};
+use bootimage::bench::report::{sh, Host};
+use bootimage::{Net, Nic};
+
+const SMP: usize = 2;
+const QUEUES: usize = 2;
+/// The flood's destination (the discard service).
+const FLOOD_PORT: u16 = 9;
+/// First local port of the flows that the flood misses.
+const FIRST_PORT: u32 = 20000;
+
+fn boot() -> NetVm {
+    let mut cfg = Config::with_smp(SMP);
+    cfg.net = Net::none().with_nic(Nic::Virtio);
+    let mut vm = NetVm::boot_with(cfg, QUEUES);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        let out = vm.run("dladm show-phys");
+        if table_value(&out, "net0", "STATE").as_deref() == Some("up") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    vm.wait_reachable(Duration::from_secs(60));
+    vm
+}
+
+// ---------------------------------------------------------------------------
+// Flows through the console.
+
+fn flow_line(i: u32) -> String {
+    format!("flowadm add-flow -l net0 -a transport=udp,local_port={} f{i}", FIRST_PORT + i)
+}
+
+/// Runs `lines` on the console in batches of at most 3000 bytes, waiting
+/// for each batch's prompts; every command must print nothing.
+fn run_batched(vm: &mut NetVm, lines: &[String]) -> Result<(), String> {
+    let mut i = 0;
+    while i < lines.len() {
+        let mut batch = String::new();
+        let mut n = 0;
+        while i + n < lines.len() && batch.len() + lines[i + n].len() + 1 <= 3000 {
+            batch.push_str(&lines[i + n]);
+            batch.push('\n');
+            n += 1;
+        }
+        vm.send(&batch);
+        for k in 0..n {
+            let text = vm.expect(PROMPT, Duration::from_secs(120))?;
+            let line = &lines[i + k];
+            // The text holds the echoed line, then the command's output.
+            let body = &text[..text.len() - PROMPT.len()];
+            let output = match body.find(line.as_str()) {
+                Some(p) => body[p + line.len()..].trim(),
+                None => body.trim(),
+            };
+            if !output.is_empty() {
+                return Err(format!("`{line}` printed:\n{output}"));
+            }
+        }
+        i += n;
+    }
+    Ok(())
+}
+
+/// Adds flows `have..want`; returns the seconds it took.
+fn add_flows(vm: &mut NetVm, have: u32, want: u32) -> Result<f64, String> {
+    let lines: Vec<String> = (have..want).map(flow_line).collect();
+    let t = Instant::now();
+    run_batched(vm, &lines)?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// Flows on net0, counted from `flowadm show-flow -p -o flow -l net0`.
+fn count_flows(vm: &mut NetVm) -> Result<usize, String> {
+    let out = vm.try_run("flowadm show-flow -p -o flow -l net0", Duration::from_secs(600))?;
+    if out.contains("flowadm:") || out.contains("usage:") {
+        return Err(format!("show-flow: {out}"));
+    }
+    Ok(out.lines().filter(|l| !l.trim().is_empty()).count())
+}
+
+// ---------------------------------------------------------------------------
+// The flood (as in the mac bench).
+
+/// Sums over net0's hardware Rx lanes: ipkts.
+fn rx_ipkts(vm: &mut NetVm) -> u64 {
+    let out = vm.run("dlstat show-link -r -p -o id,ipkts net0");
+    out.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.trim().split(':').collect();
+            (f.len() == 2 && f[0] == "hw").then(|| f[1].parse::<u64>().unwrap_or(0))
+        })
+        .sum()
+}
+
+fn busy_cpus(rows: &[MpstatRow]) -> f64 {
+    rows.iter().map(|r| (100u64.saturating_sub(r.idl)) as f64 / 100.0).sum()
+}
+
+fn flood_threads() -> u16 {
+    std::env::var("FLOWBENCH_FLOOD_THREADS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0 && n <= 8).unwrap_or(1)
+}
+
+fn flood(vm: &NetVm, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<u64>> {
+    let ep = vm.ns().endpoints(frames::parse_mac(GUEST_MAC).expect("guest MAC"));
+    (0..flood_threads())
+        .map(|t| {
+            let sock = vm.ns().raw_socket();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let payload = [0x5au8; 64];
+                // 512 source ports, spread over the rings.
+                let frames: Vec<Vec<u8>> = (0..512u16)
+                    .map(|i| {
+                        let udp = frames::udp(ep.host_ip, ep.guest_ip, 30000 + t * 1000 + i, FLOOD_PORT, &payload);
+                        frames::eth(ep.guest_mac, ep.host_mac, 0x0800, &frames::ipv4(ep.host_ip, ep.guest_ip, 17, i, &udp))
+                    })
+                    .collect();
+                let start = Instant::now();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(120) {
+                    if sock.send(&frames[(n % 512) as usize]).is_ok() {
+                        n += 1;
+                    }
+                }
+                n
+            })
+        })
+        .collect()
+}
+
+struct Row {
+    label: String,
+    flows: usize,
+    add_secs: Option<f64>,
+    added: u32,
+    pps: f64,
+    sent_pps: f64,
+    ns_per_pkt: f64,
+    idle_busy: f64,
+    load_busy: f64,
+    /// Packets the hit flow counted in the window (last row only).
+    flow_pkts: Option<u64>,
+    window_pkts: u64,
+}
+
+fn measure(vm: &mut NetVm, secs: u64, hit_flow: Option<&str>) -> Result<(f64, f64, f64, f64, f64, u64, Option<u64>), String> {
+    let (idle, _) = mpstat_interval(vm, 2)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders = flood(vm, stop.clone());
+    let t_start = Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    let f0 = hit_flow.map(|f| flow_ipkts(vm, f));
+    let c0 = rx_ipkts(vm);
+    let t0 = Instant::now();
+    let load = mpstat_interval(vm, secs);
+    let c1 = rx_ipkts(vm);
+    let t1 = Instant::now();
+    let f1 = hit_flow.map(|f| flow_ipkts(vm, f));
+    stop.store(true, Ordering::Relaxed);
+    let sent: u64 = senders.into_iter().map(|h| h.join().unwrap_or(0)).sum();
+    let sent_secs = t_start.elapsed().as_secs_f64();
+    let (load, _) = load?;
+    std::thread::sleep(Duration::from_secs(2));
+    let window = (t1 - t0).as_secs_f64();
+    let pkts = c1.saturating_sub(c0);
+    let pps = pkts as f64 / window;
+    let (ib, lb) = (busy_cpus(&idle), busy_cpus(&load));
+    let ns = if pps > 0.0 { (lb - ib).max(0.0) / pps * 1e9 } else { f64::NAN };
+    let flow_pkts = match (f0, f1) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
+    Ok((pps, sent as f64 / sent_secs, ns, ib, lb, pkts, flow_pkts))
+}
+
+fn flow_ipkts(vm: &mut NetVm, flow: &str) -> u64 {
+    let out = vm.run(&format!("flowstat -r -p -o ipkts {flow}"));
+    out.trim().parse().unwrap_or(0)
+}
+
+fn main() {
+    let secs: u64 = std::env::var("FLOWBENCH_SECS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(5);
+    let counts_env = std::env::var("FLOWBENCH_FLOWS").unwrap_or_else(|_| "0,1,100,10000".into());
+    let mut counts: Vec<u32> = Vec::new();
+    for c in counts_env.split(',').filter(|c| !c.trim().is_empty()) {
+        match c.trim().parse::<u32>() {
+            Ok(n) if n <= 40000 => counts.push(n),
+            _ => {
+                eprintln!("FLOWBENCH_FLOWS={counts_env}: expected comma-separated counts up to 40000");
+                exit(2);
+            }
+        }
+    }
+    counts.sort_unstable();
+    counts.dedup();
+    let accel = Config::with_smp(SMP).accel;
+    let mut rows: Vec<Result<Row, String>> = Vec::new();
+
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut vm = boot();
+        let mut have = 0u32;
+        for &n in &counts {
+            let add = if n > have {
+                eprintln!("adding flows {have}..{n} through the console");
+                match add_flows(&mut vm, have, n) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        rows.push(Err(format!("{n} flows: adding them failed: {e}")));
+                        return;
+                    }
+                }
+            } else {
+                None
+            };
+            let added = n - have;
+            have = n;
+            let counted = match count_flows(&mut vm) {
+                Ok(c) => c,
+                Err(e) => {
+                    rows.push(Err(format!("{n} flows: {e}")));
+                    return;
+                }
+            };
+            if counted != n as usize {
+                rows.push(Err(format!("{n} flows added but show-flow lists {counted}")));
+                return;
+            }
+            eprintln!("{n} flows (none for port {FLOOD_PORT}): flood {secs} s");
+            rows.push(measure(&mut vm, secs, None).map(|(pps, sent_pps, ns, ib, lb, pkts, _)| Row {
+                label: format!("{n}, all missed"),
+                flows: n as usize,
+                add_secs: add,
+                added,
+                pps,
+                sent_pps,
+                ns_per_pkt: ns,
+                idle_busy: ib,
+                load_busy: lb,
+                flow_pkts: None,
+                window_pkts: pkts,
+            }));
+        }
+        // One more flow, for the flood's own port: every packet hits it.
+        let line = format!("flowadm add-flow -l net0 -a transport=udp,local_port={FLOOD_PORT} hit");
+        let t = Instant::now();
+        if let Err(e) = run_batched(&mut vm, &[line]) {
+            rows.push(Err(format!("the hit flow: {e}")));
+            return;
+        }
+        let add = t.elapsed().as_secs_f64();
+        eprintln!("{} flows, one for port {FLOOD_PORT}: flood {secs} s", have + 1);
+        rows.push(measure(&mut vm, secs, Some("hit")).map(|(pps, sent_pps, ns, ib, lb, pkts, fp)| Row {
+            label: format!("{} + 1 for the flood's port", have),
+            flows: have as usize + 1,
+            add_secs: Some(add),
+            added: 1,
+            pps,
+            sent_pps,
+            ns_per_pkt: ns,
+            idle_busy: ib,
+            load_busy: lb,
+            flow_pkts: fp,
+            window_pkts: pkts,
+        }));
+    }));
+    if result.is_err() {
+        rows.push(Err("the VM failed (panic above)".into()));
+    }
+
+    let mut failed = false;
+    println!();
+    println!("Flow benchmark: Arbalest kernel, {accel} accel, {SMP} CPUs, virtio-net with {QUEUES} queue pairs on a TAP, {secs} s per measurement");
+    println!("64-byte UDP datagrams into the discard port (9) from {} raw-socket thread(s); flows transport=udp,local_port=P on net0", flood_threads());
+    println!();
+    println!("| flows on net0 | kernel pkts/s | host sent pkts/s | CPU ns/pkt (net of idle) | busy CPUs idle → load | flows added through the console |");
+    println!("|---|---:|---:|---:|---|---|");
+    let base = rows.iter().flatten().find(|r| r.flows == 0).map(|r| r.pps);
+    for r in &rows {
+        match r {
+            Ok(r) => {
+                let rel = base.map(|b| format!(" ({:.2}x)", r.pps / b.max(1.0))).unwrap_or_default();
+                let add = match r.add_secs {
+                    Some(s) if r.added > 0 => format!("{} in {:.1} s ({:.0}/s)", r.added, s, r.added as f64 / s.max(1e-6)),
+                    _ => "-".into(),
+                };
+                let hit = match r.flow_pkts {
+                    Some(f) => format!("; the hit flow counted {f} of the window's {} packets", r.window_pkts),
+                    None => String::new(),
+                };
+                println!(
+                    "| {} | {:.0}{rel} | {:.0} | {:.0} | {:.2} → {:.2} | {add}{hit} |",
+                    r.label, r.pps, r.sent_pps, r.ns_per_pkt, r.idle_busy, r.load_busy
+                );
+            }
+            Err(e) => {
+                failed = true;
+                println!("| FAILED: {e} | | | | | |");
+            }
+        }
+    }
+    println!();
+    println!(
+        "command: FLOWBENCH_FLOWS={counts_env} FLOWBENCH_SECS={secs} FLOWBENCH_FLOOD_THREADS={} cargo bench -p arbalest-tests --bench flow",
+        flood_threads()
+    );
+    println!("date:    {}", sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]));
+    println!("machine: {}", Host::probe().summary());
+    println!("note:    the host's flood threads share the 2 cores with QEMU's vCPU and I/O threads");
+    if failed {
+        exit(1);
+    }
+}
