@@ -406,7 +406,6 @@ fn refused_lines() -> Vec<(String, &'static [&'static str])> {
         ("flowadm add-flow -l vnic1 -a local_ip=10.0.0.300 tf".into(), &["10.0.0.300", "local_ip", "address"]),
         ("flowadm add-flow -l vnic1 -a remote_ip=10.0.0.0/33 tf".into(), &["33", "prefix", "remote_ip"]),
         ("flowadm add-flow -l vnic1 -a dsfield=0x2e:0x00 tf".into(), &["dsfield", "mask", "0x00"]),
-        ("flowadm add-flow -l vnic1 -a dsfield=46 tf".into(), &["dsfield", "46"]),
         ("flowadm add-flow -l vnic1 -a dsfield=0x100 tf".into(), &["dsfield", "0x100"]),
         ("flowadm add-flow -l vnic1 -a transport=udp -p maxbw=1K tf".into(), &["maxbw", "1K"]),
         ("flowadm add-flow -l vnic1 -a transport=udp -p priority=urgent tf".into(), &["priority", "urgent"]),
