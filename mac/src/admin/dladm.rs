@@ -19,7 +19,9 @@
 //! * `create-vnic [-t] -l link [-m auto|random|factory|MAC] [-v vid]
 //!   [-p prop=value[,...]] vnic`, `delete-vnic [-t] vnic`,
 //!   `show-vnic [-l link] [-p] [-o field,...] [vnic]`
-//!   (`LINK OVER SPEED MACADDRESS MACADDRTYPE VID`).
+//!   (`LINK OVER SPEED MACADDRESS MACADDRTYPE VID`; `-l` names a physical
+//!   link or an etherstub). `delete-vnic` is refused while an IP
+//!   interface is plumbed on the VNIC or flows are defined on it.
 //! * `create-etherstub [-t] name`, `delete-etherstub [-t] name`,
 //!   `show-etherstub [-p] [-o field,...] [name]` (`LINK`).
 //! * `set-linkprop [-t] -p prop=value[,...] link`,
@@ -351,7 +353,7 @@ fn show_link(cmd: &mut Cmd<'_>, args: &[&str], env: &dyn DladmEnv) -> i32 {
 }
 
 /// The single operand of a create/delete form (errors printed).
-fn one_operand<'a>(cmd: &mut Cmd<'_>, o: &Opts<'a>, what: &str) -> Result<&'a str, i32> {
+pub(super) fn one_operand<'a>(cmd: &mut Cmd<'_>, o: &Opts<'a>, what: &str) -> Result<&'a str, i32> {
     match o.operands.as_slice() {
         [] => Err(cmd.usage_error(format_args!("missing {what} name"))),
         [name] => Ok(name),
@@ -372,7 +374,7 @@ fn new_name(cmd: &mut Cmd<'_>, links: &[Datalink], name: &str) -> Result<(), i32
 
 /// Splits `-p` lists (illumos style: `a=1,2,b=3` is `a` = `1,2` and `b` =
 /// `3`) into (name, value) pairs.
-fn prop_assignments(cmd: &mut Cmd<'_>, lists: &[&str]) -> Result<Vec<(String, String)>, i32> {
+pub(super) fn prop_assignments(cmd: &mut Cmd<'_>, lists: &[&str]) -> Result<Vec<(String, String)>, i32> {
     let mut out: Vec<(String, String)> = Vec::new();
     for list in lists {
         for token in list.split(',') {
@@ -393,7 +395,7 @@ fn prop_assignments(cmd: &mut Cmd<'_>, lists: &[&str]) -> Result<Vec<(String, St
 }
 
 /// The property names of `-p prop,...` lists.
-fn prop_names<'a>(cmd: &mut Cmd<'_>, lists: &[&'a str]) -> Result<Vec<&'a str>, i32> {
+pub(super) fn prop_names<'a>(cmd: &mut Cmd<'_>, lists: &[&'a str]) -> Result<Vec<&'a str>, i32> {
     let mut out = Vec::new();
     for list in lists {
         for name in list.split(',') {
@@ -406,11 +408,11 @@ fn prop_names<'a>(cmd: &mut Cmd<'_>, lists: &[&'a str]) -> Result<Vec<&'a str>, 
     Ok(out)
 }
 
-fn all_values<'a>(o: &Opts<'a>, c: char) -> Vec<&'a str> {
+pub(super) fn all_values<'a>(o: &Opts<'a>, c: char) -> Vec<&'a str> {
     o.opts.iter().filter(|&&(x, _)| x == c).filter_map(|&(_, v)| v).collect()
 }
 
-fn check_dups(cmd: &mut Cmd<'_>, o: &Opts<'_>, allow: &str) -> Result<(), i32> {
+pub(super) fn check_dups(cmd: &mut Cmd<'_>, o: &Opts<'_>, allow: &str) -> Result<(), i32> {
     match o.duplicate(allow) {
         Some(c) => Err(cmd.usage_error(format_args!("the option -{c} cannot be specified more than once"))),
         None => Ok(()),
@@ -503,6 +505,19 @@ fn delete_vnic(cmd: &mut Cmd<'_>, args: &[&str], env: &dyn DladmEnv) -> i32 {
         Ok(l) => l,
         Err(st) => return st,
     };
+    // Flows point at the VNIC's client: refused while any remain (as
+    // illumos refuses).
+    let flows = crate::flow::registry::on_link(l.name());
+    if !flows.is_empty() {
+        let names: Vec<&str> = flows.iter().map(|f| f.name()).collect();
+        let why = alloc::format!(
+            "{} flow(s) are defined on it ({}); remove them first with flowadm remove-flow -l {}",
+            flows.len(),
+            names.join(","),
+            l.name()
+        );
+        return cmd.fail(format_args!("{}", LinkError::Busy(String::from(l.name()), why)));
+    }
     match link::delete_vnic(l.name()) {
         Ok(()) => {
             props::forget(l.name());
@@ -524,6 +539,8 @@ fn show_vnic(cmd: &mut Cmd<'_>, args: &[&str], env: &dyn DladmEnv) -> i32 {
     let over = match o.value('l') {
         None => None,
         Some(l) => match cmd.find_link(&links, l) {
+            // VNICs sit on physical links and etherstubs only.
+            Ok(Datalink::Vnic(_)) => return cmd.fail(format_args!("{}", LinkError::BadLower(String::from(l)))),
             Ok(l) => Some(String::from(l.name())),
             Err(st) => return st,
         },

@@ -21,6 +21,12 @@
 //!   `-r`: Rx rings only, `LINK TYPE INDEX IPKTS RBYTES`; `-t`: Tx rings
 //!   only, `LINK TYPE INDEX OPKTS OBYTES`. `TYPE` is `rx` or `tx`.
 //!
+//! * `dlstat show-link -h [-F gnuplot] [-p] [-o field,...] [-u ...] [link]`:
+//!   the usage history ([`crate::history`]): `LINK DURATION IPKTS RBYTES
+//!   OPKTS OBYTES BANDWIDTH` per link, or with `-F gnuplot` a `# Time`
+//!   header and one row per sample (seconds since boot, then each link's
+//!   Kbps in the interval).
+//!
 //! Counters are scaled by 1000 with a K/M/G/T/P suffix and two decimals
 //! unless `-u R` (raw) or `-p` (always raw); `-u K` etc. fix the unit.
 //! With `-i N` the command prints every N seconds until interrupted: the
@@ -57,6 +63,7 @@ const USAGE_LINK: &str =
     "dlstat show-link [-r [-F] | -t] [-a] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]";
 const USAGE_PHYS: &str = "dlstat show-phys [-r | -t] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]";
 const USAGE_HELP: &str = "dlstat help [subcommand]";
+const USAGE_HISTORY: &str = "dlstat show-link -h [-F gnuplot] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [link]";
 
 /// Subcommands illumos has that come with later issues.
 const LATER: &[&str] = &["show-aggr"];
@@ -196,7 +203,11 @@ fn help(cmd: &mut Cmd<'_>, args: &[&str]) -> i32 {
     let usage = match args {
         [] => DLSTAT_USAGE,
         ["show-phys"] => USAGE_PHYS,
-        ["show-link"] => USAGE_LINK,
+        ["show-link"] => {
+            let _ = write_usage(cmd.out, USAGE_LINK);
+            let _ = write_usage(cmd.out, USAGE_HISTORY);
+            return EXIT_OK;
+        }
         ["help"] => USAGE_HELP,
         ["reset"] => USAGE_RESET,
         [sub] => return cmd.usage_error(format_args!("unknown subcommand '{sub}'")),
@@ -207,14 +218,15 @@ fn help(cmd: &mut Cmd<'_>, args: &[&str]) -> i32 {
 }
 
 /// Options common to the statistics forms.
-struct StatOpts<'a> {
-    parsable: bool,
-    unit: Unit,
-    interval: u64,
-    link: Option<&'a str>,
+pub(super) struct StatOpts<'a> {
+    pub parsable: bool,
+    pub unit: Unit,
+    pub interval: u64,
+    /// The operand (a link, or for `flowstat` a flow).
+    pub link: Option<&'a str>,
 }
 
-fn stat_opts<'a>(cmd: &mut Cmd<'_>, o: &Opts<'a>) -> Result<StatOpts<'a>, i32> {
+pub(super) fn stat_opts<'a>(cmd: &mut Cmd<'_>, o: &Opts<'a>) -> Result<StatOpts<'a>, i32> {
     let link = cmd.show_checks(o)?;
     if o.has('r') && o.has('t') {
         return Err(cmd.usage_error(format_args!("the options -t and -r are not compatible")));
@@ -446,7 +458,7 @@ fn run(
 }
 
 /// Sleeps `interval` seconds in steps; false if interrupted.
-fn wait(env: &dyn AdminEnv, interval: u64) -> bool {
+pub(super) fn wait(env: &dyn AdminEnv, interval: u64) -> bool {
     let mut left = interval.saturating_mul(1000);
     while left > 0 {
         if env.interrupted() {
@@ -591,10 +603,15 @@ fn tx_row(link: &str, id: &str, opkts: String, obytes: String, sdrops: String) -
 }
 
 fn show_link(cmd: &mut Cmd<'_>, args: &[&str], links: &[Datalink], env: &dyn AdminEnv) -> i32 {
-    let o = match getopt(args, "rtFapi:o:u:") {
+    let o = match getopt(args, "rtFapi:o:u:h") {
         Ok(o) => o,
         Err(e) => return cmd.usage_error(format_args!("{e}")),
     };
+    if o.has('h') {
+        // The history form, where -F takes a format.
+        cmd.usage = USAGE_HISTORY;
+        return show_link_history(cmd, args, links);
+    }
     let s = match stat_opts(cmd, &o) {
         Ok(s) => s,
         Err(status) => return status,
@@ -790,4 +807,152 @@ fn reset(cmd: &mut Cmd<'_>, args: &[&str], links: &[Datalink]) -> i32 {
         b.push((name, snap));
     }
     EXIT_OK
+}
+
+/// A link's traffic as `dlstat` shows it by default: (ipkts, rbytes,
+/// opkts, obytes) — a physical link's rings summed, a VNIC's client
+/// counters, an etherstub's local traffic — raw (not since a reset).
+pub(crate) fn link_totals(l: &Datalink) -> [u64; 4] {
+    match l {
+        Datalink::Phys(m) => {
+            let (mut v, p) = ([0u64; 4], m.provider());
+            for i in 0..m.info().rx_rings {
+                if let Some(r) = p.rx_ring(i) {
+                    let c = r.stats().snapshot();
+                    v[0] = v[0].wrapping_add(c.packets);
+                    v[1] = v[1].wrapping_add(c.bytes);
+                }
+            }
+            for i in 0..m.info().tx_rings {
+                if let Some(r) = p.tx_ring(i) {
+                    let c = r.stats().snapshot();
+                    v[2] = v[2].wrapping_add(c.packets);
+                    v[3] = v[3].wrapping_add(c.bytes);
+                }
+            }
+            v
+        }
+        Datalink::Vnic(c) => {
+            let k = c.stats.snapshot();
+            [k.ipackets, k.rbytes, k.opackets, k.obytes]
+        }
+        Datalink::Etherstub(s) => {
+            let k = etherstub_counters(s);
+            [k.ipackets, k.rbytes, k.opackets, k.obytes]
+        }
+    }
+}
+
+/// `show-link -h` / `flowstat -h` columns (the first named by the caller).
+pub(super) fn history_fields(first: &'static str) -> [Field; 7] {
+    [
+        Field::left(first, 14),
+        Field::right("DURATION", 8),
+        Field::right("IPKTS", 8),
+        Field::right("RBYTES", 8),
+        Field::right("OPKTS", 8),
+        Field::right("OBYTES", 8),
+        Field::right("BANDWIDTH", 12),
+    ]
+}
+
+/// Options of a history form: `-h [-F gnuplot] [-p] [-o f,...] [-u U]`
+/// with at most one operand; the other letters of `extra` are allowed
+/// options with an argument (`flowstat`'s `l`). Returns the options.
+pub(super) fn history_opts<'a>(cmd: &mut Cmd<'_>, args: &[&'a str], spec: &str) -> Result<(Opts<'a>, bool), i32> {
+    let o = getopt(args, spec).map_err(|e| cmd.usage_error(format_args!("{e}")))?;
+    for c in ['r', 't', 'i', 'a'] {
+        if o.has(c) {
+            return Err(cmd.usage_error(format_args!("the option -h cannot be combined with -{c}")));
+        }
+    }
+    let gnuplot = match o.value('F') {
+        None => false,
+        Some("gnuplot") => true,
+        Some(f) => return Err(cmd.fail(format_args!("invalid format '{f}': the only format is gnuplot"))),
+    };
+    if gnuplot && (o.has('o') || o.has('p') || o.has('u')) {
+        return Err(cmd.usage_error(format_args!("-F gnuplot cannot be combined with -o, -p or -u")));
+    }
+    Ok((o, gnuplot))
+}
+
+/// Prints a history report: the `summaries` (already picked, in order)
+/// as a table, or with `gnuplot` one row per sample for `names`.
+pub(super) fn print_history(
+    cmd: &mut Cmd<'_>,
+    o: &Opts<'_>,
+    s: &StatOpts<'_>,
+    first: &'static str,
+    kind: crate::history::Kind,
+    summaries: &[crate::history::Summary],
+    gnuplot: bool,
+) -> i32 {
+    if gnuplot {
+        let names: Vec<&str> = summaries.iter().map(|x| x.name.as_str()).collect();
+        let series = crate::history::with(|h| h.series(kind, &names));
+        let mut head = String::from("# Time");
+        for n in &names {
+            head.push(' ');
+            head.push_str(n);
+        }
+        let _ = writeln!(cmd.out, "{head}");
+        for (t, rates) in series {
+            let mut line = alloc::format!("{}.{:03}", t / 1_000_000_000, (t / 1_000_000) % 1000);
+            for bps in rates {
+                // Kbps with two decimals.
+                let h = (u128::from(bps) + 5) / 10;
+                let _ = write!(line, " {}.{:02}", h / 100, h % 100);
+            }
+            let _ = writeln!(cmd.out, "{line}");
+        }
+        return EXIT_OK;
+    }
+    let template = history_fields(first);
+    let cols = match table::select(&template, o.value('o')) {
+        Ok(c) => c,
+        Err(e) => return cmd.fail(format_args!("{e}")),
+    };
+    let num = |n: u64| format_count(n, s.unit);
+    let rows: Vec<Vec<String>> = summaries
+        .iter()
+        .map(|x| {
+            let bw = if s.parsable || s.unit == Unit::Raw {
+                alloc::format!("{}", x.bps())
+            } else {
+                alloc::format!("{}bps", format_count(x.bps(), s.unit))
+            };
+            alloc::vec![
+                x.name.clone(),
+                alloc::format!("{}", x.duration_ns / 1_000_000_000),
+                num(x.counts[0]),
+                num(x.counts[1]),
+                num(x.counts[2]),
+                num(x.counts[3]),
+                bw,
+            ]
+        })
+        .collect();
+    let _ = Table::new(&template, cols, s.parsable).print(cmd.out, &rows);
+    EXIT_OK
+}
+
+/// `dlstat show-link -h [-F gnuplot] [link]`.
+fn show_link_history(cmd: &mut Cmd<'_>, args: &[&str], links: &[Datalink]) -> i32 {
+    let (o, gnuplot) = match history_opts(cmd, args, "rtapi:o:u:hF:") {
+        Ok(x) => x,
+        Err(st) => return st,
+    };
+    let s = match stat_opts(cmd, &o) {
+        Ok(s) => s,
+        Err(st) => return st,
+    };
+    let picked = match cmd.pick_links(links, s.link) {
+        Ok(p) => p,
+        Err(st) => return st,
+    };
+    let all = crate::history::with(|h| h.summary(crate::history::Kind::Link));
+    let summaries: Vec<crate::history::Summary> =
+        picked.iter().filter_map(|l| all.iter().find(|x| x.name == l.name()).cloned()).collect();
+    print_history(cmd, &o, &s, "LINK", crate::history::Kind::Link, &summaries, gnuplot)
 }

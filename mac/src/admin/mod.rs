@@ -1,7 +1,7 @@
-//! The data-link admin commands (`dladm`, `dlstat`), as functions the
-//! kernel's shell calls with the words of the command line and the links
-//! to show. Formats, options and errors follow `shared/ADMIN.md` and, where
-//! it is silent, illumos.
+//! The data-link admin commands (`dladm`, `dlstat`, `flowadm`,
+//! `flowstat`), as functions the kernel's shell calls with the words of
+//! the command line and the links to show. Formats, options and errors
+//! follow `shared/ADMIN.md` and, where it is silent, illumos.
 //!
 //! Conventions shared by every command here:
 //!
@@ -13,12 +13,14 @@
 //! * `help [subcommand]` prints the usage and exits 0.
 //!
 //! Nothing here sleeps or reads a clock on its own: repeating commands get
-//! an [`AdminEnv`]; `dladm` gets a [`DladmEnv`] (the links to show,
-//! entropy for random MAC addresses, the CPU count for `cpus`, memory for
-//! etherstubs).
+//! an [`AdminEnv`]; `dladm` and `flowadm` get a [`DladmEnv`] (the links
+//! to show, entropy for random MAC addresses, the CPU count for `cpus`,
+//! memory for etherstubs); `flowstat` reads the flow registry itself.
 
 mod dladm;
 mod dlstat;
+mod flowadm;
+mod flowstat;
 pub mod getopt;
 #[cfg(test)]
 mod link_tests;
@@ -33,6 +35,10 @@ use core::fmt::{self, Write};
 
 pub use dladm::{DLADM_USAGE, dladm};
 pub use dlstat::{DLSTAT_USAGE, dlstat};
+pub use flowadm::{FLOWADM_USAGE, flowadm, parse_flow_maxbw};
+pub use flowstat::{FLOWSTAT_USAGE, flowstat};
+
+pub(crate) use dlstat::link_totals;
 
 use crate::dma::DmaAllocator;
 use crate::link::Datalink;
