@@ -167,7 +167,9 @@ extern "C" fn kmain_bsp_stage2(rsdp: u64) -> ! {
             sched::spawn("ktest", sched::Priority::Medium, Some(0), move || crate::ktest::run(&name));
         }
         None => {
-            sched::spawn("shell", sched::Priority::Medium, Some(0), crate::kshell::run);
+            // High, beside the default-priority lanes: the console stays
+            // responsive while links are flooded.
+            sched::spawn("shell", sched::Priority::High, Some(0), crate::kshell::run);
         }
     }
     sched::run_this_cpu()

@@ -30,6 +30,8 @@ pub const TESTS: &[(&str, &str, TestFn)] = &[
     ("timer-calibration", "TSC and LAPIC-timer calibration agree across HPET and PM timer", timer_calibration),
     ("preempt", "two busy threads of equal priority on one CPU both make progress", preempt),
     ("priority", "a high-priority thread preempts a busy low-priority one at once", priority),
+    ("preempt-lock", "a thread holding a data-path spin lock is not preempted until it lets go", preempt_lock),
+    ("set-priority", "raising a starved low-priority thread's priority lets it run at once", set_priority),
     ("ipi", "a wake-up from another CPU reaches a sleeping thread by IPI", ipi),
     ("callout", "per-CPU timer callouts fire on their CPU, in deadline order", callout),
     ("ctxswitch", "benchmark: context-switch cost between two threads on one CPU", ctxswitch),
@@ -250,6 +252,92 @@ fn priority() -> Result<(), String> {
     let slice_ns = 10 * 1_000_000_000 / sched::hz() as u64;
     if latency >= slice_ns {
         return Err(alloc::format!("waited {latency} ns, a whole time slice"));
+    }
+    Ok(())
+}
+
+fn preempt_lock() -> Result<(), String> {
+    // A low-priority thread takes a data-path lock and spins inside it
+    // for 30 ms; a high-priority thread woken meanwhile on the same CPU
+    // must not run before the lock is released, and must run at once
+    // after (the pending preemption happens at the unlock).
+    let cpu = *online_cpus().last().ok_or("no CPU")?;
+    let lock = Arc::new(arbalest_mac::sync::Mutex::new(0u64));
+    let released = Arc::new(AtomicU64::new(0));
+    let holding = Arc::new(AtomicU64::new(0));
+    let (l2, r2, h2) = (lock.clone(), released.clone(), holding.clone());
+    let low = sched::spawn("lock-holder", Priority::Low, Some(cpu), move || {
+        let mut g = l2.lock();
+        h2.store(1, Ordering::SeqCst);
+        let until = clock::now_ns() + 30_000_000;
+        while clock::now_ns() < until {
+            *g += 1;
+            core::hint::spin_loop();
+        }
+        r2.store(clock::now_ns(), Ordering::SeqCst);
+        drop(g);
+    })
+    .ok_or("spawn")?;
+    while holding.load(Ordering::SeqCst) == 0 {
+        sched::sleep_ms(1);
+    }
+    let ran = Arc::new(AtomicU64::new(0));
+    let r3 = ran.clone();
+    let high = sched::spawn("preempter", Priority::High, Some(cpu), move || {
+        r3.store(clock::now_ns(), Ordering::SeqCst);
+    })
+    .ok_or("spawn")?;
+    high.join();
+    low.join();
+    let (rel, run) = (released.load(Ordering::SeqCst), ran.load(Ordering::SeqCst));
+    kprintln!("preempt-lock: lock released at {rel} ns, high-priority thread ran at {run} ns");
+    if run < rel {
+        return Err(alloc::format!("preempted inside the lock: ran {} ns before the release", rel - run));
+    }
+    let slice_ns = 10 * 1_000_000_000 / sched::hz() as u64;
+    if run - rel >= slice_ns {
+        return Err(alloc::format!("the pending preemption waited {} ns after the release", run - rel));
+    }
+    Ok(())
+}
+
+fn set_priority() -> Result<(), String> {
+    // A busy high-priority thread starves a low one on the same CPU;
+    // raising the low one to high makes it share the CPU at once. (Not on
+    // the CPU of this test's own thread, which the hog would starve too.)
+    let cpu = *online_cpus().last().ok_or("no CPU")?;
+    if cpu == 0 {
+        return Err(String::from("needs 2 CPUs"));
+    }
+    let stop = Arc::new(AtomicU64::new(0));
+    let count = Arc::new(AtomicU64::new(0));
+    let (s1, s2, c2) = (stop.clone(), stop.clone(), count.clone());
+    let hog = sched::spawn("hog", Priority::High, Some(cpu), move || {
+        while s1.load(Ordering::Relaxed) == 0 {
+            core::hint::spin_loop();
+        }
+    })
+    .ok_or("spawn")?;
+    let low = sched::spawn("starved", Priority::Low, Some(cpu), move || {
+        while s2.load(Ordering::Relaxed) == 0 {
+            c2.fetch_add(1, Ordering::Relaxed);
+        }
+    })
+    .ok_or("spawn")?;
+    sched::sleep_ms(50);
+    let starved = count.load(Ordering::Relaxed);
+    sched::set_priority(&low, Priority::High);
+    sched::sleep_ms(50);
+    let after = count.load(Ordering::Relaxed);
+    stop.store(1, Ordering::SeqCst);
+    hog.join();
+    low.join();
+    kprintln!("set-priority: {starved} iterations at low priority beside a busy high thread, {} after the raise", after - starved);
+    if starved > 0 {
+        return Err(alloc::format!("the low thread ran ({starved} iterations) beside a busy high one"));
+    }
+    if after == starved {
+        return Err(String::from("the raised thread did not run"));
     }
     Ok(())
 }

@@ -10,7 +10,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use spin::{Mutex, Once};
+use spin::Once;
+
+use crate::sync::Mutex;
 
 use crate::dma::{DmaAllocator, DmaRegion};
 

@@ -6,7 +6,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use spin::Mutex;
+use crate::sync::Mutex;
 
 use crate::mblk::{Mblk, MblkChain};
 

@@ -39,6 +39,7 @@ pub mod provider;
 pub mod srs;
 pub mod stats;
 pub mod switch;
+pub mod sync;
 pub mod vlan;
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
-use spin::Mutex;
+use crate::sync::Mutex;
 
 use crate::buf::BufPool;
 use crate::client::{AddrType, MacClient};

@@ -14,7 +14,9 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use spin::{Mutex, Once};
+use spin::Once;
+
+use crate::sync::Mutex;
 
 use crate::buf::BufPool;
 use crate::dma::DmaAllocator;

@@ -10,7 +10,7 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use spin::RwLock;
+use crate::sync::RwLock;
 
 use crate::buf::BufPool;
 use crate::client::MacClient;

@@ -98,6 +98,16 @@ fn priority_preempts_at_once() {
 }
 
 #[test]
+fn a_lock_holder_is_not_preempted_until_it_unlocks() {
+    sched_test("preempt-lock", 2);
+}
+
+#[test]
+fn raising_a_threads_priority_takes_effect_at_once() {
+    sched_test("set-priority", 2);
+}
+
+#[test]
 fn cross_cpu_wakeup_by_ipi() {
     sched_test("ipi", 4);
 }

@@ -61,7 +61,7 @@ use arbalest_mac::{
     BufPool, CksumCaps, DeviceCounters, Duplex, GroupInfo, LinkState, LsoCaps, MacAddr, MacError, MacInfo, MacProvider, MacUpcalls, RingStats,
     RxRing, TxRing,
 };
-use spin::Mutex;
+use arbalest_mac::sync::Mutex;
 
 use crate::dma_mem::DmaMem;
 use crate::error::Error;

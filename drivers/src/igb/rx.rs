@@ -26,7 +26,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering, fence};
 
 use arbalest_mac::{BufPool, Cksum, DmaBuf, MacUpcalls, Mblk, MblkChain, PktMeta, RingStats, RxRing};
-use spin::Mutex;
+use arbalest_mac::sync::Mutex;
 
 use crate::dma_mem::DmaMem;
 use crate::hal::{Hal, Mmio};

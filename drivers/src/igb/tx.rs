@@ -24,7 +24,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 
 use arbalest_mac::{LinkState, MacUpcalls, Mblk, MblkChain, RingStats, TxRing};
-use spin::Mutex;
+use arbalest_mac::sync::Mutex;
 
 use crate::dma_mem::DmaMem;
 use crate::hal::{Hal, Mmio};

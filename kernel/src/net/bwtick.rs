@@ -1,5 +1,5 @@
 //! The bandwidth tick: releases the `maxbw` allowance of every MAC client
-//! that has a limit or packets waiting, every millisecond while any does
+//! (and of its flows) that has a limit or packets waiting, every millisecond while any does
 //! (illumos recomputes its SRS allowance per clock tick).
 
 use alloc::sync::Arc;
@@ -17,13 +17,13 @@ fn clients() -> Vec<Arc<MacClient>> {
 
 /// Starts the tick thread.
 pub fn start() -> bool {
-    // Medium like every data-path thread: the shapers take spin locks the
-    // lanes also take, and a higher-priority spinner would starve a
-    // preempted holder on the same CPU.
-    sched::spawn("mac/bwtick", Priority::Medium, None, || loop {
+    // High, the default priority of links' lanes, so that shaped links
+    // keep their rate under load. (Data-path locks hold off preemption,
+    // so threads of different priorities may share them.)
+    sched::spawn("mac/bwtick", Priority::High, None, || loop {
         let mut busy = false;
         for c in clients() {
-            if c.tx_bw.limit().is_some() || c.rx_bw.limit().is_some() || c.tx_bw.backlogged() || c.rx_bw.backlogged() {
+            if c.bw_active() {
                 busy = true;
                 c.bw_service();
             }

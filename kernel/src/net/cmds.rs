@@ -1,5 +1,6 @@
-//! Shell commands of the network: `scanpci`, `dladm`, `dlstat` — thin
-//! wrappers over the host-tested implementations in `drivers` and `mac`.
+//! Shell commands of the network: `scanpci`, `ndd`, `dladm`, `dlstat`,
+//! `flowadm`, `flowstat` — thin wrappers over the host-tested
+//! implementations in `drivers` and `mac`.
 
 use alloc::string::String;
 
@@ -57,6 +58,8 @@ pub const COMMANDS: &[Command] = &[
     },
     Command { name: "dladm", usage: admin::DLADM_USAGE, summary: "administer data links", run: cmd_dladm },
     Command { name: "dlstat", usage: admin::DLSTAT_USAGE, summary: "report data-link statistics", run: cmd_dlstat },
+    Command { name: "flowadm", usage: admin::FLOWADM_USAGE, summary: "administer flows: classes of traffic with bandwidth and priority", run: cmd_flowadm },
+    Command { name: "flowstat", usage: admin::FLOWSTAT_USAGE, summary: "report flow statistics", run: cmd_flowstat },
     Command {
         name: "ipadm",
         usage: "ipadm create-addr -T static -a address/prefixlen link[/addrobj]\nipadm delete-addr addrobj\nipadm show-addr [addrobj]\nipadm show-if [link]\nipadm create-if link\nipadm delete-if link",
@@ -137,6 +140,15 @@ fn cmd_scanpci(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
 
 fn cmd_dladm(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
     admin::dladm(argv, &LinkEnv, ctx.out)
+}
+
+fn cmd_flowadm(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
+    admin::flowadm(argv, &LinkEnv, ctx.out)
+}
+
+fn cmd_flowstat(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
+    let env = Env(ctx.host);
+    admin::flowstat(argv, ctx.out, &env)
 }
 
 fn cmd_dlstat(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {

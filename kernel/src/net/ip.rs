@@ -17,7 +17,7 @@ use arbalest_mac::client::MacClient;
 use arbalest_netstack::{InstanceConfig, IpArg, IpInstance, IpStack, Link, NetError};
 use spin::Mutex;
 
-use crate::sched::{self, Priority, WaitQueue};
+use crate::sched::{self, WaitQueue};
 use crate::time::clock;
 
 /// The netstack `Link` over a MAC client.
@@ -54,9 +54,16 @@ pub struct IpIf {
     kick: AtomicBool,
     stop: AtomicBool,
     wq: WaitQueue,
+    /// The instance's thread.
+    thread: spin::Once<Arc<sched::Thread>>,
 }
 
 impl IpIf {
+    /// The instance's thread (it runs at its link's `priority`).
+    pub fn thread(&self) -> Option<Arc<sched::Thread>> {
+        self.thread.get().cloned()
+    }
+
     /// Asks the stack thread to run now (packets arrived, a command
     /// queued work, or a Tx ring resumed).
     pub fn kick(&self) {
@@ -110,6 +117,7 @@ pub fn create(link: &str) -> Result<Arc<IpIf>, NetError> {
         kick: AtomicBool::new(false),
         stop: AtomicBool::new(false),
         wq: WaitQueue::new(),
+        thread: spin::Once::new(),
     });
     let rx_if = ipif.clone();
     client.set_rx(Some(Arc::new(move |chain| {
@@ -118,9 +126,15 @@ pub fn create(link: &str) -> Result<Arc<IpIf>, NetError> {
     })));
     let t = ipif.clone();
     let name = alloc::format!("ip/{link}");
-    if sched::spawn(&name, Priority::Medium, None, move || t.run()).is_none() {
-        client.set_rx(None);
-        return Err(NetError::NoBuffers);
+    let prio = super::linkprops::sched_priority(arbalest_mac::props::get(link).priority);
+    match sched::spawn(&name, prio, None, move || t.run()) {
+        Some(th) => {
+            ipif.thread.call_once(|| th);
+        }
+        None => {
+            client.set_rx(None);
+            return Err(NetError::NoBuffers);
+        }
     }
     crate::arch::without_interrupts(|| IFS.lock().push(ipif.clone()));
     Ok(ipif)

@@ -11,7 +11,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use arbalest_mac::{Mac, PollStep, RxSrs};
 
-use crate::sched::{self, Priority, WaitQueue};
+use crate::sched::{self, Thread, WaitQueue};
 
 /// One Rx lane.
 pub struct Lane {
@@ -24,6 +24,8 @@ pub struct Lane {
     poll_wq: WaitQueue,
     worker_wq: WaitQueue,
     softring_wq: Vec<WaitQueue>,
+    /// Its threads (poll, worker, soft rings), for `priority`.
+    threads: spin::Mutex<Vec<Arc<Thread>>>,
 }
 
 impl Lane {
@@ -38,6 +40,7 @@ impl Lane {
             held: AtomicBool::new(false),
             poll_wq: WaitQueue::new(),
             worker_wq: WaitQueue::new(),
+            threads: spin::Mutex::new(Vec::new()),
         });
         let (p, w) = (Arc::downgrade(&lane), Arc::downgrade(&lane));
         lane.srs.set_wakeups(
@@ -54,6 +57,8 @@ impl Lane {
         );
         let cpu = lane.srs.cpu;
         let link = lane.mac.link();
+        let prio = crate::net::linkprops::sched_priority(arbalest_mac::props::get(link).priority);
+        let mut threads = Vec::new();
         for (i, sr) in lane.srs.softrings().iter().enumerate() {
             if sr.cpu == cpu {
                 continue; // drained inline by the worker
@@ -66,18 +71,24 @@ impl Lane {
             }));
             let t = lane.clone();
             let name = alloc::format!("{link}/rx{ring}/{}{}", sr.proto.name(), sr.index);
-            sched::spawn(&name, Priority::Medium, Some(sr.cpu), move || t.softring_thread(i))?;
+            threads.push(sched::spawn(&name, prio, Some(sr.cpu), move || t.softring_thread(i))?);
         }
         let t = lane.clone();
-        sched::spawn(&alloc::format!("{link}/rx{ring}/poll"), Priority::Medium, Some(cpu), move || t.poll_thread())?;
+        threads.push(sched::spawn(&alloc::format!("{link}/rx{ring}/poll"), prio, Some(cpu), move || t.poll_thread())?);
         let t = lane.clone();
-        sched::spawn(&alloc::format!("{link}/rx{ring}/worker"), Priority::Medium, Some(cpu), move || t.worker_thread())?;
+        threads.push(sched::spawn(&alloc::format!("{link}/rx{ring}/worker"), prio, Some(cpu), move || t.worker_thread())?);
+        *lane.threads.lock() = threads;
         Some(lane)
     }
 
     /// The link this lane belongs to.
     pub fn link(&self) -> &str {
         self.mac.link()
+    }
+
+    /// Its kernel threads.
+    pub fn threads(&self) -> Vec<Arc<Thread>> {
+        crate::arch::without_interrupts(|| self.threads.lock().clone())
     }
 
     /// The Rx ring it serves.

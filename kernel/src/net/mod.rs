@@ -4,8 +4,10 @@
 
 pub mod bwtick;
 pub mod cmds;
+pub mod history;
 pub mod ip;
 pub mod lane;
+pub mod linkprops;
 pub mod txlane;
 pub mod nicctl;
 
@@ -83,15 +85,19 @@ fn probe(dev: &PciDevice, cfg: &KernelPciConfig, hal: &Arc<dyn arbalest_drivers:
 /// Enumerates PCI, binds drivers and starts every NIC found.
 pub fn init(acpi: &crate::acpi::AcpiInfo) {
     arbalest_mac::clock::set(crate::time::clock::now_ns);
+    // No thread is preempted while it holds a data-path spin lock, so
+    // lanes may run at different priorities (link `priority`).
+    arbalest_mac::sync::set_preempt_hooks(arbalest_mac::sync::PreemptHooks {
+        disable: crate::sched::preempt_disable,
+        enable: crate::sched::preempt_enable,
+    });
     // Link properties take effect in the data path as they change.
-    arbalest_mac::props::on_change(Arc::new(|link: &str, p: &arbalest_mac::props::LinkProps| {
-        if let Some(c) = arbalest_mac::link::datalink(link).and_then(|l| l.client()) {
-            c.set_maxbw(p.maxbw);
-            c.set_protection(p.client_protection());
-        }
-    }));
+    arbalest_mac::props::on_change(Arc::new(linkprops::apply));
     if !bwtick::start() {
         log::error!("net: no memory for the bandwidth tick");
+    }
+    if !history::start() {
+        log::error!("net: no memory for the usage history sampler");
     }
     let cfg = KernelPciConfig::new(acpi);
     let devices = pci::enumerate(&cfg, 0..=255);

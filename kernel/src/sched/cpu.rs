@@ -82,6 +82,10 @@ pub struct CpuSched {
     idle_since: AtomicU64,
     /// Threads on this CPU (ready, running or blocked), idle excluded.
     nthreads: AtomicU32,
+    /// Preemption hold-offs of the running thread (data-path spin locks
+    /// held, see `arbalest_mac::sync`); saved in the thread across a
+    /// voluntary switch.
+    preempt: AtomicU32,
 }
 
 impl CpuSched {
@@ -104,6 +108,7 @@ impl CpuSched {
             switched_in: AtomicU64::new(0),
             idle_since: AtomicU64::new(0),
             nthreads: AtomicU32::new(0),
+            preempt: AtomicU32::new(0),
         }
     }
 
@@ -126,6 +131,34 @@ impl CpuSched {
     pub fn idle_ns_now(&self, accumulated: u64) -> u64 {
         let since = self.idle_since.load(Ordering::Relaxed);
         if since == 0 { accumulated } else { accumulated + now_ns().saturating_sub(since) }
+    }
+
+    /// Holds off preemption of the running thread (nests).
+    #[inline]
+    pub(crate) fn preempt_disable(&self) {
+        // Only this CPU changes its count, and an interrupt in between
+        // leaves it as it found it: no locked instruction needed.
+        let n = self.preempt.load(Ordering::Relaxed);
+        self.preempt.store(n + 1, Ordering::Relaxed);
+    }
+
+    /// Undoes one `preempt_disable`. Returns true when preemption is
+    /// allowed again and a reschedule is pending.
+    #[inline]
+    pub(crate) fn preempt_enable(&self) -> bool {
+        let prev = self.preempt.load(Ordering::Relaxed);
+        if prev == 0 {
+            // Unbalanced (a lock taken before the hooks were installed):
+            // never wrap into "not preemptible forever".
+            return false;
+        }
+        self.preempt.store(prev - 1, Ordering::Relaxed);
+        prev == 1 && self.need_resched.load(Ordering::Acquire)
+    }
+
+    /// Whether the running thread may be preempted now.
+    pub(crate) fn preemptible(&self) -> bool {
+        self.preempt.load(Ordering::Relaxed) == 0
     }
 
     pub(crate) fn request_resched(&self) {
@@ -184,9 +217,9 @@ pub(super) fn wake(t: &Arc<Thread>) {
         match t.state() {
             State::Blocked => {
                 t.set_state(State::Ready);
-                rq.ready[t.priority as usize].push_back(t.clone());
+                rq.ready[t.priority() as usize].push_back(t.clone());
                 drop(rq);
-                kick(home, t.priority);
+                kick(home, t.priority());
             }
             State::Blocking => t.set_state(State::Running),
             _ => {}
@@ -194,13 +227,53 @@ pub(super) fn wake(t: &Arc<Thread>) {
     })
 }
 
+/// Changes `t`'s priority: a ready thread moves to its new queue, a
+/// running one keeps the CPU until the scheduler next decides, and a
+/// raised thread preempts a lower one at once.
+pub(super) fn set_priority(t: &Arc<Thread>, prio: Priority) {
+    let Some(home) = percpu::get(t.cpu) else { return };
+    crate::arch::without_interrupts(|| {
+        let mut rq = home.sched.rq.lock();
+        let old = t.priority();
+        if old == prio {
+            return;
+        }
+        if t.state() == State::Ready {
+            let q = &mut rq.ready[old as usize];
+            if let Some(i) = q.iter().position(|x| Arc::ptr_eq(x, t)) {
+                let x = q.remove(i).expect("index just found");
+                rq.ready[prio as usize].push_back(x);
+            }
+        }
+        t.store_priority(prio);
+        let running = home.sched.running.lock().as_ref().is_some_and(|r| Arc::ptr_eq(r, t));
+        if running {
+            home.sched.cur_prio.store(prio as u8, Ordering::Relaxed);
+            if rq.highest_ready().is_some_and(|hp| hp > prio) {
+                drop(rq);
+                kick_anyway(home);
+            }
+        } else if t.state() == State::Ready {
+            drop(rq);
+            kick(home, prio);
+        }
+    })
+}
+
+fn kick_anyway(cpu: &'static percpu::PerCpu) {
+    cpu.sched.request_resched();
+    if cpu.id != percpu::cpu_id() {
+        crate::dev::lapic::send_ipi(cpu.apic_id, super::RESCHED_VECTOR);
+    }
+}
+
 /// Queues a new thread on its home CPU.
 pub(super) fn make_ready(t: &Arc<Thread>) {
     let Some(home) = percpu::get(t.cpu) else { return };
     home.sched.nthreads.fetch_add(1, Ordering::Relaxed);
     crate::arch::without_interrupts(|| {
-        home.sched.rq.lock().ready[t.priority as usize].push_back(t.clone());
-        kick(home, t.priority);
+        home.sched.rq.lock().ready[t.priority() as usize].push_back(t.clone());
+        kick(home, t.priority());
     })
 }
 
@@ -232,7 +305,7 @@ pub(super) fn schedule(involuntary: bool) {
         match cur.state() {
             State::Running if !cur.is_idle => {
                 cur.set_state(State::Ready);
-                rq.ready[cur.priority as usize].push_back(cur.clone());
+                rq.ready[cur.priority() as usize].push_back(cur.clone());
             }
             State::Blocking => cur.set_state(State::Blocked),
             _ => {}
@@ -254,7 +327,7 @@ pub(super) fn schedule(involuntary: bool) {
         s.idle_since.store(now.max(1), Ordering::Relaxed);
         s.cur_prio.store(IDLE_PRIO, Ordering::Relaxed);
     } else {
-        s.cur_prio.store(next.priority as u8, Ordering::Relaxed);
+        s.cur_prio.store(next.priority() as u8, Ordering::Relaxed);
     }
     p.stats.csw.fetch_add(1, Ordering::Relaxed);
     if involuntary && !cur.is_idle {
@@ -267,6 +340,8 @@ pub(super) fn schedule(involuntary: bool) {
     if cur.state() == State::Dead {
         *s.reap.lock() = Some(cur.clone());
     }
+    cur.preempt_saved.store(s.preempt.load(Ordering::Relaxed), Ordering::Relaxed);
+    s.preempt.store(next.preempt_saved.load(Ordering::Relaxed), Ordering::Relaxed);
     let save = cur.rsp.as_ptr();
     let load = next.rsp.load(Ordering::Acquire);
     // The registry, a queue or `reap` keeps both threads alive across the switch.
@@ -316,7 +391,7 @@ pub(super) fn exit_current() -> ! {
 
 pub(super) fn preempt_point() {
     let s = &percpu::this().sched;
-    if s.started.load(Ordering::Acquire) && s.need_resched.load(Ordering::Acquire) {
+    if s.started.load(Ordering::Acquire) && s.need_resched.load(Ordering::Acquire) && s.preemptible() {
         let idle = s.cur_prio.load(Ordering::Relaxed) == IDLE_PRIO;
         schedule(!idle);
     }
@@ -350,7 +425,7 @@ pub(super) fn tick(_f: &mut TrapFrame) {
             match t.item.state() {
                 State::Blocked => {
                     t.item.set_state(State::Ready);
-                    let prio = t.item.priority;
+                    let prio = t.item.priority();
                     rq.ready[prio as usize].push_back(t.item);
                     let cur = s.cur_prio.load(Ordering::Relaxed);
                     if cur == IDLE_PRIO || (prio as u8) > cur {

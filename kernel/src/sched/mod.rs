@@ -166,6 +166,34 @@ pub fn preempt_point() {
     cpu::preempt_point();
 }
 
+/// Holds off preemption of the running thread until the matching
+/// [`preempt_enable`] (nests). Interrupts still arrive; a reschedule they
+/// ask for waits. Installed as `arbalest_mac::sync`'s hook so that no
+/// thread is preempted while it holds a data-path spin lock.
+/// Only for CPUs whose per-CPU block is installed (every CPU once the
+/// scheduler runs).
+#[inline]
+pub fn preempt_disable() {
+    percpu::this().sched.preempt_disable();
+}
+
+/// Undoes one [`preempt_disable`]; the outermost one switches at once if a
+/// reschedule is pending (unless interrupts are off: in an interrupt
+/// handler the exit path, elsewhere the next tick, does it).
+#[inline]
+pub fn preempt_enable() {
+    let p = percpu::this();
+    if p.sched.preempt_enable() && x86_64::instructions::interrupts::are_enabled() {
+        without_interrupts(cpu::preempt_point);
+    }
+}
+
+/// Changes a thread's scheduling priority (link `priority` moves its
+/// lanes' threads).
+pub fn set_priority(t: &Arc<Thread>, prio: Priority) {
+    cpu::set_priority(t, prio);
+}
+
 /// A snapshot of every thread, for the shell.
 pub fn threads() -> Vec<ThreadInfo> {
     thread::snapshot()

@@ -6,7 +6,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use spin::Mutex;
 
@@ -25,6 +25,14 @@ pub enum Priority {
 impl Priority {
     /// Number of priority levels.
     pub const COUNT: usize = 3;
+
+    fn from_u8(v: u8) -> Priority {
+        match v {
+            0 => Priority::Low,
+            1 => Priority::Medium,
+            _ => Priority::High,
+        }
+    }
 
     /// The name `show-linkprop` and the shell use.
     pub fn name(self) -> &'static str {
@@ -64,7 +72,7 @@ impl State {
 pub struct Thread {
     pub id: u64,
     pub name: String,
-    pub priority: Priority,
+    priority: AtomicU8,
     /// The CPU the thread runs on (it never migrates).
     pub cpu: usize,
     /// Whether the creator bound it to `cpu` explicitly.
@@ -81,6 +89,8 @@ pub struct Thread {
     pub switches: AtomicU64,
     /// Nanoseconds on CPU.
     pub run_ns: AtomicU64,
+    /// The CPU's preemption hold-off count while switched out.
+    pub(super) preempt_saved: AtomicU32,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -94,7 +104,7 @@ impl Thread {
         Some(Arc::new(Thread {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name,
-            priority,
+            priority: AtomicU8::new(priority as u8),
             cpu,
             bound,
             is_idle: false,
@@ -106,6 +116,7 @@ impl Thread {
             exited: WaitQueue::new(),
             switches: AtomicU64::new(0),
             run_ns: AtomicU64::new(0),
+            preempt_saved: AtomicU32::new(0),
         }))
     }
 
@@ -114,7 +125,7 @@ impl Thread {
         Arc::new(Thread {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: alloc::format!("idle/{cpu}"),
-            priority: Priority::Low,
+            priority: AtomicU8::new(Priority::Low as u8),
             cpu,
             bound: true,
             is_idle: true,
@@ -126,7 +137,19 @@ impl Thread {
             exited: WaitQueue::new(),
             switches: AtomicU64::new(0),
             run_ns: AtomicU64::new(0),
+            preempt_saved: AtomicU32::new(0),
         })
+    }
+
+    /// Scheduling priority.
+    pub fn priority(&self) -> Priority {
+        Priority::from_u8(self.priority.load(Ordering::Acquire))
+    }
+
+    /// Changes the priority field only: the caller holds the home CPU's
+    /// run-queue lock and moves the thread between queues.
+    pub(super) fn store_priority(&self, p: Priority) {
+        self.priority.store(p as u8, Ordering::Release);
     }
 
     pub(super) fn state(&self) -> State {
@@ -183,7 +206,7 @@ pub(super) fn snapshot() -> Vec<ThreadInfo> {
                 id: t.id,
                 name: t.name.clone(),
                 cpu: t.cpu,
-                priority: t.priority,
+                priority: t.priority(),
                 state: match t.state() {
                     State::Ready => "ready",
                     State::Running => "run",

@@ -24,7 +24,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
-use spin::{Mutex, Once};
+use spin::Once;
+
+use crate::sync::Mutex;
 
 use super::softring::{self, Proto, SoftRing};
 use super::stats::RxSrsStats;

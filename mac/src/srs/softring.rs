@@ -7,7 +7,9 @@
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use spin::{Mutex, Once};
+use spin::Once;
+
+use crate::sync::Mutex;
 
 use super::stats::SoftRingStats;
 use super::tunables;

@@ -24,7 +24,7 @@ use alloc::sync::{Arc, Weak};
 use core::sync::atomic::Ordering;
 
 use arbalest_mac::{BufPool, DmaBuf, MacUpcalls, Mblk, MblkChain, RingStats, RxRing};
-use spin::Mutex;
+use arbalest_mac::sync::Mutex;
 
 use crate::virtio::queue::{QueueEvents, Seg, Used, VirtQueue};
 

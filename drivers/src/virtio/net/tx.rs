@@ -19,7 +19,7 @@ use alloc::sync::{Arc, Weak};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use arbalest_mac::{MacUpcalls, Mblk, MblkChain, RingStats, TxRing};
-use spin::Mutex;
+use arbalest_mac::sync::Mutex;
 
 use crate::dma_mem::DmaMem;
 use crate::virtio::queue::{QueueEvents, Seg, VirtQueue};
