@@ -205,6 +205,14 @@ impl IpArg {
     }
 }
 
+/// The largest TCP receive buffer an instance uses: 65535 bytes, the
+/// largest window that needs no window scaling. smoltcp 0.12 panics
+/// ("attempt to subtract sequence numbers with underflow") when a scaled
+/// window shrinks by its rounding (an odd amount queued) and the peer
+/// fills the window it was offered just before; without scaling the
+/// window's right edge never moves back.
+pub const MAX_TCP_BUFFER: usize = 65535;
+
 /// Tunables of the in-kernel services of one instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServicesConfig {
@@ -219,7 +227,8 @@ pub struct ServicesConfig {
     /// Sockets per TCP service, the spare listener included: at most this
     /// many connections at once; further SYNs are refused with RST.
     pub max_conns: usize,
-    /// Receive and send buffer of each TCP connection, bytes.
+    /// Receive and send buffer of each TCP connection, bytes (at most
+    /// [`MAX_TCP_BUFFER`]).
     pub tcp_buffer: usize,
     /// UDP echo receive and send buffers, bytes each.
     pub udp_buffer: usize,
@@ -239,14 +248,15 @@ impl ServicesConfig {
         }
     }
 
-    /// All four services, 32 connections each, 64 KiB buffers.
+    /// All four services, 32 connections each, 64 KiB buffers (TCP: one
+    /// byte less, [`MAX_TCP_BUFFER`]).
     pub const DEFAULT: ServicesConfig = ServicesConfig {
         tcp_echo: true,
         tcp_discard: true,
         tcp_chargen: true,
         udp_echo: true,
         max_conns: 32,
-        tcp_buffer: 64 * 1024,
+        tcp_buffer: MAX_TCP_BUFFER,
         udp_buffer: 64 * 1024,
         udp_packets: 256,
     };

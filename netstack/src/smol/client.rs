@@ -26,13 +26,15 @@ use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::wire::{IpAddress, IpEndpoint, IpListenEndpoint};
 
+use crate::config::MAX_TCP_BUFFER;
 use crate::stack::{NetError, TcpId, TcpState, TcpStatus};
 
 /// Connections one instance holds at most, released ones that are still
 /// finishing included.
 pub const MAX_CLIENTS: usize = 8;
-/// Receive and send buffer of each connection, bytes.
-pub const CLIENT_BUFFER: usize = 64 * 1024;
+/// Receive and send buffer of each connection, bytes (no window scaling:
+/// see [`MAX_TCP_BUFFER`]).
+pub const CLIENT_BUFFER: usize = MAX_TCP_BUFFER;
 /// How long a released connection may take to finish in order before it
 /// is reset, µs.
 pub const LINGER_US: u64 = 5_000_000;
@@ -156,6 +158,20 @@ impl Clients {
     ) -> Result<TcpId, NetError> {
         if port == 0 {
             return Err(NetError::InvalidArgument);
+        }
+        if self.open.len() >= MAX_CLIENTS {
+            // Released connections in TIME_WAIT have finished: their slots
+            // go to new ones first.
+            let mut i = 0;
+            while i < self.open.len() {
+                let c = &self.open[i];
+                if c.released.is_some() && sockets.get::<tcp::Socket>(c.handle).state() == State::TimeWait {
+                    let c = self.open.swap_remove(i);
+                    sockets.remove(c.handle);
+                } else {
+                    i += 1;
+                }
+            }
         }
         if self.open.len() >= MAX_CLIENTS {
             return Err(NetError::TooManyConnections);

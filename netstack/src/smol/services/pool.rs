@@ -20,6 +20,7 @@ use smoltcp::time::Duration;
 use smoltcp::wire::IpAddress;
 
 use super::{chargen, discard, echo};
+use crate::config::MAX_TCP_BUFFER;
 use crate::smol::rxcheck::Syn;
 use crate::stack::{Proto, ServiceStats};
 
@@ -93,12 +94,13 @@ pub struct TcpService {
 
 impl TcpService {
     /// A service allowing `max` sockets (at least 1) with `buffer`-byte
-    /// buffers. Its listener appears at the first `rearm`.
+    /// buffers (1024 to [`MAX_TCP_BUFFER`]). Its listener appears at the
+    /// first `rearm`.
     pub fn new(kind: Kind, max: usize, buffer: usize) -> TcpService {
         TcpService {
             kind,
             max: max.max(1),
-            buffer: buffer.max(1024),
+            buffer: buffer.clamp(1024, MAX_TCP_BUFFER),
             listener: None,
             conns: Vec::new(),
             idle: Vec::new(),
