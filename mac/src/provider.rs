@@ -133,6 +133,26 @@ pub trait RxRing: Send + Sync {
     fn intr_disable(&self);
     /// CPU its interrupt is delivered to.
     fn cpu(&self) -> usize;
+    /// Moves the ring's interrupt to CPU `cpu` (the `cpus` link property):
+    /// once it returns `Ok`, [`RxRing::cpu`] reports `cpu` and the ring
+    /// interrupts there. Moving to the CPU it is on is a no-op.
+    ///
+    /// The ring may be in use meanwhile (polled, its interrupt switched
+    /// on or off by its lane): no interrupt is lost in the switch, but
+    /// the MAC layer may see one spurious (or duplicate) `rx_ready` /
+    /// `tx_resume` for the ring, as it may from any interrupt racing
+    /// `intr_disable`. Takes the driver's control lock: call from thread
+    /// context, never from an upcall or interrupt handler.
+    ///
+    /// On error nothing changes: the old binding stays intact and working.
+    /// `Invalid`: `cpu` is not an online CPU. `NoSpace`: no interrupt
+    /// vector free on that CPU. `NotSupported`: the ring cannot move (the
+    /// default). On a stopped provider the drivers in this tree record the
+    /// CPU and bind the ring there at the next `start`.
+    fn set_cpu(&self, cpu: usize) -> Result<(), MacError> {
+        let _ = cpu;
+        Err(MacError::NotSupported)
+    }
     fn stats(&self) -> &RingStats;
 }
 
