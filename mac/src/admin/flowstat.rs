@@ -100,7 +100,7 @@ pub fn flowstat(argv: &[&str], out: &mut dyn Write, env: &dyn AdminEnv) -> i32 {
         Ok(f) => f,
         Err(st) => return st,
     };
-    let (template, rows): (&[Field], fn(&FlowCounters) -> Vec<u64>) = if o.has('r') {
+    let (template, rows): (&[Field], Values) = if o.has('r') {
         (RX, |c| alloc::vec![c.ipkts, c.rbytes, c.ierrs, c.idrops])
     } else if o.has('t') {
         (TX, |c| alloc::vec![c.opkts, c.obytes, c.oerrs, c.odrops])
@@ -109,6 +109,9 @@ pub fn flowstat(argv: &[&str], out: &mut dyn Write, env: &dyn AdminEnv) -> i32 {
     };
     run(&mut cmd, env, template, &o, &s, &flows, rows)
 }
+
+/// The numbers of a row, from a flow's counters.
+type Values = fn(&FlowCounters) -> Vec<u64>;
 
 /// The flows `-l link` and a flow operand select (every flow without
 /// either); errors printed.
@@ -150,7 +153,7 @@ fn run(
     o: &Opts<'_>,
     s: &StatOpts<'_>,
     flows: &[Arc<FlowEntry>],
-    values: fn(&FlowCounters) -> Vec<u64>,
+    values: Values,
 ) -> i32 {
     let cols = match table::select(template, o.value('o')) {
         Ok(c) => c,

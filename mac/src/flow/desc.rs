@@ -222,7 +222,10 @@ pub struct FlowDesc {
     pub transport: Option<Transport>,
     pub local_port: Option<u16>,
     pub remote_port: Option<u16>,
-    /// (value, mask); `value` has no bits outside `mask`.
+    /// (value, mask) as given. A packet matches when its DS field and
+    /// the value agree on the bits the mask has set: a 0 bit in the mask
+    /// means the bit is ignored (the manual's example 7 gives
+    /// `0x2e:0xfc`, a value with a bit outside its mask).
     pub dsfield: Option<(u8, u8)>,
 }
 
@@ -304,9 +307,6 @@ fn parse_dsfield(v: &str) -> Result<(u8, u8), AttrError> {
             None => return Err(bad("expected 0xVV[:0xMM], two hex digits each")),
         },
     };
-    if value & !mask != 0 {
-        return Err(bad("the value has bits outside the mask"));
-    }
     Ok((value, mask))
 }
 
@@ -397,6 +397,13 @@ impl FlowDesc {
             }
         }
         m
+    }
+
+    /// Whether `self` and `other` take exactly the same packets (a DS
+    /// value compared under its mask).
+    pub fn same_packets(&self, other: &FlowDesc) -> bool {
+        let norm = |d: &FlowDesc| FlowDesc { dsfield: d.dsfield.map(|(v, m)| (v & m, m)), ..*d };
+        norm(self) == norm(other)
     }
 
     /// `show-flow` PROTO, LADDR, LPORT, RADDR, RPORT, DSFLD (`--` unset).

@@ -22,10 +22,12 @@ pub mod entry;
 pub mod packet;
 pub mod registry;
 pub mod table;
+#[cfg(test)]
+mod tests;
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use spin::{RwLock, RwLockReadGuard};
+use crate::sync::{RwLock, RwLockReadGuard};
 
 pub use desc::{AttrError, FlowDesc, FlowMask, IpPrefix, Transport};
 pub use entry::{FlowCounters, FlowEntry, FlowProps};

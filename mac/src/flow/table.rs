@@ -235,7 +235,7 @@ impl FlowTable {
         if !self.flows.is_empty() && m != self.mask {
             return Err(TableError::MaskMismatch(self.mask, m));
         }
-        if let Some(other) = self.flows.iter().find(|f| f.desc() == d) {
+        if let Some(other) = self.flows.iter().find(|f| f.desc().same_packets(d)) {
             return Err(TableError::SameAttributes(String::from(other.name())));
         }
         Ok(())
@@ -327,7 +327,7 @@ impl FlowTable {
         let mut arr: Box<[Option<Flow>; 256]> = Box::new([const { None }; 256]);
         for (b, slot) in arr.iter_mut().enumerate() {
             let b = b as u8;
-            *slot = order.iter().find(|f| f.desc().dsfield.is_some_and(|(v, m)| b & m == v)).map(|f| (*f).clone());
+            *slot = order.iter().find(|f| f.desc().dsfield.is_some_and(|(v, m)| b & m == v & m)).map(|f| (*f).clone());
         }
         self.index = Index::Ds(arr);
     }
