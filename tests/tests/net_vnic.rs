@@ -1,7 +1,9 @@
 //! VNICs, etherstubs and the in-kernel switch on a booted kernel, driven
 //! through the shell as an administrator would (issue 5): the Virtual Wire
-//! of seed 003 on an etherstub, a VNIC over the physical link reachable
-//! from the host beside the primary link, and `maxbw` on a VNIC.
+//! of seed 003 on an etherstub (pings and `ttcp` TCP transfers between
+//! every pair of VNICs, none of it on the NIC), a VNIC over the physical
+//! link reachable from the host beside the primary link, and `maxbw` on a
+//! VNIC.
 
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -31,6 +33,19 @@ fn opackets(vm: &mut NetVm, link: &str) -> u64 {
     out.trim().parse().unwrap_or_else(|_| panic!("opackets of {link}: {out:?}"))
 }
 
+/// `(IBYTES, OBYTES)` of TCP service `name` of instance `link` in
+/// `netstat -s` output.
+fn service_bytes(stats: &str, link: &str, name: &str) -> Option<(u64, u64)> {
+    let head = format!("IP instance {link} ");
+    let section = stats.split("\nIP instance ").find(|s| format!("IP instance {s}").starts_with(&head))?;
+    let line = section.lines().find(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        w.len() == 8 && w[0] == "tcp" && w[2] == name
+    })?;
+    let w: Vec<&str> = line.split_whitespace().collect();
+    Some((w[6].parse().ok()?, w[7].parse().ok()?))
+}
+
 #[test]
 fn virtual_wire_on_an_etherstub_never_touches_the_nic() {
     let mut vm = boot();
@@ -55,6 +70,47 @@ fn virtual_wire_on_an_etherstub_never_touches_the_nic() {
     }
     let nic_after = opackets(&mut vm, "net0");
     vm.check(nic_after == nic_before, format!("the NIC sent {} frames during the etherstub pings", nic_after - nic_before));
+    // TCP data between every ordered pair: 256 KiB to the echo service,
+    // verified byte for byte as it comes back, and 256 KiB to discard.
+    for a in 1..=3 {
+        for b in 1..=3 {
+            if a == b {
+                continue;
+            }
+            let cmd = format!("ttcp -i vnic{a} -n 262144 -p 7 192.168.77.{b}");
+            let out = vm.run_timeout(&cmd, Duration::from_secs(90));
+            eprintln!("{cmd}: {}", out.trim());
+            let ok = out.lines().any(|l| l.starts_with("ttcp: 262144 bytes sent, 262144 echoed and verified in "));
+            vm.check(ok && out.lines().count() == 1, format!("`{cmd}`:\n{out}"));
+            let cmd = format!("ttcp -i vnic{a} -n 262144 -p 9 192.168.77.{b}");
+            let out = vm.run_timeout(&cmd, Duration::from_secs(90));
+            eprintln!("{cmd}: {}", out.trim());
+            let ok = out.lines().any(|l| l.starts_with("ttcp: 262144 bytes sent and acknowledged in "));
+            vm.check(ok && out.lines().count() == 1, format!("`{cmd}`:\n{out}"));
+        }
+    }
+    // A closed port is refused, promptly and clearly.
+    let started = Instant::now();
+    let out = vm.run_timeout("ttcp -i vnic1 -n 1000 -p 8 192.168.77.2", Duration::from_secs(60));
+    vm.check(
+        out.trim() == "ttcp: connect to 192.168.77.2 port 8: Connection refused" && started.elapsed() < Duration::from_secs(30),
+        format!("ttcp to a closed port ({:?}):\n{out}", started.elapsed()),
+    );
+    // Each echo service counted its bytes: 2 peers x 256 KiB in and out.
+    let stats = vm.run("netstat -s");
+    for b in 1..=3 {
+        let echo = service_bytes(&stats, &format!("vnic{b}"), "echo");
+        let discard = service_bytes(&stats, &format!("vnic{b}"), "discard");
+        vm.check(
+            echo == Some((2 * 262144, 2 * 262144)) && discard.is_some_and(|(i, _)| i == 2 * 262144),
+            format!("vnic{b}: echo {echo:?}, discard {discard:?}:\n{stats}"),
+        );
+    }
+    let nic_after_tcp = opackets(&mut vm, "net0");
+    vm.check(
+        nic_after_tcp == nic_before,
+        format!("the NIC sent {} frames during the etherstub TCP transfers", nic_after_tcp - nic_after),
+    );
     let out = vm.run("dlstat show-link -r vnic1");
     vm.check(out.lines().any(|l| l.contains("local")), format!("no local lane for vnic1:\n{out}"));
     // dlstat reset: counts start again from zero; traffic goes on.
