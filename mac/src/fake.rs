@@ -15,6 +15,11 @@
 //!   [`MacUpcalls::link_changed`].
 //! * `intr_enable` / `intr_disable` calls made by the MAC layer are counted
 //!   per ring ([`FakeNic::intr_enables`], [`FakeNic::intr_disables`]).
+//! * `set_cpu` records the ring's new CPU (ring i starts on CPU i), which
+//!   `cpu` then reports; calls are counted ([`FakeNic::set_cpu_calls`]).
+//!   It refuses CPUs at or above [`FakeNic::set_cpu_limit`] with
+//!   `Invalid`, and every call with the error [`FakeNic::fail_set_cpu`]
+//!   sets, changing nothing.
 //!
 //! Upcalls are never made with a fake lock held, so the MAC layer may call
 //! back into the fake from them.
@@ -22,7 +27,7 @@
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use spin::Mutex;
 
@@ -53,10 +58,20 @@ impl UpSlot {
     }
 }
 
+/// What `set_cpu` accepts, shared by the rings.
+struct CpuCtl {
+    /// CPUs at or above this are refused (`Invalid`).
+    limit: AtomicUsize,
+    /// Every call fails with this, if set.
+    fail: Mutex<Option<MacError>>,
+}
+
 /// One fake Rx ring.
 pub struct FakeRxRing {
     index: usize,
-    cpu: usize,
+    cpu: AtomicUsize,
+    set_cpus: AtomicU64,
+    cpu_ctl: Arc<CpuCtl>,
     queue: Mutex<VecDeque<Mblk>>,
     intr_on: AtomicBool,
     enables: AtomicU64,
@@ -106,7 +121,19 @@ impl RxRing for FakeRxRing {
     }
 
     fn cpu(&self) -> usize {
-        self.cpu
+        self.cpu.load(Ordering::Acquire)
+    }
+
+    fn set_cpu(&self, cpu: usize) -> Result<(), MacError> {
+        self.set_cpus.fetch_add(1, Ordering::Relaxed);
+        if let Some(e) = *self.cpu_ctl.fail.lock() {
+            return Err(e);
+        }
+        if cpu >= self.cpu_ctl.limit.load(Ordering::Acquire) {
+            return Err(MacError::Invalid);
+        }
+        self.cpu.store(cpu, Ordering::Release);
+        Ok(())
     }
 
     fn stats(&self) -> &RingStats {
@@ -165,6 +192,7 @@ pub struct FakeNic {
     rx: Vec<FakeRxRing>,
     tx: Vec<FakeTxRing>,
     up: Arc<UpSlot>,
+    cpu_ctl: Arc<CpuCtl>,
     link: AtomicU8,
     speed: AtomicU64,
     duplex: Mutex<Duplex>,
@@ -230,10 +258,13 @@ impl FakeNic {
         // Heap memory: failing here means the test host is out of memory.
         let pool = BufPool::new(alloc, FAKE_RX_BUF, FAKE_RX_BUFS).expect("fake NIC: heap DMA pool");
         let up = Arc::new(UpSlot::default());
+        let cpu_ctl = Arc::new(CpuCtl { limit: AtomicUsize::new(usize::MAX), fail: Mutex::new(None) });
         let rx = (0..info.rx_rings)
             .map(|i| FakeRxRing {
                 index: i,
-                cpu: i,
+                cpu: AtomicUsize::new(i),
+                set_cpus: AtomicU64::new(0),
+                cpu_ctl: cpu_ctl.clone(),
                 queue: Mutex::new(VecDeque::new()),
                 intr_on: AtomicBool::new(true),
                 enables: AtomicU64::new(0),
@@ -257,6 +288,7 @@ impl FakeNic {
             rx,
             tx,
             up,
+            cpu_ctl,
             link: AtomicU8::new(link_to_u8(LinkState::Up)),
             speed: AtomicU64::new(10_000),
             duplex: Mutex::new(Duplex::Full),
@@ -325,6 +357,23 @@ impl FakeNic {
     /// `intr_disable` calls on Rx ring `ring`.
     pub fn intr_disables(&self, ring: usize) -> u64 {
         self.rx.get(ring).map_or(0, |r| r.disables.load(Ordering::Relaxed))
+    }
+
+    /// `set_cpu` calls on Rx ring `ring` (refused ones included).
+    pub fn set_cpu_calls(&self, ring: usize) -> u64 {
+        self.rx.get(ring).map_or(0, |r| r.set_cpus.load(Ordering::Relaxed))
+    }
+
+    /// From now on `set_cpu` refuses CPUs `>= cpus` with `Invalid` (the
+    /// fake's "CPUs online"; unlimited at first).
+    pub fn set_cpu_limit(&self, cpus: usize) {
+        self.cpu_ctl.limit.store(cpus, Ordering::Release);
+    }
+
+    /// From now on every `set_cpu` fails with `err` (None: back to
+    /// normal), changing nothing (e.g. `NoSpace`: no vector free).
+    pub fn fail_set_cpu(&self, err: Option<MacError>) {
+        *self.cpu_ctl.fail.lock() = err;
     }
 
     /// Counters of Rx ring `ring` (writable: tests may set them).
@@ -533,4 +582,30 @@ pub fn tcp4_frame(sport: u16, dport: u16, len: usize) -> Vec<u8> {
     f[36..38].copy_from_slice(&dport.to_be_bytes());
     f[46] = 0x50;
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_cpu_records_and_refuses() {
+        let nic = FakeNic::new(2, 2);
+        let r = nic.rx_ring(1).unwrap();
+        assert_eq!(r.cpu(), 1);
+        assert_eq!(r.set_cpu(3), Ok(()));
+        assert_eq!(r.cpu(), 3);
+        nic.set_cpu_limit(2);
+        assert_eq!(r.set_cpu(2), Err(MacError::Invalid));
+        assert_eq!(r.cpu(), 3, "a refused move changes nothing");
+        nic.fail_set_cpu(Some(MacError::NoSpace));
+        assert_eq!(r.set_cpu(0), Err(MacError::NoSpace));
+        assert_eq!(r.cpu(), 3);
+        nic.fail_set_cpu(None);
+        assert_eq!(r.set_cpu(0), Ok(()));
+        assert_eq!(r.cpu(), 0);
+        assert_eq!(nic.set_cpu_calls(1), 4);
+        assert_eq!(nic.set_cpu_calls(0), 0);
+        assert_eq!(nic.rx_ring(0).unwrap().cpu(), 0);
+    }
 }
