@@ -5,7 +5,7 @@
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arbalest_mac::DmaAllocator;
 use arbalest_mac::dma::host::HeapDma;
@@ -32,6 +32,10 @@ pub struct FakeHal {
     next_vector: Mutex<u8>,
     /// Vectors handed out and not yet freed.
     pub live_vectors: AtomicU64,
+    /// Messages are lost on the way (see [`FakeHal::lose_msis`]).
+    losing: AtomicBool,
+    /// Messages lost so far.
+    pub lost_msis: AtomicU64,
 }
 
 impl FakeHal {
@@ -44,6 +48,8 @@ impl FakeHal {
             vectors: Mutex::new(Vec::new()),
             next_vector: Mutex::new(0x40),
             live_vectors: AtomicU64::new(0),
+            losing: AtomicBool::new(false),
+            lost_msis: AtomicU64::new(0),
         })
     }
 
@@ -52,9 +58,21 @@ impl FakeHal {
         self.regions.lock().push((paddr, len, mmio));
     }
 
+    /// From now on (until called with false) messages vanish before any
+    /// handler runs: what happens to one that reaches a CPU after its
+    /// vector was freed (the kernel counts it as stray).
+    pub fn lose_msis(&self, on: bool) {
+        self.losing.store(on, Ordering::Release);
+    }
+
     /// Delivers an MSI write of `data` to `address`: runs the matching
-    /// handler (outside any lock). False if no vector matches.
+    /// handler (outside any lock). False if no vector matches (or the
+    /// message was lost).
     pub fn deliver_msi(&self, address: u64, data: u32) -> bool {
+        if self.losing.load(Ordering::Acquire) {
+            self.lost_msis.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
         let h = {
             let mut v = self.vectors.lock();
             match v.iter_mut().find(|v| v.msg.address == address && v.msg.data == data) {

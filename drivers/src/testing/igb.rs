@@ -29,7 +29,7 @@ use crate::hal::Mmio;
 use crate::igb::desc::{TX_DCMD_DEXT, TX_DTYP_CTXT, TxContext};
 use crate::igb::regs::*;
 use crate::pci::{Bdf, regs as pci_regs};
-use crate::testing::{FakeConfigSpace, FakeFunction, FakeHal, MemMmio, read_mem, write_mem};
+use crate::testing::{FakeConfigSpace, FakeFunction, FakeHal, FakeMsix, read_mem, write_mem};
 
 pub const BAR0: u64 = 0xfe80_0000;
 pub const BAR3: u64 = 0xfe84_0000;
@@ -94,7 +94,6 @@ struct State {
     tx_cur: Vec<Option<TxPartial>>,
     sent: Vec<SentPacket>,
     resets: u32,
-    fired: Vec<u64>,
     reset_sticks: bool,
 }
 
@@ -113,9 +112,8 @@ impl State {
 
 /// The simulated device.
 pub struct FakeIgb {
-    hal: Arc<FakeHal>,
-    /// The MSI-X table (BAR 3).
-    pub msix: Arc<MemMmio>,
+    /// The MSI-X table (BAR 3; PBA at 0x2000).
+    pub msix: Arc<FakeMsix>,
     cfg: FakeIgbConfig,
     st: Mutex<State>,
 }
@@ -129,8 +127,7 @@ impl FakeIgb {
     /// Puts a device at `bdf` in `space`, its BARs behind `hal`.
     pub fn install(space: &FakeConfigSpace, hal: &Arc<FakeHal>, bdf: Bdf, cfg: FakeIgbConfig) -> Arc<FakeIgb> {
         let dev = Arc::new(FakeIgb {
-            hal: hal.clone(),
-            msix: Arc::new(MemMmio::new(0x4000)),
+            msix: Arc::new(FakeMsix::new(hal.clone(), 0x4000, cfg.msix_entries, 0x2000)),
             cfg,
             st: Mutex::new(State {
                 regs: vec![0; BAR_SIZE / 4],
@@ -141,7 +138,6 @@ impl FakeIgb {
                 tx_cur: (0..NUM_QUEUES).map(|_| None).collect(),
                 sent: Vec::new(),
                 resets: 0,
-                fired: vec![0; 32],
                 reset_sticks: cfg.reset_sticks,
             }),
         });
@@ -249,16 +245,12 @@ impl FakeIgb {
         }
     }
 
-    /// Sends the MSI-X messages of `due` (outside the state lock).
+    /// Signals the MSI-X entries of `due` (outside the state lock): sent
+    /// if unmasked, else left pending until unmasked, as QEMU's
+    /// `msix_notify` does (EICR was auto-cleared either way).
     fn fire(&self, due: Vec<usize>) {
         for v in due {
-            let e = v * 16;
-            if v >= self.cfg.msix_entries as usize || self.msix.read32(e + 12) & 1 != 0 {
-                continue;
-            }
-            self.st.lock().fired[v] += 1;
-            let addr = self.msix.read32(e) as u64 | ((self.msix.read32(e + 4) as u64) << 32);
-            self.hal.deliver_msi(addr, self.msix.read32(e + 8));
+            self.msix.notify(v as u16);
         }
     }
 
@@ -604,7 +596,7 @@ impl FakeIgb {
 
     /// MSI-X messages sent on vector `v`.
     pub fn fired(&self, v: usize) -> u64 {
-        self.st.lock().fired[v]
+        self.msix.sent(v as u16)
     }
 
     fn read_reg(&self, off: usize) -> u32 {

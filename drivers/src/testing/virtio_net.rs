@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 use spin::Mutex;
 
 use super::hal::FakeHal;
-use super::mem_mmio::MemMmio;
+use super::msix::FakeMsix;
 use super::pci_config::{FakeConfigSpace, FakeFunction};
 use super::ring::{DeviceRing, read_mem, write_mem};
 use crate::hal::Mmio;
@@ -91,9 +91,8 @@ struct DevState {
 
 /// The simulated device.
 pub struct FakeVirtioNet {
-    hal: Arc<FakeHal>,
-    /// The MSI-X table (BAR 1).
-    pub msix: Arc<MemMmio>,
+    /// The MSI-X table (BAR 1; PBA at 0x800).
+    pub msix: Arc<FakeMsix>,
     cfg: FakeVirtioNetConfig,
     st: Mutex<DevState>,
 }
@@ -119,8 +118,7 @@ impl FakeVirtioNet {
         config[12..16].copy_from_slice(&10_000u32.to_le_bytes());
         config[16] = 1;
         let dev = Arc::new(FakeVirtioNet {
-            hal: hal.clone(),
-            msix: Arc::new(MemMmio::new(0x1000)),
+            msix: Arc::new(FakeMsix::new(hal.clone(), 0x1000, cfg.msix_entries, 0x800)),
             cfg,
             st: Mutex::new(DevState {
                 status: 0,
@@ -158,7 +156,10 @@ impl FakeVirtioNet {
         dev
     }
 
+    /// The device reset: QEMU's virtio-pci also drops pending MSI-X
+    /// messages (`msix_unuse_all_vectors`).
     fn reset_locked(&self, s: &mut DevState) {
+        self.msix.clear_pending();
         s.status = 0;
         s.driver_features = 0;
         s.config_msix = NO_VECTOR;
@@ -177,17 +178,11 @@ impl FakeVirtioNet {
         s.driver_features & RING_EVENT_IDX != 0
     }
 
-    /// Raises MSI-X entry `entry` if it is unmasked.
+    /// Signals MSI-X entry `entry` (sent if unmasked, else left pending).
     fn fire(&self, entry: u16) {
-        if entry == NO_VECTOR {
-            return;
+        if entry != NO_VECTOR {
+            self.msix.notify(entry);
         }
-        let e = entry as usize * 16;
-        if self.msix.read32(e + 12) & 1 != 0 {
-            return;
-        }
-        let addr = self.msix.read32(e) as u64 | ((self.msix.read32(e + 4) as u64) << 32);
-        self.hal.deliver_msi(addr, self.msix.read32(e + 8));
     }
 
     /// Answers the control queue.
