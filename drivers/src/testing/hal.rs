@@ -29,7 +29,6 @@ pub struct FakeHal {
     clock: AtomicU64,
     regions: Mutex<Vec<Region>>,
     vectors: Mutex<Vec<Vector>>,
-    next_vector: Mutex<u8>,
     /// Vectors handed out and not yet freed.
     pub live_vectors: AtomicU64,
     /// Messages are lost on the way (see [`FakeHal::lose_msis`]).
@@ -46,7 +45,6 @@ impl FakeHal {
             clock: AtomicU64::new(1),
             regions: Mutex::new(Vec::new()),
             vectors: Mutex::new(Vec::new()),
-            next_vector: Mutex::new(0x40),
             live_vectors: AtomicU64::new(0),
             losing: AtomicBool::new(false),
             lost_msis: AtomicU64::new(0),
@@ -117,15 +115,13 @@ impl Hal for FakeHal {
         Arc::new(super::MemMmio::new(0))
     }
 
+    /// The lowest free vector of 0x40..0xff (freed ones are reused, as
+    /// the kernel's pool does), whatever the CPU.
     fn alloc_msi(&self, cpu: usize, handler: IrqHandler) -> Option<MsiMessage> {
-        let mut next = self.next_vector.lock();
-        if *next == 0xff {
-            return None;
-        }
-        let vector = *next;
-        *next += 1;
+        let mut v = self.vectors.lock();
+        let vector = (0x40..0xffu8).find(|n| !v.iter().any(|x| x.msg.vector == *n))?;
         let msg = MsiMessage { address: 0xfee0_0000 | ((cpu as u64) << 12), data: vector as u32, cpu, vector };
-        self.vectors.lock().push(Vector { msg, handler: Arc::new(handler), fired: 0 });
+        v.push(Vector { msg, handler: Arc::new(handler), fired: 0 });
         self.live_vectors.fetch_add(1, Ordering::Relaxed);
         Some(msg)
     }

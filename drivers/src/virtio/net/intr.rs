@@ -8,6 +8,10 @@
 //! control queue        no vector (polled)
 //! ```
 //!
+//! Rx ring i's CPU can be changed at run time (`RxRing::set_cpu`); Tx ring
+//! i's vector moves with it. The queues keep their entries: only the
+//! entries' messages change.
+//!
 //! Handlers take no lock: they count, switch their queue's interrupt off
 //! through its [`QueueEvents`](crate::virtio::QueueEvents), and call up.
 

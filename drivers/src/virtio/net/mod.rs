@@ -3,7 +3,8 @@
 //!
 //! * N queue pairs, N = min(max_virtqueue_pairs, CPUs, MSI-X entries),
 //!   enabled through the control queue (`MQ_VQ_PAIRS_SET`). Rx ring i and
-//!   Tx ring i take their interrupts on CPU i % CPUs ([`intr`]).
+//!   Tx ring i take their interrupts on CPU i % CPUs ([`intr`]) until
+//!   `RxRing::set_cpu` moves the pair ([`VirtioNet::move_pair`]).
 //! * Offloads from negotiated features ([`features`]): checksum both ways,
 //!   TSO for large sends, coalesced large receives over mergeable buffers.
 //! * One Rx group holding every Rx ring, whose unicast slots are the
@@ -34,7 +35,7 @@ mod tests;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use arbalest_mac::{
     BufPool, CksumCaps, DmaAllocator, DeviceCounters, Duplex, GroupInfo, LinkState, LsoCaps, MacAddr, MacError, MacInfo, MacProvider, MacUpcalls,
@@ -124,6 +125,8 @@ struct Parts {
 /// Life-cycle state, under the `control` lock.
 struct Control {
     up: Option<Arc<dyn MacUpcalls>>,
+    /// While started: `vectors[e]` is the message MSI-X entry `e` holds
+    /// (entries in [`intr`] order: config, then Rx i and Tx i by pair).
     vectors: Vec<MsiMessage>,
     started: bool,
     filter: RxFilter,
@@ -294,7 +297,7 @@ impl VirtioNet {
                 .map(|(i, st)| {
                     Arc::new(VioifRxRing {
                         index: i,
-                        cpu: i % cpus,
+                        cpu: AtomicUsize::new(i % cpus),
                         events: st.vq.events().clone(),
                         state: Mutex::new(st),
                         stats: RingStats::default(),
@@ -498,7 +501,8 @@ impl VirtioNet {
     }
 
     /// Allocates one vector per queue (and for configuration changes) and
-    /// programs the MSI-X table.
+    /// programs the MSI-X table, in entry order (`c.vectors[e]` is entry
+    /// `e`'s): Rx ring i and Tx ring i on the Rx ring's CPU.
     fn alloc_vectors(&self, c: &mut Control, up: &Arc<dyn MacUpcalls>) -> Result<(), MacError> {
         let cfg_handler = intr::config_handler(
             self.transport.common_cfg().clone(),
@@ -508,13 +512,13 @@ impl VirtioNet {
             up.clone(),
         );
         let mut wanted = vec![(intr::CONFIG_ENTRY, 0, cfg_handler)];
-        for (i, r) in self.rx.iter().enumerate() {
-            wanted.push((intr::rx_entry(i), r.cpu, intr::rx_handler(r.clone(), up.clone())));
-        }
-        for (i, t) in self.tx.iter().enumerate() {
-            wanted.push((intr::tx_entry(i), self.rx[i].cpu, intr::tx_handler(t.clone(), up.clone())));
+        for (i, (r, t)) in self.rx.iter().zip(&self.tx).enumerate() {
+            let cpu = r.cpu.load(Ordering::Acquire);
+            wanted.push((intr::rx_entry(i), cpu, intr::rx_handler(r.clone(), up.clone())));
+            wanted.push((intr::tx_entry(i), cpu, intr::tx_handler(t.clone(), up.clone())));
         }
         for (entry, cpu, handler) in wanted {
+            debug_assert_eq!(entry as usize, c.vectors.len());
             let Some(msg) = self.hal.alloc_msi(cpu, handler) else {
                 self.free_vectors(c);
                 return Err(MacError::NoSpace);
@@ -522,6 +526,64 @@ impl VirtioNet {
             c.vectors.push(msg);
             self.msix.program(entry, &msg);
         }
+        Ok(())
+    }
+
+    /// Moves queue pair `i`'s interrupts — Rx ring i's and, since Tx ring
+    /// i's vector follows its Rx ring, Tx ring i's — to `cpu`
+    /// (`RxRing::set_cpu`).
+    ///
+    /// Stopped: records the CPU for the next `start`. Started: allocates
+    /// both new vectors on `cpu` first (failing with `NoSpace`, and
+    /// nothing changed, if either cannot be had), then for each entry
+    /// masks it, writes the new message and unmasks it
+    /// ([`MsixTable::program`]), and only then frees the old vectors.
+    ///
+    /// No interrupt is lost: one the device raises while the entry is
+    /// masked stays pending in the PBA and is sent — to the new message —
+    /// at the unmask (PCI MSI-X; QEMU's `msix_handle_mask_update`); one
+    /// sent before the mask runs the old handler, which stays installed
+    /// until after the unmask. A message already on its way to the old
+    /// CPU when its vector is freed would be lost (the kernel counts it
+    /// as stray), so the switch ends doing what the handlers do for work
+    /// that may have no interrupt coming: an Rx ring in interrupt mode
+    /// with used entries is switched off and reported (`rx_ready`), a
+    /// blocked Tx ring with completions is resumed (`tx_resume`). That
+    /// may duplicate an upcall, never drop one.
+    pub fn move_pair(&self, i: usize, cpu: usize) -> Result<(), MacError> {
+        let (Some(rx), Some(tx)) = (self.rx.get(i), self.tx.get(i)) else { return Err(MacError::Invalid) };
+        if cpu >= self.hal.cpu_count() {
+            return Err(MacError::Invalid);
+        }
+        let mut c = self.control.lock();
+        if rx.cpu.load(Ordering::Acquire) == cpu {
+            return Ok(());
+        }
+        if !c.started {
+            rx.cpu.store(cpu, Ordering::Release);
+            return Ok(());
+        }
+        let (re, te) = (intr::rx_entry(i), intr::tx_entry(i));
+        let Some(up) = c.up.clone() else { return Err(MacError::Invalid) };
+        if c.vectors.len() <= te as usize {
+            return Err(MacError::Invalid); // not reachable while started
+        }
+        let Some(rx_msg) = self.hal.alloc_msi(cpu, intr::rx_handler(rx.clone(), up.clone())) else {
+            return Err(MacError::NoSpace);
+        };
+        let Some(tx_msg) = self.hal.alloc_msi(cpu, intr::tx_handler(tx.clone(), up.clone())) else {
+            self.hal.free_msi(rx_msg);
+            return Err(MacError::NoSpace);
+        };
+        self.msix.program(re, &rx_msg);
+        self.msix.program(te, &tx_msg);
+        let old_rx = core::mem::replace(&mut c.vectors[re as usize], rx_msg);
+        let old_tx = core::mem::replace(&mut c.vectors[te as usize], tx_msg);
+        rx.cpu.store(cpu, Ordering::Release);
+        self.hal.free_msi(old_rx);
+        self.hal.free_msi(old_tx);
+        rx.catch_up(&*up);
+        tx.catch_up(&*up);
         Ok(())
     }
 }

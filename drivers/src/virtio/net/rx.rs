@@ -16,14 +16,18 @@
 //! (switch it off again and call `rx_ready` itself, from the caller's
 //! context), so none is stranded.
 //!
-//! No method here ever waits for a lock: `poll` returns an empty chain if
+//! `set_cpu` moves the ring's (and its Tx twin's) vector to another CPU:
+//! see [`VirtioNet::move_pair`]. It takes the device's control lock; the
+//! data path does not.
+//!
+//! No other method here ever waits for a lock: `poll` returns an empty chain if
 //! another CPU is polling the ring (or the device is being reset), so the
 //! ring may be used from any context, interrupt handlers included.
 
 use alloc::sync::{Arc, Weak};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
-use arbalest_mac::{BufPool, DmaBuf, MacUpcalls, Mblk, MblkChain, RingStats, RxRing};
+use arbalest_mac::{BufPool, DmaBuf, MacError, MacUpcalls, Mblk, MblkChain, RingStats, RxRing};
 use arbalest_mac::sync::Mutex;
 
 use crate::virtio::queue::{QueueEvents, Seg, Used, VirtQueue};
@@ -90,7 +94,8 @@ impl RxState {
 /// One Rx ring of a [`VirtioNet`].
 pub struct VioifRxRing {
     pub(super) index: usize,
-    pub(super) cpu: usize,
+    /// CPU of its vector (and its Tx twin's); changed under `control`.
+    pub(super) cpu: AtomicUsize,
     pub(super) state: Mutex<RxState>,
     pub(super) events: Arc<QueueEvents>,
     pub(super) stats: RingStats,
@@ -105,6 +110,16 @@ impl VioifRxRing {
         self.stats.interrupts.fetch_add(1, Ordering::Relaxed);
         self.events.disable();
         up.rx_ready(self.index);
+    }
+
+    /// After a vector switch: what the handler would do if its message
+    /// was lost — in interrupt mode with used entries waiting, switch the
+    /// interrupt off and report the ring.
+    pub(super) fn catch_up(&self, up: &dyn MacUpcalls) {
+        if self.events.is_enabled() && self.events.has_pending() {
+            self.events.disable();
+            up.rx_ready(self.index);
+        }
     }
 
     fn malformed(&self) {
@@ -233,7 +248,16 @@ impl RxRing for VioifRxRing {
     }
 
     fn cpu(&self) -> usize {
-        self.cpu
+        self.cpu.load(Ordering::Acquire)
+    }
+
+    /// Moves this ring's and Tx ring `index`'s interrupts to `cpu`
+    /// ([`VirtioNet::move_pair`]).
+    fn set_cpu(&self, cpu: usize) -> Result<(), MacError> {
+        match self.dev.upgrade() {
+            Some(dev) => dev.move_pair(self.index, cpu),
+            None => Err(MacError::Device),
+        }
     }
 
     fn stats(&self) -> &RingStats {

@@ -116,9 +116,9 @@ fn start_wires_queues_vectors_and_control() {
     assert_eq!(r.dev.queue_vector(8), NO_VECTOR, "ctrl queue at 2 * max_pairs");
     assert!(r.dev.queue(8).0);
     assert!(!r.dev.queue(4).0, "pairs beyond those in use stay off");
-    // Each vector on its ring's CPU.
+    // Each vector on its ring's CPU, allocated in entry order.
     let cpus: Vec<usize> = r.hal.vectors().iter().map(|m| m.cpu).collect();
-    assert_eq!(cpus, [0, 0, 1, 0, 1]);
+    assert_eq!(cpus, [0, 0, 0, 1, 1]);
     let table: Vec<(u64, u32)> = (0..5).map(|i| r.nic.msix.entry(i)).collect();
     assert_eq!(table[3].0, 0xfee0_1000, "rx1 programmed for CPU 1");
     // Rx rings full of buffers.
@@ -512,4 +512,176 @@ fn a_device_that_fails_its_reset_is_given_up() {
     assert_eq!(r.nic.counters().resets, 1);
     r.nic.stop();
     assert_eq!(r.hal.live_vectors.load(Ordering::Relaxed), 0);
+}
+
+// ---- moving a queue pair's interrupts (RxRing::set_cpu) ----
+
+/// The message MSI-X entry `e` holds, as the device sees it.
+fn entry_msg(r: &Rig, e: u16) -> (u64, u32) {
+    r.dev.msix.message(e)
+}
+
+#[test]
+fn set_cpu_moves_rx_and_tx_vectors_and_frees_the_old_ones() {
+    let r = rig_with(FakeVirtioNetConfig::default(), 4, Tunables { max_pairs: 2, ..Tunables::default() });
+    let ring = r.nic.rx_ring(0).unwrap();
+    assert_eq!(ring.cpu(), 0);
+    let old: Vec<MsiMessage> = r.hal.vectors();
+    let (old_rx, old_tx) = (old[1], old[2]);
+    assert_eq!((old_rx.cpu, old_tx.cpu), (0, 0));
+    assert_eq!(entry_msg(&r, 1), (old_rx.address, old_rx.data));
+
+    assert_eq!(ring.set_cpu(3), Ok(()));
+    assert_eq!(ring.cpu(), 3);
+    assert_eq!(r.hal.live_vectors.load(Ordering::Relaxed), 5, "two new, two freed");
+    let now = r.hal.vectors();
+    assert!(!now.contains(&old_rx) && !now.contains(&old_tx), "old vectors freed");
+    let new_rx = *now.iter().find(|m| (m.address, m.data) == entry_msg(&r, 1)).unwrap();
+    let new_tx = *now.iter().find(|m| (m.address, m.data) == entry_msg(&r, 2)).unwrap();
+    assert_eq!((new_rx.cpu, new_tx.cpu), (3, 3));
+    assert_eq!(new_rx.address, 0xfee0_3000);
+    assert!(!r.dev.msix.is_masked(1) && !r.dev.msix.is_masked(2), "unmasked again");
+    // The queues keep their entries; ring 1 did not move.
+    assert_eq!((r.dev.queue_vector(0), r.dev.queue_vector(1)), (1, 2));
+    assert_eq!(r.nic.rx_ring(1).unwrap().cpu(), 1);
+    assert_eq!(entry_msg(&r, 3).0, 0xfee0_1000);
+    assert!(r.up.rx.lock().is_empty(), "nothing pending: no upcall");
+
+    // The device's next Rx interrupt runs the new vector's handler.
+    assert!(r.dev.deliver(0, NetHdr::default(), &frame(60, 1)));
+    assert_eq!(*r.up.rx.lock(), [0]);
+    assert_eq!(r.hal.fired(new_rx.data), 1);
+    assert_eq!(ring.poll(usize::MAX).len(), 1);
+
+    // The Tx queue's interrupt too.
+    r.dev.raise(1);
+    assert_eq!(r.hal.fired(new_tx.data), 1);
+    assert_eq!(r.nic.tx_ring(0).unwrap().stats().interrupts.load(Ordering::Relaxed), 1);
+
+    // Moving to the CPU it is on changes nothing.
+    assert_eq!(ring.set_cpu(3), Ok(()));
+    assert_eq!(r.hal.vectors(), now);
+}
+
+#[test]
+fn set_cpu_refusals_change_nothing() {
+    let r = rig();
+    let ring = r.nic.rx_ring(1).unwrap();
+    let before = r.hal.vectors();
+    let table: Vec<(u64, u32)> = (0..5).map(|e| entry_msg(&r, e)).collect();
+    assert_eq!(ring.set_cpu(2), Err(MacError::Invalid), "2 CPUs");
+    assert_eq!(ring.set_cpu(usize::MAX), Err(MacError::Invalid));
+    assert_eq!(ring.cpu(), 1);
+    assert_eq!(r.hal.vectors(), before);
+    assert_eq!((0..5).map(|e| entry_msg(&r, e)).collect::<Vec<_>>(), table);
+    // The old binding still works.
+    assert!(r.dev.deliver(1, NetHdr::default(), &frame(60, 1)));
+    assert_eq!(*r.up.rx.lock(), [1]);
+    assert_eq!(r.hal.fired(before[3].data), 1);
+}
+
+#[test]
+fn set_cpu_without_vectors_left_changes_nothing() {
+    let r = rig();
+    // Use up the fake kernel's vectors.
+    while r.hal.alloc_msi(0, alloc::boxed::Box::new(|| {})).is_some() {}
+    let live = r.hal.live_vectors.load(Ordering::Relaxed);
+    let ring = r.nic.rx_ring(0).unwrap();
+    let table: Vec<(u64, u32)> = (0..5).map(|e| entry_msg(&r, e)).collect();
+    assert_eq!(ring.set_cpu(1), Err(MacError::NoSpace));
+    assert_eq!(ring.cpu(), 0);
+    assert_eq!(r.hal.live_vectors.load(Ordering::Relaxed), live);
+    assert_eq!((0..5).map(|e| entry_msg(&r, e)).collect::<Vec<_>>(), table);
+    assert!(r.dev.deliver(0, NetHdr::default(), &frame(60, 1)));
+    assert_eq!(*r.up.rx.lock(), [0], "still interrupting on the old vector");
+}
+
+#[test]
+fn an_interrupt_raised_during_the_switch_reaches_the_new_vector() {
+    let r = rig();
+    let ring = r.nic.rx_ring(0).unwrap();
+    let old_rx = r.hal.vectors()[1];
+    // The device receives a frame right when the driver masks entry 1:
+    // the message waits in the PBA and goes out at the unmask, to the
+    // new message.
+    let dev = r.dev.clone();
+    r.dev.msix.on_mask(1, move || assert!(dev.deliver(0, NetHdr::default(), &frame(60, 7))));
+    assert_eq!(ring.set_cpu(1), Ok(()));
+    assert_eq!(*r.up.rx.lock(), [0], "delivered once");
+    assert!(!r.dev.msix.is_pending(1));
+    let (_, data) = entry_msg(&r, 1);
+    assert_ne!(data, old_rx.data);
+    assert_eq!(r.hal.fired(data), 1, "through the new vector");
+    assert_eq!(ring.stats().interrupts.load(Ordering::Relaxed), 1);
+    assert_eq!(ring.poll(usize::MAX).len(), 1);
+}
+
+#[test]
+fn set_cpu_catches_up_with_a_message_lost_on_the_old_vector() {
+    let r = rig_with(FakeVirtioNetConfig::default(), 2, Tunables { queue_size: 8, ..Tunables::default() });
+    // A frame's message and a Tx completion's get lost (as one reaching
+    // the old CPU after its vector was freed would be).
+    let pool = tx_pool(&r.hal);
+    let tx = r.nic.tx_ring(0).unwrap();
+    let chain: MblkChain = (0..10).map(|i| tx_pkt(&pool, 64, &frame(100, i), 2048)).collect();
+    let rest = tx.tx(chain);
+    assert_eq!(rest.len(), 2, "blocked");
+    r.hal.lose_msis(true);
+    assert!(r.dev.deliver(0, NetHdr::default(), &frame(60, 1)));
+    assert_eq!(r.dev.complete_tx(0).len(), 8);
+    r.hal.lose_msis(false);
+    assert_eq!(r.hal.lost_msis.load(Ordering::Relaxed), 2);
+    assert!(r.up.rx.lock().is_empty() && r.up.tx.lock().is_empty());
+    // The switch does what the handlers would have.
+    assert_eq!(r.nic.rx_ring(0).unwrap().set_cpu(1), Ok(()));
+    assert_eq!(*r.up.rx.lock(), [0]);
+    assert_eq!(*r.up.tx.lock(), [0]);
+    assert_eq!(tx.stats().snapshot().unblocked, 1);
+    assert!(tx.tx(rest).is_empty());
+    // In poll mode, nothing is reported.
+    let ring = r.nic.rx_ring(0).unwrap();
+    ring.poll(usize::MAX);
+    ring.intr_disable();
+    assert!(r.dev.deliver(0, NetHdr::default(), &frame(60, 2)));
+    assert_eq!(ring.set_cpu(0), Ok(()));
+    assert_eq!(r.up.rx.lock().len(), 1);
+}
+
+#[test]
+fn set_cpu_while_stopped_binds_at_the_next_start() {
+    let r = rig();
+    r.nic.stop();
+    let ring = r.nic.rx_ring(0).unwrap();
+    assert_eq!(ring.set_cpu(1), Ok(()));
+    assert_eq!(ring.cpu(), 1);
+    assert_eq!(r.hal.live_vectors.load(Ordering::Relaxed), 0, "nothing allocated while stopped");
+    assert_eq!(ring.set_cpu(5), Err(MacError::Invalid));
+    r.nic.start(r.up.clone()).unwrap();
+    let cpus: Vec<usize> = r.hal.vectors().iter().map(|m| m.cpu).collect();
+    assert_eq!(cpus, [0, 1, 1, 1, 1], "pair 0 now on CPU 1");
+    assert_eq!(entry_msg(&r, 1).0, 0xfee0_1000);
+}
+
+#[test]
+fn set_cpu_races_the_data_path() {
+    // Lanes poll and switch interrupts while another CPU moves the ring
+    // back and forth; every frame is received exactly once.
+    let r = rig_with(FakeVirtioNetConfig::default(), 4, Tunables { max_pairs: 1, ..Tunables::default() });
+    let nic = r.nic.clone();
+    let mover = std::thread::spawn(move || {
+        for k in 0..200 {
+            nic.rx_ring(0).unwrap().set_cpu(k % 4).unwrap();
+        }
+    });
+    let ring = r.nic.rx_ring(0).unwrap();
+    let mut got = 0;
+    for i in 0..200u32 {
+        assert!(r.dev.deliver(0, NetHdr::default(), &frame(60, i as u8)));
+        got += ring.poll(usize::MAX).len();
+        if i % 2 == 0 { ring.intr_enable() } else { ring.intr_disable() }
+    }
+    mover.join().unwrap();
+    got += ring.poll(usize::MAX).len();
+    assert_eq!(got, 200);
+    assert_eq!(r.hal.live_vectors.load(Ordering::Relaxed), 3);
 }

@@ -82,6 +82,18 @@ impl VioifTxRing {
         }
     }
 
+    /// After a vector switch: what the handler would do if its message
+    /// was lost — a blocked ring with completions waiting is resumed.
+    pub(super) fn catch_up(&self, up: &dyn MacUpcalls) {
+        if self.blocked.load(Ordering::Acquire) && self.events.is_enabled() && self.events.has_pending() {
+            self.events.disable();
+            if self.blocked.swap(false, Ordering::AcqRel) {
+                self.stats.unblocked.fetch_add(1, Ordering::Relaxed);
+                up.tx_resume(self.index);
+            }
+        }
+    }
+
     /// Pops completions; Err if the queue is broken.
     fn reclaim_locked(&self, st: &mut TxState) -> Result<(), ()> {
         loop {
