@@ -27,7 +27,7 @@ use core::hash::{BuildHasherDefault, Hasher};
 
 use hashbrown::HashMap;
 
-use super::desc::{FlowDesc, FlowMask, IpPrefix, mask_addr};
+use super::desc::{FlowDesc, FlowMask, IpPrefix};
 use super::entry::FlowEntry;
 use super::packet::{self, Dir, PktKey};
 use crate::props::Priority;
@@ -77,6 +77,11 @@ impl Hasher for FlowHasher {
         self.write_u64(i as u64);
     }
     #[inline]
+    fn write_u128(&mut self, i: u128) {
+        self.write_u64(i as u64);
+        self.write_u64((i >> 64) as u64);
+    }
+    #[inline]
     fn finish(&self) -> u64 {
         // Spread the high bits down: hashbrown takes its control bits from
         // the top and its index from the bottom.
@@ -91,8 +96,18 @@ fn map<K, V>() -> Map<K, V> {
     HashMap::with_hasher(BuildHasherDefault::default())
 }
 
+/// The netmask of a prefix length over the 128-bit key (an IPv4 address
+/// sits in the top 32 bits).
+#[inline]
+fn netmask(len: u8) -> u128 {
+    match len {
+        0 => 0,
+        l => u128::MAX << (128 - u32::from(l.min(128))),
+    }
+}
+
 /// Longest-prefix match: one hash map per (family, prefix length),
-/// longest first.
+/// longest first, keyed by the masked address as a 128-bit number.
 pub struct Lpm<T> {
     levels: Vec<Level<T>>,
 }
@@ -100,7 +115,8 @@ pub struct Lpm<T> {
 struct Level<T> {
     v6: bool,
     len: u8,
-    map: Map<[u8; 16], T>,
+    mask: u128,
+    map: Map<u128, T>,
 }
 
 impl<T> Default for Lpm<T> {
@@ -117,22 +133,30 @@ impl<T> Lpm<T> {
             None => {
                 // Keep longest first.
                 let at = self.levels.iter().position(|l| l.len < p.len).unwrap_or(self.levels.len());
-                self.levels.insert(at, Level { v6: p.v6, len: p.len, map: map() });
+                self.levels.insert(at, Level { v6: p.v6, len: p.len, mask: netmask(p.len), map: map() });
                 at
             }
         };
-        self.levels[i].map.entry(p.addr).or_insert_with(make)
+        self.levels[i].map.entry(u128::from_be_bytes(p.addr)).or_insert_with(make)
     }
 
     /// The value at exactly `p`.
+    pub fn get_exact(&self, p: &IpPrefix) -> Option<&T> {
+        self.levels.iter().find(|l| l.v6 == p.v6 && l.len == p.len).and_then(|l| l.map.get(&u128::from_be_bytes(p.addr)))
+    }
+
+    /// The value at exactly `p`, writable.
     pub fn get_exact_mut(&mut self, p: &IpPrefix) -> Option<&mut T> {
-        self.levels.iter_mut().find(|l| l.v6 == p.v6 && l.len == p.len).and_then(|l| l.map.get_mut(&p.addr))
+        self.levels
+            .iter_mut()
+            .find(|l| l.v6 == p.v6 && l.len == p.len)
+            .and_then(|l| l.map.get_mut(&u128::from_be_bytes(p.addr)))
     }
 
     /// Removes the value at exactly `p` (and its level once empty).
     pub fn remove(&mut self, p: &IpPrefix) -> Option<T> {
         let i = self.levels.iter().position(|l| l.v6 == p.v6 && l.len == p.len)?;
-        let v = self.levels[i].map.remove(&p.addr);
+        let v = self.levels[i].map.remove(&u128::from_be_bytes(p.addr));
         if self.levels[i].map.is_empty() {
             self.levels.remove(i);
         }
@@ -142,8 +166,8 @@ impl<T> Lpm<T> {
     /// The values whose prefix holds `addr`, longest prefix first.
     #[inline]
     pub fn matches<'a>(&'a self, v6: bool, addr: &[u8; 16]) -> impl Iterator<Item = &'a T> + 'a {
-        let addr = *addr;
-        self.levels.iter().filter(move |l| l.v6 == v6).filter_map(move |l| l.map.get(&mask_addr(&addr, l.len)))
+        let a = u128::from_be_bytes(*addr);
+        self.levels.iter().filter(move |l| l.v6 == v6).filter_map(move |l| l.map.get(&(a & l.mask)))
     }
 
     /// Whether it holds nothing.
@@ -235,10 +259,30 @@ impl FlowTable {
         if !self.flows.is_empty() && m != self.mask {
             return Err(TableError::MaskMismatch(self.mask, m));
         }
-        if let Some(other) = self.flows.iter().find(|f| f.desc().same_packets(d)) {
+        if let Some(other) = self.same_packets(d) {
             return Err(TableError::SameAttributes(String::from(other.name())));
         }
         Ok(())
+    }
+
+    /// The flow taking exactly the packets `d` would (found through the
+    /// index: one probe, not a scan).
+    fn same_packets(&self, d: &FlowDesc) -> Option<&Flow> {
+        if self.flows.is_empty() || d.mask() != self.mask {
+            return None;
+        }
+        let found = match &self.index {
+            Index::None => None,
+            Index::Ip { remote, lpm } => (if *remote { d.remote_ip } else { d.local_ip }).and_then(|p| lpm.get_exact(&p)),
+            Index::Port(m) => m.get(&port_key(d)),
+            Index::Tuple(m) => d.local_ip.and_then(|l| {
+                let r = d.remote_ip.unwrap_or_else(|| any_remote(&l));
+                m.get(&port_key(d)).and_then(|locals| locals.get_exact(&l)).and_then(|remotes| remotes.get_exact(&r))
+            }),
+            // Few: at most one per (value, mask) pair.
+            Index::Ds(_) => self.flows.iter().find(|f| f.desc().same_packets(d)),
+        };
+        found.filter(|f| f.desc().same_packets(d))
     }
 
     /// Adds `f`; refused (nothing changes) on a mask mismatch or a flow
