@@ -32,6 +32,7 @@ pub const TESTS: &[(&str, &str, TestFn)] = &[
     ("priority", "a high-priority thread preempts a busy low-priority one at once", priority),
     ("preempt-lock", "a thread holding a data-path spin lock is not preempted until it lets go", preempt_lock),
     ("set-priority", "raising a starved low-priority thread's priority lets it run at once", set_priority),
+    ("migrate", "threads moving themselves between CPUs thousands of times while others wake them land where asked", migrate),
     ("ipi", "a wake-up from another CPU reaches a sleeping thread by IPI", ipi),
     ("callout", "per-CPU timer callouts fire on their CPU, in deadline order", callout),
     ("ctxswitch", "benchmark: context-switch cost between two threads on one CPU", ctxswitch),
@@ -338,6 +339,57 @@ fn set_priority() -> Result<(), String> {
     }
     if after == starved {
         return Err(String::from("the raised thread did not run"));
+    }
+    Ok(())
+}
+
+fn migrate() -> Result<(), String> {
+    // Two threads hop between all CPUs 2000 times each, checking after
+    // every hop that they run where they asked to; a third keeps waking
+    // them through a wait queue meanwhile (wake-ups racing the moves).
+    let cpus = online_cpus();
+    if cpus.len() < 2 {
+        return Err(String::from("needs 2 CPUs"));
+    }
+    let wq = Arc::new(sched::WaitQueue::new());
+    let done = Arc::new(AtomicUsize::new(0));
+    let wrong = Arc::new(AtomicUsize::new(0));
+    let mut hoppers = Vec::new();
+    for k in 0..2usize {
+        let (cpus, wq, done, wrong) = (cpus.clone(), wq.clone(), done.clone(), wrong.clone());
+        hoppers.push(
+            sched::spawn(&alloc::format!("hopper{k}"), Priority::Medium, Some(cpus[k % cpus.len()]), move || {
+                for i in 0..2000usize {
+                    let to = cpus[(i + k) % cpus.len()];
+                    if !sched::migrate_self(to) || sched::current_cpu() != to || sched::current().cpu() != to {
+                        wrong.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if i % 50 == 0 {
+                        let start = clock::now_ns();
+                        wq.wait_until_deadline(|| clock::now_ns() > start + 200_000, start + 1_000_000);
+                    }
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+            .ok_or("spawn")?,
+        );
+    }
+    let (w2, d2) = (wq.clone(), done.clone());
+    let waker = sched::spawn("waker", Priority::Medium, None, move || {
+        while d2.load(Ordering::SeqCst) < 2 {
+            w2.wake_all();
+            sched::yield_now();
+        }
+    })
+    .ok_or("spawn")?;
+    for h in hoppers {
+        h.join();
+    }
+    waker.join();
+    let bad = wrong.load(Ordering::SeqCst);
+    kprintln!("migrate: 4000 moves across {} CPUs, {bad} landed elsewhere", cpus.len());
+    if bad != 0 {
+        return Err(alloc::format!("{bad} moves did not land on the CPU asked for"));
     }
     Ok(())
 }

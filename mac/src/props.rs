@@ -861,16 +861,16 @@ pub struct PropView {
     pub possible: String,
 }
 
-/// The CPUs `link`'s lanes run on: `cpus` if set, else what the kernel
-/// noted, else the CPUs of its rings (a software lane: those of the
+/// The CPUs `link`'s lanes run on: what the kernel noted when it applied
+/// `cpus`, else `cpus` itself, else the CPUs of its rings (a software lane: those of the
 /// link below).
 pub fn effective_cpus(link: &Datalink) -> Vec<usize> {
+    if let Some(c) = noted_cpus(link.name()) {
+        return c;
+    }
     let props = get(link.name());
     if !props.cpus.is_empty() {
         return props.cpus;
-    }
-    if let Some(c) = noted_cpus(link.name()) {
-        return c;
     }
     let mut lanes = lanes::rx_lanes(link);
     if lanes.is_empty()

@@ -108,6 +108,11 @@ fn raising_a_threads_priority_takes_effect_at_once() {
 }
 
 #[test]
+fn threads_move_between_cpus_on_request() {
+    sched_test("migrate", 4);
+}
+
+#[test]
 fn cross_cpu_wakeup_by_ipi() {
     sched_test("ipi", 4);
 }

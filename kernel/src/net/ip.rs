@@ -10,7 +10,7 @@
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arbalest_mac::Mblk;
 use arbalest_mac::client::MacClient;
@@ -56,9 +56,21 @@ pub struct IpIf {
     wq: WaitQueue,
     /// The instance's thread.
     thread: spin::Once<Arc<sched::Thread>>,
+    /// Where the thread should run (link `cpus`), and where it started.
+    cpu: AtomicUsize,
+    home: AtomicUsize,
 }
 
 impl IpIf {
+    /// Moves the instance's thread to `cpu` (`None`: back where it
+    /// started). Returns the CPU it is asked to run on.
+    pub fn place(&self, cpu: Option<usize>) -> usize {
+        let to = cpu.unwrap_or_else(|| self.home.load(Ordering::Acquire));
+        self.cpu.store(to, Ordering::Release);
+        self.kick();
+        to
+    }
+
     /// The instance's thread (it runs at its link's `priority`).
     pub fn thread(&self) -> Option<Arc<sched::Thread>> {
         self.thread.get().cloned()
@@ -76,6 +88,7 @@ impl IpIf {
         // sooner (keeps services' listeners re-armed and ARP fresh).
         const MAX_WAIT_US: u64 = 100_000;
         while !self.stop.load(Ordering::Acquire) {
+            super::lane::Lane::follow(&self.cpu);
             self.kick.store(false, Ordering::Release);
             let now = clock::now_ns() / 1000;
             let wait = self.stack.poll_us(now).unwrap_or(MAX_WAIT_US).min(MAX_WAIT_US);
@@ -118,6 +131,8 @@ pub fn create(link: &str) -> Result<Arc<IpIf>, NetError> {
         stop: AtomicBool::new(false),
         wq: WaitQueue::new(),
         thread: spin::Once::new(),
+        cpu: AtomicUsize::new(usize::MAX),
+        home: AtomicUsize::new(usize::MAX),
     });
     let rx_if = ipif.clone();
     client.set_rx(Some(Arc::new(move |chain| {
@@ -129,6 +144,8 @@ pub fn create(link: &str) -> Result<Arc<IpIf>, NetError> {
     let prio = super::linkprops::sched_priority(arbalest_mac::props::get(link).priority);
     match sched::spawn(&name, prio, None, move || t.run()) {
         Some(th) => {
+            ipif.home.store(th.cpu(), Ordering::Release);
+            let _ = ipif.cpu.compare_exchange(usize::MAX, th.cpu(), Ordering::AcqRel, Ordering::Acquire);
             ipif.thread.call_once(|| th);
         }
         None => {
@@ -137,6 +154,11 @@ pub fn create(link: &str) -> Result<Arc<IpIf>, NetError> {
         }
     }
     crate::arch::without_interrupts(|| IFS.lock().push(ipif.clone()));
+    // A link with `cpus` set keeps its stack thread there too.
+    let cpus = arbalest_mac::props::get(link).cpus;
+    if let Some(&c) = cpus.first() {
+        ipif.place(Some(c));
+    }
     Ok(ipif)
 }
 

@@ -3,15 +3,18 @@
 //! to its MAC client and `priority` to the threads that carry the link's
 //! traffic: the Rx lanes of the hardware rings it owns (a physical link's
 //! default group, a VNIC's own group), its Tx drain thread and the thread
-//! of its IP instance. A software-classified VNIC owns no rings, so its
-//! priority moves its IP instance's thread only.
+//! of its IP instance; `cpus` moves those same threads (and the rings'
+//! interrupts, where the NIC can) onto the listed CPUs and records what it
+//! did as `cpus-effective`. A software-classified VNIC owns no rings, so
+//! its priority and CPUs move its IP instance's thread only.
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use arbalest_mac::props::{LinkProps, Priority as LinkPriority};
+use arbalest_mac::props::{self, LinkProps, Priority as LinkPriority};
 use arbalest_mac::Mac;
 
+use super::lane::Lane;
 use crate::sched::{self, Priority, Thread};
 
 /// The scheduler priority of a link priority.
@@ -43,18 +46,46 @@ fn owned_rings(link: &str) -> Option<(Arc<Mac>, Vec<usize>)> {
     Some((mac, rings))
 }
 
+/// The Rx lanes of the rings `link` owns, and whether `link` is the
+/// physical link itself.
+fn owned_lanes(link: &str) -> (Vec<Arc<Lane>>, bool) {
+    let Some((mac, rings)) = owned_rings(link) else { return (Vec::new(), false) };
+    let lanes = match super::state() {
+        Some(st) => st.lanes.iter().filter(|l| l.link() == mac.link() && rings.contains(&l.ring())).cloned().collect(),
+        None => Vec::new(),
+    };
+    (lanes, mac.link() == link)
+}
+
+/// Places every thread of `link` on its `cpus` (or back home when the
+/// list is empty) and notes the CPUs used as `cpus-effective`.
+pub fn apply_cpus(link: &str, cpus: &[usize]) {
+    let list = (!cpus.is_empty()).then_some(cpus);
+    let (lanes, phys) = owned_lanes(link);
+    let mut used = Vec::new();
+    for (slot, l) in lanes.iter().enumerate() {
+        used.extend(l.place(list, slot));
+    }
+    if phys {
+        used.extend(super::txlane::place(link, list.map(|c| c[0])));
+    }
+    if let Some(ipif) = super::ip::interface(link) {
+        used.push(ipif.place(list.map(|c| c[0])));
+    }
+    used.sort_unstable();
+    used.dedup();
+    props::note_effective_cpus(link, list.map(|_| used));
+}
+
 /// The threads that carry `link`'s traffic.
 pub fn link_threads(link: &str) -> Vec<Arc<Thread>> {
     let mut v = Vec::new();
-    if let Some((mac, rings)) = owned_rings(link) {
-        if let Some(st) = super::state() {
-            for l in st.lanes.iter().filter(|l| l.link() == mac.link() && rings.contains(&l.ring())) {
-                v.extend(l.threads());
-            }
-        }
-        if mac.link() == link {
-            v.extend(super::txlane::thread(link));
-        }
+    let (lanes, phys) = owned_lanes(link);
+    for l in &lanes {
+        v.extend(l.threads());
+    }
+    if phys {
+        v.extend(super::txlane::thread(link));
     }
     if let Some(ipif) = super::ip::interface(link) {
         v.extend(ipif.thread());
@@ -72,4 +103,5 @@ pub fn apply(link: &str, p: &LinkProps) {
     for t in link_threads(link) {
         sched::set_priority(&t, prio);
     }
+    apply_cpus(link, &p.cpus);
 }

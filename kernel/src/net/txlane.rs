@@ -1,33 +1,62 @@
 //! The Tx drain thread of a link: when the driver resumes a Tx ring that
 //! had refused packets, this thread sends what waits in the ring's backlog
-//! (the driver's Tx path takes locks interrupt context must not).
+//! (the driver's Tx path takes locks interrupt context must not). It runs
+//! at the link's `priority` and on the first of its `cpus`.
 
+use alloc::string::String;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, Ordering};
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arbalest_mac::Mac;
 
-use alloc::vec::Vec;
-
+use super::lane::Lane;
 use crate::sched::{self, Thread, WaitQueue};
 
 struct TxLane {
+    link: String,
     mac: Arc<Mac>,
     pending: AtomicBool,
     wq: WaitQueue,
+    /// Where the thread should run; `home` where it was started.
+    cpu: AtomicUsize,
+    home: AtomicUsize,
+    thread: spin::Once<Arc<Thread>>,
 }
 
-/// The drain thread of each link.
-static THREADS: spin::Mutex<Vec<(alloc::string::String, Arc<Thread>)>> = spin::Mutex::new(Vec::new());
+/// The drain lane of each link.
+static LANES: spin::Mutex<Vec<Arc<TxLane>>> = spin::Mutex::new(Vec::new());
+
+fn lane(link: &str) -> Option<Arc<TxLane>> {
+    crate::arch::without_interrupts(|| LANES.lock().iter().find(|l| l.link == link).cloned())
+}
 
 /// The Tx drain thread of `link`.
 pub fn thread(link: &str) -> Option<Arc<Thread>> {
-    crate::arch::without_interrupts(|| THREADS.lock().iter().find(|(l, _)| l == link).map(|(_, t)| t.clone()))
+    lane(link).and_then(|l| l.thread.get().cloned())
+}
+
+/// Moves `link`'s drain thread to `cpu` (`None`: back where it started).
+/// Returns the CPU it is asked to run on.
+pub fn place(link: &str, cpu: Option<usize>) -> Option<usize> {
+    let l = lane(link)?;
+    let to = cpu.unwrap_or_else(|| l.home.load(Ordering::Acquire));
+    l.cpu.store(to, Ordering::Release);
+    l.wq.wake_all();
+    Some(to)
 }
 
 /// Starts the Tx drain thread of `mac`. False if out of memory.
 pub fn start(mac: &Arc<Mac>) -> bool {
-    let lane = Arc::new(TxLane { mac: mac.clone(), pending: AtomicBool::new(false), wq: WaitQueue::new() });
+    let lane = Arc::new(TxLane {
+        link: String::from(mac.link()),
+        mac: mac.clone(),
+        pending: AtomicBool::new(false),
+        wq: WaitQueue::new(),
+        cpu: AtomicUsize::new(usize::MAX),
+        home: AtomicUsize::new(usize::MAX),
+        thread: spin::Once::new(),
+    });
     let w = Arc::downgrade(&lane);
     mac.set_tx_wakeup(Arc::new(move |_ring| {
         if let Some(l) = w.upgrade() {
@@ -37,17 +66,21 @@ pub fn start(mac: &Arc<Mac>) -> bool {
     }));
     let name = alloc::format!("{}/tx", mac.link());
     let prio = crate::net::linkprops::sched_priority(arbalest_mac::props::get(mac.link()).priority);
-    let link = alloc::string::String::from(mac.link());
+    let l = lane.clone();
     let t = sched::spawn(&name, prio, None, move || loop {
-        lane.wq.wait_until(|| lane.pending.load(Ordering::Acquire));
-        lane.pending.store(false, Ordering::Release);
-        for ring in 0..lane.mac.tx_rings() {
-            lane.mac.tx_service(ring);
+        Lane::follow(&l.cpu);
+        l.wq.wait_until(|| l.pending.load(Ordering::Acquire) || Lane::misplaced(&l.cpu));
+        l.pending.store(false, Ordering::Release);
+        for ring in 0..l.mac.tx_rings() {
+            l.mac.tx_service(ring);
         }
     });
     match t {
         Some(t) => {
-            crate::arch::without_interrupts(|| THREADS.lock().push((link, t)));
+            lane.home.store(t.cpu(), Ordering::Release);
+            lane.cpu.store(t.cpu(), Ordering::Release);
+            lane.thread.call_once(|| t);
+            crate::arch::without_interrupts(|| LANES.lock().push(lane));
             true
         }
         None => false,

@@ -71,6 +71,9 @@ pub struct CpuSched {
     running: Mutex<Option<Arc<Thread>>>,
     idle: Mutex<Option<Arc<Thread>>>,
     reap: Mutex<Option<Arc<Thread>>>,
+    /// A thread that switched off this CPU to move to another one; queued
+    /// there once the switch has saved its registers.
+    migrating: Mutex<Option<Arc<Thread>>>,
     need_resched: AtomicBool,
     started: AtomicBool,
     slice: AtomicU32,
@@ -101,6 +104,7 @@ impl CpuSched {
             running: Mutex::new(None),
             idle: Mutex::new(None),
             reap: Mutex::new(None),
+            migrating: Mutex::new(None),
             need_resched: AtomicBool::new(false),
             started: AtomicBool::new(false),
             slice: AtomicU32::new(SLICE_TICKS),
@@ -211,7 +215,7 @@ impl CpuSched {
 
 /// Wakes `t` if it is blocked (or cancels a block in progress).
 pub(super) fn wake(t: &Arc<Thread>) {
-    let Some(home) = percpu::get(t.cpu) else { return };
+    let Some(home) = percpu::get(t.cpu()) else { return };
     crate::arch::without_interrupts(|| {
         let mut rq = home.sched.rq.lock();
         match t.state() {
@@ -231,7 +235,7 @@ pub(super) fn wake(t: &Arc<Thread>) {
 /// running one keeps the CPU until the scheduler next decides, and a
 /// raised thread preempts a lower one at once.
 pub(super) fn set_priority(t: &Arc<Thread>, prio: Priority) {
-    let Some(home) = percpu::get(t.cpu) else { return };
+    let Some(home) = percpu::get(t.cpu()) else { return };
     crate::arch::without_interrupts(|| {
         let mut rq = home.sched.rq.lock();
         let old = t.priority();
@@ -267,9 +271,36 @@ fn kick_anyway(cpu: &'static percpu::PerCpu) {
     }
 }
 
+/// Moves the calling thread to `cpu`: it switches off this CPU and is
+/// queued on the new one, where it continues. False (and nothing done)
+/// if `cpu` is not on-line. Interrupts must be on.
+pub(super) fn migrate_self(cpu: usize) -> bool {
+    let p = percpu::this();
+    if cpu == p.id {
+        return true;
+    }
+    if !percpu::get(cpu).is_some_and(|d| d.online.load(Ordering::Acquire)) {
+        return false;
+    }
+    crate::arch::without_interrupts(|| {
+        let s = &p.sched;
+        let cur = s.current();
+        {
+            // Under the run-queue lock a concurrent wake-up sees either
+            // Running (and leaves it alone) or the finished move.
+            let _rq = s.rq.lock();
+            cur.set_state(State::Migrating);
+            cur.store_cpu(cpu);
+        }
+        drop(cur);
+        schedule(false);
+    });
+    true
+}
+
 /// Queues a new thread on its home CPU.
 pub(super) fn make_ready(t: &Arc<Thread>) {
-    let Some(home) = percpu::get(t.cpu) else { return };
+    let Some(home) = percpu::get(t.cpu()) else { return };
     home.sched.nthreads.fetch_add(1, Ordering::Relaxed);
     crate::arch::without_interrupts(|| {
         home.sched.rq.lock().ready[t.priority() as usize].push_back(t.clone());
@@ -337,8 +368,10 @@ pub(super) fn schedule(involuntary: bool) {
     next.switches.fetch_add(1, Ordering::Relaxed);
     s.slice.store(SLICE_TICKS, Ordering::Relaxed);
     *s.running.lock() = Some(next.clone());
-    if cur.state() == State::Dead {
-        *s.reap.lock() = Some(cur.clone());
+    match cur.state() {
+        State::Dead => *s.reap.lock() = Some(cur.clone()),
+        State::Migrating => *s.migrating.lock() = Some(cur.clone()),
+        _ => {}
     }
     cur.preempt_saved.store(s.preempt.load(Ordering::Relaxed), Ordering::Relaxed);
     s.preempt.store(next.preempt_saved.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -354,9 +387,16 @@ pub(super) fn schedule(involuntary: bool) {
     finish_switch();
 }
 
-/// Work left by the previous thread: reap it if it died.
+/// Work left by the previous thread: reap it if it died, queue it on its
+/// new CPU if it is moving (its registers are saved by now).
 fn finish_switch() {
     let s = &percpu::this().sched;
+    let moving = s.migrating.lock().take();
+    if let Some(t) = moving {
+        s.nthreads.fetch_sub(1, Ordering::Relaxed);
+        t.set_state(State::Ready);
+        make_ready(&t);
+    }
     let dead = s.reap.lock().take();
     if let Some(t) = dead {
         s.nthreads.fetch_sub(1, Ordering::Relaxed);

@@ -188,6 +188,18 @@ pub fn preempt_enable() {
     }
 }
 
+/// Moves the calling thread to CPU `cpu` (threads otherwise never
+/// migrate): it continues there after this returns. False if `cpu` is not
+/// on-line. Lanes use it when a link's `cpus` property changes.
+pub fn migrate_self(cpu: usize) -> bool {
+    cpu::migrate_self(cpu)
+}
+
+/// The CPU the caller runs on.
+pub fn current_cpu() -> usize {
+    percpu::cpu_id()
+}
+
 /// Changes a thread's scheduling priority (link `priority` moves its
 /// lanes' threads).
 pub fn set_priority(t: &Arc<Thread>, prio: Priority) {

@@ -6,7 +6,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use spin::Mutex;
 
@@ -54,6 +54,8 @@ pub enum State {
     Blocking = 2,
     Blocked = 3,
     Dead = 4,
+    /// Switching off its old CPU to be queued on its new one.
+    Migrating = 5,
 }
 
 impl State {
@@ -63,6 +65,7 @@ impl State {
             1 => State::Running,
             2 => State::Blocking,
             3 => State::Blocked,
+            5 => State::Migrating,
             _ => State::Dead,
         }
     }
@@ -73,8 +76,9 @@ pub struct Thread {
     pub id: u64,
     pub name: String,
     priority: AtomicU8,
-    /// The CPU the thread runs on (it never migrates).
-    pub cpu: usize,
+    /// The CPU the thread runs on. It changes only when the thread moves
+    /// itself ([`super::migrate_self`]).
+    cpu: AtomicUsize,
     /// Whether the creator bound it to `cpu` explicitly.
     pub bound: bool,
     pub(super) is_idle: bool,
@@ -105,7 +109,7 @@ impl Thread {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name,
             priority: AtomicU8::new(priority as u8),
-            cpu,
+            cpu: AtomicUsize::new(cpu),
             bound,
             is_idle: false,
             state: AtomicU8::new(State::Ready as u8),
@@ -126,7 +130,7 @@ impl Thread {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: alloc::format!("idle/{cpu}"),
             priority: AtomicU8::new(Priority::Low as u8),
-            cpu,
+            cpu: AtomicUsize::new(cpu),
             bound: true,
             is_idle: true,
             state: AtomicU8::new(State::Running as u8),
@@ -139,6 +143,17 @@ impl Thread {
             run_ns: AtomicU64::new(0),
             preempt_saved: AtomicU32::new(0),
         })
+    }
+
+    /// The CPU it lives on.
+    pub fn cpu(&self) -> usize {
+        self.cpu.load(Ordering::Acquire)
+    }
+
+    /// Changes the home CPU: only the thread itself, on its way off the
+    /// old CPU (see `cpu::migrate_self`).
+    pub(super) fn store_cpu(&self, cpu: usize) {
+        self.cpu.store(cpu, Ordering::Release);
     }
 
     /// Scheduling priority.
@@ -205,10 +220,10 @@ pub(super) fn snapshot() -> Vec<ThreadInfo> {
             .map(|t| ThreadInfo {
                 id: t.id,
                 name: t.name.clone(),
-                cpu: t.cpu,
+                cpu: t.cpu(),
                 priority: t.priority(),
                 state: match t.state() {
-                    State::Ready => "ready",
+                    State::Ready | State::Migrating => "ready",
                     State::Running => "run",
                     State::Blocking | State::Blocked => "sleep",
                     State::Dead => "dead",
