@@ -23,6 +23,9 @@ use crate::link::Datalink;
 
 /// Longest flow name (illumos `MAXFLOWNAMELEN` - 1).
 pub const MAX_FLOW_NAME: usize = 31;
+/// Most flows in the system (each holds two shapers whose queues may
+/// fill: the bound keeps the memory flows can pin bounded).
+pub const MAX_FLOWS: usize = 65536;
 
 /// Whether `name` is a valid flow name: 1 to [`MAX_FLOW_NAME`] characters
 /// of `[A-Za-z0-9_.-]`, starting with a letter.
@@ -44,6 +47,8 @@ pub enum FlowError {
     NoClient(String),
     /// The link's table refused it: (flow, link, why).
     Table(String, String, TableError),
+    /// [`MAX_FLOWS`] flows exist already.
+    TooMany,
 }
 
 impl fmt::Display for FlowError {
@@ -66,6 +71,7 @@ impl fmt::Display for FlowError {
             FlowError::Table(n, l, TableError::SameAttributes(other)) => {
                 write!(f, "cannot add flow '{n}' to link '{l}': flow '{other}' on it has the same attributes")
             }
+            FlowError::TooMany => write!(f, "too many flows: the system holds at most {MAX_FLOWS}"),
         }
     }
 }
@@ -100,6 +106,9 @@ fn check_locked(reg: &[Arc<FlowEntry>], name: &str, link: &Datalink, desc: &Flow
     }
     if reg.iter().any(|f| f.name() == name) {
         return Err(FlowError::Exists(String::from(name)));
+    }
+    if reg.len() >= MAX_FLOWS {
+        return Err(FlowError::TooMany);
     }
     let Some(client) = link.client() else {
         return Err(FlowError::NoClient(String::from(link.name())));
