@@ -7,6 +7,11 @@
 //!                            Rx overrun, DMA out of sync (IVAR_MISC)   CPU 0
 //! ```
 //!
+//! A queue pair's CPU can be changed at run time (`RxRing::set_cpu`,
+//! [`super::Igb::move_pair`]): IVAR and EIMS stay as they are, only the
+//! entry's message changes; [`catch_up`] then serves what a message lost
+//! on the old vector would have.
+//!
 //! GPIE selects MSI-X mode (one EICR bit per vector), with EIAC
 //! auto-clearing a vector's cause bit when its message is sent and EIAM
 //! (GPIE.EIAME) auto-masking it; EITR limits each vector's rate.
@@ -157,25 +162,42 @@ impl QueueVector {
     }
 }
 
+/// Serves what queue pair `rx.index`'s vector is wanted for and is ready
+/// (each party claimed first, so no one else serves it too); true if
+/// anything was. The caller re-arms with `sync`.
+fn serve(rx: &IgbRxRing, tx: &IgbTxRing, up: &dyn MacUpcalls) -> bool {
+    let v = &rx.vector;
+    let mut served = false;
+    if v.wants(WANT_RX) && rx.pending() && v.claim(WANT_RX) {
+        rx.interrupt(up);
+        served = true;
+    }
+    if v.wants(WANT_TX) && tx.completions_pending() && v.claim(WANT_TX) {
+        tx.interrupt(up);
+        served = true;
+    }
+    served
+}
+
 /// The handler of queue pair `rx.index`: serve what is wanted and ready,
 /// then re-arm what is still wanted.
 pub fn pair_handler(rx: Arc<IgbRxRing>, tx: Arc<IgbTxRing>, up: Arc<dyn MacUpcalls>) -> IrqHandler {
     Box::new(move || {
-        let v = &rx.vector;
-        let mut served = false;
-        if v.wants(WANT_RX) && rx.pending() && v.claim(WANT_RX) {
-            rx.interrupt(&*up);
-            served = true;
-        }
-        if v.wants(WANT_TX) && tx.completions_pending() && v.claim(WANT_TX) {
-            tx.interrupt(&*up);
-            served = true;
-        }
-        if !served {
+        if !serve(&rx, &tx, &*up) {
             rx.shared.spurious_interrupts.fetch_add(1, Ordering::Relaxed);
         }
-        v.sync();
+        rx.vector.sync();
     })
+}
+
+/// After queue pair `rx.index`'s vector moved: does what its handler
+/// would for a message that reached the old vector after it was freed
+/// (and so ran no handler) — serves what is wanted and ready, and writes
+/// EIMS again, undoing the auto-mask (EIAM) such a message left. At worst
+/// a duplicate upcall; nothing counted as spurious.
+pub fn catch_up(rx: &IgbRxRing, tx: &IgbTxRing, up: &dyn MacUpcalls) {
+    serve(rx, tx, up);
+    rx.vector.sync();
 }
 
 /// The other causes: read (and so clear) ICR, report link changes, count

@@ -6,8 +6,9 @@
 //! * [`regs`], [`desc`]: register map and advanced descriptor formats.
 //! * [`hw`]: global reset, MAC address (RAL0/RAH0 or the NVM), link.
 //! * [`intr`]: MSI-X — one vector per queue pair (Rx i + Tx i, IVAR) on
-//!   CPU i % CPUs, one for link status and other causes (IVAR_MISC);
-//!   per-queue masking through EIMS/EIMC; EITR moderation.
+//!   CPU i % CPUs (movable at run time: [`Igb::move_pair`]), one for link
+//!   status and other causes (IVAR_MISC); per-queue masking through
+//!   EIMS/EIMC; EITR moderation.
 //! * [`rss`]: RSS key, redirection table, MRQC.
 //! * [`filter`]: the 24 unicast filters with pool select, multicast hash,
 //!   promiscuous mode, VMDq pools as ring groups (the design is described
@@ -159,6 +160,8 @@ pub(crate) fn link_code(l: LinkState) -> u8 {
 /// Life-cycle state, under the `control` lock.
 struct Control {
     up: Option<Arc<dyn MacUpcalls>>,
+    /// While started: `vectors[e]` is the message MSI-X entry `e` holds
+    /// (queue pair i at entry i, the other causes last).
     vectors: Vec<MsiMessage>,
     started: bool,
     filter: RxFilter,
@@ -320,7 +323,7 @@ impl Igb {
                 .map(|(i, st)| {
                     Arc::new(IgbRxRing {
                         index: i,
-                        cpu: i % cpus,
+                        cpu: AtomicUsize::new(i % cpus),
                         regs: regs.clone(),
                         descs: st.ring(),
                         next: AtomicUsize::new(0),
@@ -541,11 +544,12 @@ impl Igb {
         let mut wanted = Vec::with_capacity(intr::vectors_needed(pairs));
         for i in 0..pairs {
             let h = intr::pair_handler(self.rx[i].clone(), self.tx[i].clone(), up.clone());
-            wanted.push((intr::pair_entry(i), self.rx[i].cpu, h));
+            wanted.push((intr::pair_entry(i), self.rx[i].cpu.load(Ordering::Acquire), h));
         }
         let h = intr::other_handler(self.regs.clone(), pairs, self.shared.clone(), up.clone());
         wanted.push((intr::other_entry(pairs), 0, h));
         for (entry, cpu, handler) in wanted {
+            debug_assert_eq!(entry as usize, c.vectors.len());
             let Some(msg) = self.hal.alloc_msi(cpu, handler) else {
                 self.free_vectors(c);
                 return Err(MacError::NoSpace);
@@ -553,6 +557,55 @@ impl Igb {
             c.vectors.push(msg);
             self.msix.program(entry, &msg);
         }
+        Ok(())
+    }
+
+    /// Moves queue pair `i`'s vector (Rx ring i and Tx ring i share it) to
+    /// `cpu` (`RxRing::set_cpu`).
+    ///
+    /// Stopped: records the CPU for the next `start`. Started: allocates a
+    /// vector on `cpu` with the pair's handler (failing with `NoSpace`,
+    /// nothing changed, if there is none), masks entry i, writes the new
+    /// message and unmasks it ([`MsixTable::program`]), and only then
+    /// frees the old vector. IVAR, EIMS and EITR are untouched.
+    ///
+    /// No interrupt is lost: a cause arriving while the entry is masked
+    /// leaves the message pending in the PBA, sent — to the new message —
+    /// at the unmask (PCI MSI-X; QEMU's igb auto-clears EICR and its
+    /// `msix_notify` pends the message the same way); one sent before
+    /// the mask runs the old handler, installed until after the unmask.
+    /// A message already on its way to the old CPU when its vector is
+    /// freed would run no handler (the kernel counts it as stray) and
+    /// leave the vector auto-masked in EIMS, so the switch ends with
+    /// [`intr::catch_up`]: whatever is wanted and ready is served, and
+    /// EIMS is written again. That may duplicate an upcall, never drop
+    /// one.
+    pub fn move_pair(&self, i: usize, cpu: usize) -> Result<(), MacError> {
+        let (Some(rx), Some(tx)) = (self.rx.get(i), self.tx.get(i)) else { return Err(MacError::Invalid) };
+        if cpu >= self.hal.cpu_count() {
+            return Err(MacError::Invalid);
+        }
+        let mut c = self.control.lock();
+        if rx.cpu.load(Ordering::Acquire) == cpu {
+            return Ok(());
+        }
+        if !c.started {
+            rx.cpu.store(cpu, Ordering::Release);
+            return Ok(());
+        }
+        let e = intr::pair_entry(i);
+        let Some(up) = c.up.clone() else { return Err(MacError::Invalid) };
+        if c.vectors.len() <= e as usize {
+            return Err(MacError::Invalid); // not reachable while started
+        }
+        let Some(msg) = self.hal.alloc_msi(cpu, intr::pair_handler(rx.clone(), tx.clone(), up.clone())) else {
+            return Err(MacError::NoSpace);
+        };
+        self.msix.program(e, &msg);
+        let old = core::mem::replace(&mut c.vectors[e as usize], msg);
+        rx.cpu.store(cpu, Ordering::Release);
+        self.hal.free_msi(old);
+        intr::catch_up(rx, tx, &*up);
         Ok(())
     }
 

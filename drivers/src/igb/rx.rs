@@ -19,13 +19,14 @@
 //! dropped and counted in `drops` and the device's `rx_malformed`.
 //!
 //! Interrupts: see [`super::intr`]. `poll` never waits for a lock: if
-//! another CPU is polling the ring it returns an empty chain.
+//! another CPU is polling the ring it returns an empty chain. `set_cpu`
+//! takes the device's control lock ([`Igb::move_pair`]).
 
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering, fence};
 
-use arbalest_mac::{BufPool, Cksum, DmaBuf, MacUpcalls, Mblk, MblkChain, PktMeta, RingStats, RxRing};
+use arbalest_mac::{BufPool, Cksum, DmaBuf, MacError, MacUpcalls, Mblk, MblkChain, PktMeta, RingStats, RxRing};
 use arbalest_mac::sync::Mutex;
 
 use crate::dma_mem::DmaMem;
@@ -131,7 +132,9 @@ impl RxState {
 /// One Rx ring (hardware queue `index`) of an [`Igb`].
 pub struct IgbRxRing {
     pub(super) index: usize,
-    pub(super) cpu: usize,
+    /// CPU of the queue pair's vector; changed under the device's
+    /// `control` lock ([`Igb::move_pair`]).
+    pub(super) cpu: AtomicUsize,
     pub(super) regs: Arc<dyn Mmio>,
     /// The descriptor ring, also read (DD only) by the interrupt handler.
     pub(super) descs: Arc<DmaMem>,
@@ -286,7 +289,15 @@ impl RxRing for IgbRxRing {
     }
 
     fn cpu(&self) -> usize {
-        self.cpu
+        self.cpu.load(Ordering::Acquire)
+    }
+
+    /// Moves queue pair `index`'s vector to `cpu` ([`Igb::move_pair`]).
+    fn set_cpu(&self, cpu: usize) -> Result<(), MacError> {
+        match self.dev.upgrade() {
+            Some(dev) => dev.move_pair(self.index, cpu),
+            None => Err(MacError::Device),
+        }
     }
 
     fn stats(&self) -> &RingStats {

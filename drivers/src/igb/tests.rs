@@ -683,3 +683,160 @@ fn stop_frees_vectors_and_buffers_and_start_again_works() {
     drop(r.nic);
     assert_eq!(r.hal.live_vectors.load(Ordering::Relaxed), 0, "dropping the driver frees its vectors");
 }
+
+// ---- moving a queue pair's vector (RxRing::set_cpu) ----
+
+#[test]
+fn set_cpu_moves_the_pair_vector_and_frees_the_old_one() {
+    let r = rig();
+    let ring = rx(&r, 0);
+    let old = r.hal.vectors()[0];
+    assert_eq!((old.cpu, ring.cpu()), (0, 0));
+    assert_eq!(r.dev.msix.message(0), (old.address, old.data));
+    let (ivar0, eims) = (r.dev.reg(ivar(0)), r.dev.reg(EIMS));
+
+    assert_eq!(ring.set_cpu(1), Ok(()));
+    assert_eq!(ring.cpu(), 1);
+    assert_eq!(r.hal.live_vectors.load(Ordering::Relaxed), 5);
+    let now = r.hal.vectors();
+    assert!(!now.contains(&old), "old vector freed");
+    let new = *now.iter().find(|m| (m.address, m.data) == r.dev.msix.message(0)).unwrap();
+    assert_eq!((new.cpu, new.address), (1, 0xfee0_1000));
+    assert_eq!(r.nic.msix.entry(0), (new.address, new.data));
+    assert!(!r.dev.msix.is_masked(0), "unmasked again");
+    // Routing untouched; the other pairs and the other causes unmoved.
+    assert_eq!((r.dev.reg(ivar(0)), r.dev.reg(EIMS)), (ivar0, eims));
+    assert_eq!((rx(&r, 1).cpu(), r.dev.msix.message(1).0), (1, 0xfee0_1000));
+    assert_eq!(r.dev.msix.message(4).0, 0xfee0_0000);
+    assert!(r.up.rx.lock().is_empty(), "nothing pending: no upcall");
+
+    // The next frame on queue 0 interrupts through the new vector.
+    assert_eq!(r.dev.receive(&raw(BCAST, 60, 0)), [0]);
+    assert_eq!(*r.up.rx.lock(), [0]);
+    assert_eq!(r.hal.fired(new.data), 1);
+    assert_eq!(r.dev.fired(0), 1);
+    assert_eq!(ring.poll(usize::MAX).len(), 1);
+    // Back to where it was: fine too; same CPU again: a no-op.
+    assert_eq!(ring.set_cpu(0), Ok(()));
+    assert_eq!(r.dev.msix.message(0).0, 0xfee0_0000);
+    let v = r.hal.vectors();
+    assert_eq!(ring.set_cpu(0), Ok(()));
+    assert_eq!(r.hal.vectors(), v);
+}
+
+#[test]
+fn set_cpu_refusals_change_nothing() {
+    let r = rig();
+    let ring = rx(&r, 2);
+    let before = r.hal.vectors();
+    let table: Vec<(u64, u32)> = (0..5).map(|e| r.dev.msix.message(e)).collect();
+    assert_eq!(ring.set_cpu(4), Err(MacError::Invalid), "4 CPUs");
+    // No vector left in the fake kernel.
+    while r.hal.alloc_msi(0, alloc::boxed::Box::new(|| {})).is_some() {}
+    let live = r.hal.live_vectors.load(Ordering::Relaxed);
+    assert_eq!(ring.set_cpu(3), Err(MacError::NoSpace));
+    assert_eq!(r.hal.live_vectors.load(Ordering::Relaxed), live);
+    assert_eq!(ring.cpu(), 2);
+    assert_eq!(&r.hal.vectors()[..5], &before[..]);
+    assert_eq!((0..5).map(|e| r.dev.msix.message(e)).collect::<Vec<_>>(), table);
+    assert!(!r.dev.msix.is_masked(2));
+    // The old binding still works.
+    let q = (0..64u16).map(|p| tcp(OURS, 40000 + p, 10)).find_map(|f| (r.dev.receive(&f) == [2]).then_some(())).is_some();
+    assert!(q, "some flow hashes to ring 2");
+    assert!(r.up.rx.lock().contains(&2));
+    assert_eq!(r.hal.fired(before[2].data), 1);
+}
+
+#[test]
+fn an_interrupt_raised_during_the_switch_reaches_the_new_vector() {
+    let r = rig();
+    let ring = rx(&r, 0);
+    let old = r.hal.vectors()[0];
+    // A frame arrives right when the driver masks entry 0: EICR is
+    // auto-cleared, the message waits in the PBA until the unmask.
+    let dev = r.dev.clone();
+    r.dev.msix.on_mask(0, move || assert_eq!(dev.receive(&raw(BCAST, 60, 3)), [0]));
+    assert_eq!(ring.set_cpu(3), Ok(()));
+    assert_eq!(*r.up.rx.lock(), [0], "delivered once");
+    assert!(!r.dev.msix.is_pending(0));
+    let (_, data) = r.dev.msix.message(0);
+    assert_ne!(data, old.data);
+    assert_eq!(r.hal.fired(data), 1, "through the new vector");
+    assert_eq!(ring.stats().interrupts.load(Ordering::Relaxed), 1);
+    assert_eq!(r.nic.spurious_interrupts(), 0);
+    assert_eq!(ring.poll(usize::MAX).len(), 1);
+}
+
+#[test]
+fn set_cpu_catches_up_with_a_message_lost_on_the_old_vector() {
+    let r = rig_with(FakeIgbConfig::default(), 2, Tunables { ring_size: 8, ..Tunables::default() });
+    let pool = tx_pool(&r.hal);
+    let t = r.nic.tx_ring(0).unwrap();
+    r.dev.hold_tx(true);
+    let chain: MblkChain = (0..10).map(|i| tx_pkt(&pool, &raw(PEER, 60, i), 2048)).collect();
+    let rest = t.tx(chain);
+    assert_eq!(rest.len(), 3, "blocked");
+    // A frame's and the completions' messages are lost (as one reaching
+    // the old CPU after its vector was freed would be).
+    r.hal.lose_msis(true);
+    assert_eq!(r.dev.receive(&raw(BCAST, 60, 0)), [0]);
+    r.dev.release_tx();
+    r.hal.lose_msis(false);
+    assert!(r.hal.lost_msis.load(Ordering::Relaxed) >= 1);
+    assert!(r.up.rx.lock().is_empty() && r.up.tx.lock().is_empty());
+    // The switch serves both, as the handler would have.
+    assert_eq!(rx(&r, 0).set_cpu(1), Ok(()));
+    assert_eq!(*r.up.rx.lock(), [0]);
+    assert_eq!(*r.up.tx.lock(), [0]);
+    assert_eq!(t.stats().snapshot().unblocked, 1);
+    assert_eq!(r.dev.reg(EIMS) & 1, 0, "nothing wanted any more: masked");
+    assert_eq!(r.nic.spurious_interrupts(), 0);
+    assert_eq!(rx(&r, 0).poll(usize::MAX).len(), 1);
+    assert!(t.tx(rest).is_empty());
+    // Still wanted and nothing ready: EIMS written again.
+    rx(&r, 0).intr_enable();
+    assert_eq!(rx(&r, 0).set_cpu(0), Ok(()));
+    assert_eq!(r.dev.reg(EIMS) & 1, 1);
+    assert_eq!(r.up.rx.lock().len(), 1);
+}
+
+#[test]
+fn set_cpu_while_stopped_binds_at_the_next_start() {
+    let r = rig();
+    r.nic.stop();
+    assert_eq!(rx(&r, 3).set_cpu(0), Ok(()));
+    assert_eq!(rx(&r, 3).cpu(), 0);
+    assert_eq!(r.hal.live_vectors.load(Ordering::Relaxed), 0);
+    r.nic.start(r.up.clone()).unwrap();
+    let cpus: Vec<usize> = r.hal.vectors().iter().map(|m| m.cpu).collect();
+    assert_eq!(cpus, [0, 1, 2, 0, 0]);
+    assert_eq!(r.nic.msix.entry(3).0, 0xfee0_0000);
+}
+
+#[test]
+fn set_cpu_races_the_data_path() {
+    let r = rig_with(FakeIgbConfig::default(), 4, Tunables { max_pairs: 1, ..Tunables::default() });
+    let nic = r.nic.clone();
+    let done = Arc::new(core::sync::atomic::AtomicBool::new(false));
+    let stop = done.clone();
+    let mover = std::thread::spawn(move || {
+        let mut k = 0;
+        while !stop.load(Ordering::Acquire) || k < 50 {
+            nic.rx_ring(0).unwrap().set_cpu(k % 4).unwrap();
+            k += 1;
+        }
+        k
+    });
+    let ring = rx(&r, 0);
+    let mut got = 0;
+    for i in 0..2000u32 {
+        assert_eq!(r.dev.receive(&raw(BCAST, 60, i as u8)), [0]);
+        got += ring.poll(usize::MAX).len();
+        if i % 2 == 0 { ring.intr_enable() } else { ring.intr_disable() }
+    }
+    done.store(true, Ordering::Release);
+    assert!(mover.join().unwrap() >= 50);
+    got += ring.poll(usize::MAX).len();
+    assert_eq!(got, 2000);
+    assert_eq!(r.hal.live_vectors.load(Ordering::Relaxed), 2);
+}
