@@ -374,7 +374,7 @@ impl MacClient {
             self.send(m);
         }
         let mut flows_waiting = false;
-        if self.flows.active() {
+        if self.flows.bw_active() {
             let shaped = self.flows.read().bw_flows();
             for f in shaped {
                 let (rx, tx) = f.service(now);
@@ -396,6 +396,23 @@ impl MacClient {
         self.tx_bw.backlogged() || self.rx_bw.backlogged() || flows_waiting
     }
 
+    /// A flow leaving the client (removed): whatever waits in its shapers
+    /// goes on — sent through the link, or handed up — instead of being
+    /// dropped uncounted.
+    pub(crate) fn release_flow(self: &Arc<Self>, f: &crate::flow::FlowEntry) {
+        let props = crate::flow::FlowProps { maxbw: None, ..f.props() };
+        f.set_props(props);
+        let (rx, tx) = f.service(crate::clock::now_ns());
+        for m in tx {
+            if !self.tx_link(m) {
+                f.count_oerr();
+            }
+        }
+        if !rx.is_empty() {
+            self.to_receiver(rx);
+        }
+    }
+
     /// Whether the bandwidth tick has work on this client: a `maxbw` on
     /// the link or on one of its flows, or packets waiting in a shaper.
     pub fn bw_active(&self) -> bool {
@@ -403,7 +420,7 @@ impl MacClient {
             || self.rx_bw.limit().is_some()
             || self.tx_bw.backlogged()
             || self.rx_bw.backlogged()
-            || (self.flows.active() && self.flows.read().bw_active())
+            || self.flows.bw_active()
     }
 
     /// Hands received packets (already untagged) to the receive function.

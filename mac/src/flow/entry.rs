@@ -14,7 +14,7 @@
 
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
-use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use crate::bw::Shaper;
 use crate::client::MacClient;
@@ -103,6 +103,9 @@ pub struct FlowEntry {
     /// path goes through the shapers (cleared by the bandwidth service
     /// once unlimited and drained).
     shaped: AtomicBool,
+    /// How many flows of the client are shaped (shared with its
+    /// [`super::ClientFlows`]), kept as `shaped` flips.
+    shaped_count: Arc<AtomicUsize>,
     pub rx_bw: Shaper,
     pub tx_bw: Shaper,
     pub stats: FlowStats,
@@ -136,6 +139,7 @@ impl FlowEntry {
             maxbw: AtomicU64::new(NO_LIMIT),
             priority: AtomicU8::new(prio_to_u8(props.priority)),
             shaped: AtomicBool::new(false),
+            shaped_count: client.flows().shaped_counter(),
             rx_bw: Shaper::default(),
             tx_bw: Shaper::default(),
             stats: FlowStats::default(),
@@ -155,6 +159,7 @@ impl FlowEntry {
             maxbw: AtomicU64::new(NO_LIMIT),
             priority: AtomicU8::new(prio_to_u8(props.priority)),
             shaped: AtomicBool::new(false),
+            shaped_count: Arc::default(),
             rx_bw: Shaper::default(),
             tx_bw: Shaper::default(),
             stats: FlowStats::default(),
@@ -214,7 +219,17 @@ impl FlowEntry {
         self.tx_bw.set_limit(limit);
         self.maxbw.store(p.maxbw.unwrap_or(NO_LIMIT), Ordering::Release);
         if limit.is_some() {
-            self.shaped.store(true, Ordering::Release);
+            self.set_shaped(true);
+        }
+    }
+
+    fn set_shaped(&self, on: bool) {
+        if self.shaped.swap(on, Ordering::AcqRel) != on {
+            if on {
+                self.shaped_count.fetch_add(1, Ordering::AcqRel);
+            } else {
+                self.shaped_count.fetch_sub(1, Ordering::AcqRel);
+            }
         }
     }
 
@@ -292,10 +307,10 @@ impl FlowEntry {
         let rx = self.rx_bw.service(now);
         let tx = self.tx_bw.service(now);
         if self.rx_bw.limit().is_none() && self.tx_bw.limit().is_none() && !self.rx_bw.backlogged() && !self.tx_bw.backlogged() {
-            self.shaped.store(false, Ordering::Release);
+            self.set_shaped(false);
             // A limit set meanwhile re-marks it.
             if self.rx_bw.limit().is_some() {
-                self.shaped.store(true, Ordering::Release);
+                self.set_shaped(true);
             }
         }
         (rx, tx)

@@ -25,6 +25,7 @@ pub mod table;
 #[cfg(test)]
 mod tests;
 
+use alloc::sync::Arc;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::sync::{RwLock, RwLockReadGuard};
@@ -40,6 +41,8 @@ pub use table::{FlowTable, TableError};
 pub struct ClientFlows {
     /// Flows in the table; the data path's only check when it is 0.
     count: AtomicUsize,
+    /// Flows with a limit or a backlog (the bandwidth tick's business).
+    shaped: Arc<AtomicUsize>,
     table: RwLock<FlowTable>,
 }
 
@@ -60,6 +63,17 @@ impl ClientFlows {
         self.len() == 0
     }
 
+    /// Whether a flow has a limit or packets waiting (one load).
+    #[inline]
+    pub fn bw_active(&self) -> bool {
+        self.shaped.load(Ordering::Acquire) != 0
+    }
+
+    /// The counter of shaped flows a new flow of this client keeps.
+    pub(crate) fn shaped_counter(&self) -> Arc<AtomicUsize> {
+        self.shaped.clone()
+    }
+
     /// The table, for reading (the data path holds it for one chain).
     #[inline]
     pub fn read(&self) -> RwLockReadGuard<'_, FlowTable> {
@@ -67,7 +81,7 @@ impl ClientFlows {
     }
 
     /// Adds a flow (see [`FlowTable::insert`]).
-    pub(crate) fn insert(&self, f: alloc::sync::Arc<FlowEntry>) -> Result<(), TableError> {
+    pub(crate) fn insert(&self, f: Arc<FlowEntry>) -> Result<(), TableError> {
         let mut t = self.table.write();
         t.insert(f)?;
         self.count.store(t.len(), Ordering::Relaxed);
@@ -75,7 +89,7 @@ impl ClientFlows {
     }
 
     /// Removes the flow named `name`.
-    pub(crate) fn remove(&self, name: &str) -> Option<alloc::sync::Arc<FlowEntry>> {
+    pub(crate) fn remove(&self, name: &str) -> Option<Arc<FlowEntry>> {
         let mut t = self.table.write();
         let f = t.remove(name);
         self.count.store(t.len(), Ordering::Relaxed);

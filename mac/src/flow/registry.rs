@@ -130,13 +130,15 @@ pub fn add(name: &str, link: &Datalink, desc: FlowDesc, props: FlowProps, tempor
     Ok(f)
 }
 
-/// Removes flow `name` from its link and from here.
+/// Removes flow `name` from its link and from here; what waits in its
+/// shapers goes on through the link.
 pub fn remove(name: &str) -> Result<Arc<FlowEntry>, FlowError> {
     let mut reg = FLOWS.lock();
     let i = reg.iter().position(|f| f.name() == name).ok_or_else(|| FlowError::NotFound(String::from(name)))?;
     let f = reg.remove(i);
     if let Some(c) = f.client() {
         c.flows().remove(name);
+        c.release_flow(&f);
     }
     Ok(f)
 }
@@ -149,6 +151,7 @@ pub fn remove_link(link: &str) -> Vec<Arc<FlowEntry>> {
     for f in &gone {
         if let Some(c) = f.client() {
             c.flows().remove(f.name());
+            c.release_flow(f);
         }
     }
     gone

@@ -605,8 +605,20 @@ fn the_client_counts_shapes_and_drops_per_flow() {
     assert!(!mac.primary().bw_service());
     assert!(nic.take_sent(0).len() >= 10, "the backlog was sent");
     assert!(!mac.primary().bw_active());
+    // Removing a flow sends what waits in its shaper (nothing is lost
+    // uncounted).
+    registry::set_props("fa-udp", FlowProps { maxbw: Some(1_200_000), priority: Priority::Medium }).unwrap();
+    let mut held = MblkChain::new();
+    for _ in 0..20 {
+        udp.tx(mblk(&pool, &big), now + 1_000_000_000, &mut held);
+    }
+    let passed = held.len();
+    drop(held);
+    assert!(mac.primary().bw_active());
     registry::remove("fa-icmp").unwrap();
     registry::remove("fa-udp").unwrap();
+    assert_eq!(nic.take_sent(0).len(), 20 - passed, "the backlog went out");
+    assert!(!mac.primary().bw_active());
     assert!(!mac.primary().flows().active());
     mac.rx_deliver(chain(&pool, &[rx4(17, 5, 6)]));
     assert_eq!(udp.counters().ipkts, 7, "a removed flow sees nothing");
