@@ -204,8 +204,7 @@ fn help(cmd: &mut Cmd<'_>, args: &[&str]) -> i32 {
         [] => DLSTAT_USAGE,
         ["show-phys"] => USAGE_PHYS,
         ["show-link"] => {
-            let _ = write_usage(cmd.out, USAGE_LINK);
-            let _ = write_usage(cmd.out, USAGE_HISTORY);
+            let _ = write_usage(cmd.out, &alloc::format!("{USAGE_LINK}\n{USAGE_HISTORY}"));
             return EXIT_OK;
         }
         ["help"] => USAGE_HELP,

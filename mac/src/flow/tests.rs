@@ -1187,3 +1187,4 @@ fn dlstat_and_flowstat_show_the_history() {
     assert_eq!(env.flowadm(&["remove-flow", "fy-udp"]), (0, String::new()));
     assert_eq!(run_flowstat(&["-h", "-p", "-o", "flow,ipkts", "fy-udp"], &once).1, "fy-udp:10\n");
 }
+
