@@ -39,6 +39,7 @@ pub const TESTS: &[(&str, &str, TestFn)] = &[
     ("vwire", "an etherstub with three VNICs, each with an IP instance: all pairs ping each other", vwire),
     ("nospoof", "protection mac-nospoof/ip-nospoof/restricted set through props drops forged Tx and counts it", nospoof),
     ("admin-errors", "bad dladm/dlstat commands exit non-zero, print an error and change nothing (needs net0)", admin_errors),
+    ("flow-errors", "bad flowadm/flowstat commands exit non-zero, print an error and change nothing (needs net0)", flow_errors),
     ("vswitch-bench", "benchmark: frames/s and bytes/s between two VNICs on an etherstub (and on net0)", vswitch_bench),
 ];
 
@@ -812,7 +813,16 @@ impl NetShell {
     /// properties, ring-group clients, IP interfaces.
     fn state(&mut self) -> String {
         let mut s = String::new();
-        for c in ["dladm show-link", "dladm show-vnic", "dladm show-etherstub", "dladm show-linkprop", "dladm show-phys -H", "ipadm show-if"] {
+        for c in [
+            "dladm show-link",
+            "dladm show-vnic",
+            "dladm show-etherstub",
+            "dladm show-linkprop",
+            "dladm show-phys -H",
+            "ipadm show-if",
+            "flowadm show-flow",
+            "flowadm show-flowprop",
+        ] {
             let (st, out) = self.run(c);
             s.push_str(&alloc::format!("$ {c} (exit {st})\n{out}"));
         }
@@ -970,6 +980,125 @@ pub const ADMIN_BAD: &[&str] = &[
 ];
 
 fn admin_errors() -> Result<(), String> {
+    refusals(
+        "admin-errors",
+        &[
+            "dladm create-etherstub stub1",
+            "dladm create-vnic -l net0 vnic1",
+            "dladm create-vnic -l stub1 vnic2",
+            "dladm set-linkprop -p maxbw=100M,priority=low vnic1",
+            "ipadm create-addr -T static -a 10.0.0.5/24 vnic1",
+        ],
+        ADMIN_BAD,
+        &[
+            &alloc::format!("dladm create-vnic -l net0 -v 4094 -m 2:8:20:0:0:99 {NAME_31}"),
+            &alloc::format!("dladm delete-vnic {NAME_31}"),
+            "dladm create-etherstub stub9",
+            "dladm delete-etherstub stub9",
+            "dladm set-linkprop -p maxbw=1.2M vnic1",
+            "dladm set-linkprop -p maxbw=100M vnic1",
+            "dlstat show-link -r -p -o link,id vnic1",
+        ],
+    )
+}
+
+/// Command lines that must fail with an error and change nothing, given
+/// `vnic1` over net0, flow `httpsflow` (`transport=tcp,local_port=443`,
+/// maxbw 100M) on net0 and flow `udp2` on `vnic2`: the manual's invalid
+/// examples first.
+pub const FLOW_BAD: &[&str] = &[
+    "flowadm add-flow -l vnic1 -a remote_port=25 flow25",
+    "flowadm add-flow -l vnic1 -a transport=icmpv6,remote_port=16 flow16",
+    "flowadm add-flow -l vnic1 -a local_port=80,local_port=8080 httpflow",
+    "flowadm add-flow -l net0 -a local_ip=192.1.168.157 ngzflow",
+    "flowadm add-flow -l vnic1 -a transport=udp abcdefghijklmnopqrstuvwxyzabcde1",
+    "flowadm add-flow -l vnic1 -a transport=udp 1flow",
+    "flowadm add-flow -l vnic1 -a transport=udp httpsflow",
+    "flowadm add-flow -l nosuch0 -a transport=udp udpx",
+    "flowadm set-flowprop -p hwflow=on httpsflow",
+    "flowadm add-flow -l vnic1 -a transport=icmp,local_port=7 icmp7",
+    "flowadm add-flow -l vnic1 -a transport=tcp,transport=udp twice",
+    "flowadm add-flow -l net0 -a transport=tcp,local_port=443 https2",
+    "flowadm add-flow -l net0 -a transport=udp udponly",
+    "flowadm add-flow -l vnic1 -a transport=frob tf",
+    "flowadm add-flow -l vnic1 -a colour=red tf",
+    "flowadm add-flow -l vnic1 -a transport=tcp,local_port=70000 tf",
+    "flowadm add-flow -l vnic1 -a transport=tcp,local_port=http tf",
+    "flowadm add-flow -l vnic1 -a local_ip=10.0.0.300 tf",
+    "flowadm add-flow -l vnic1 -a remote_ip=10.0.0.0/33 tf",
+    "flowadm add-flow -l vnic1 -a dsfield=0x2e:0x00 tf",
+    "flowadm add-flow -l vnic1 -a dsfield=0x100 tf",
+    "flowadm add-flow -l vnic1 -a transport=udp -p maxbw=1K tf",
+    "flowadm add-flow -l vnic1 -a transport=udp -p priority=urgent tf",
+    "flowadm add-flow -l vnic1 -a transport=udp -p hwflow=on tf",
+    "flowadm add-flow -l vnic1 -a transport=udp -p nosuch=1 tf",
+    "flowadm add-flow -l vnic1 -a transport=udp -p maxbw=10M,maxbw=20M tf",
+    "flowadm add-flow -l vnic1 -a transport=udp",
+    "flowadm add-flow -a transport=udp tf",
+    "flowadm add-flow -l vnic1 tf",
+    "flowadm add-flow -l vnic1 -a transport=udp tf tg",
+    "flowadm add-flow -l vnic1 -a transport=udp x!",
+    "flowadm add-flow -z -l vnic1 -a transport=udp tf",
+    "flowadm add-flow -R /tmp -l vnic1 -a transport=udp tf",
+    "flowadm remove-flow nosuchflow",
+    "flowadm remove-flow -l nosuch0",
+    "flowadm remove-flow",
+    "flowadm set-flowprop -p maxbw=10M nosuchflow",
+    "flowadm set-flowprop -p maxbw=1K httpsflow",
+    "flowadm set-flowprop -p priority=urgent httpsflow",
+    "flowadm set-flowprop -p maxbw=10M,priority=urgent httpsflow",
+    "flowadm set-flowprop -p nosuch=1 httpsflow",
+    "flowadm set-flowprop httpsflow",
+    "flowadm reset-flowprop -p nosuch httpsflow",
+    "flowadm reset-flowprop nosuchflow",
+    "flowadm show-flow nosuchflow",
+    "flowadm show-flow -l nosuch0",
+    "flowadm show-flow -o bogus",
+    "flowadm show-flow -p",
+    "flowadm show-flowprop -p nosuch httpsflow",
+    "flowadm show-flowprop nosuchflow",
+    "flowadm frobnicate",
+    "flowadm help frobnicate",
+    "flowstat nosuchflow",
+    "flowstat -l nosuch0",
+    "flowstat -r -t",
+    "flowstat -o bogus",
+    "flowstat -p",
+    "flowstat -i 0",
+    "flowstat -u X",
+    "dladm delete-vnic vnic2",
+];
+
+fn flow_errors() -> Result<(), String> {
+    refusals(
+        "flow-errors",
+        &[
+            "dladm create-vnic -l net0 vnic1",
+            "flowadm add-flow -l net0 -a transport=tcp,local_port=443 httpsflow",
+            "flowadm set-flowprop -p maxbw=100M httpsflow",
+            "dladm create-vnic -l net0 vnic2",
+            "flowadm add-flow -l vnic2 -a transport=udp udp2",
+        ],
+        FLOW_BAD,
+        &[
+            &alloc::format!("flowadm add-flow -l vnic1 -a transport=udp {NAME_31}"),
+            &alloc::format!("flowadm remove-flow {NAME_31}"),
+            "flowadm add-flow -l vnic1 -a transport=udp -p maxbw=1.2M a_b.c-d9",
+            "flowadm remove-flow a_b.c-d9",
+            "flowadm add-flow -l vnic1 -a dsfield=0x01:0x01 ds1",
+            "flowadm remove-flow ds1",
+            "flowadm add-flow -l net0 -a transport=tcp,local_port=65535 https2",
+            "flowadm remove-flow https2",
+            "flowstat -p -o flow,ipkts httpsflow",
+        ],
+    )
+}
+
+/// Runs `setup` (each must succeed), then every line of `bad` through the
+/// shell: each must exit non-zero, print `command: ...` first and leave
+/// the state (links, VNICs, properties, flows) as it was; then `good`
+/// lines next to the limits must succeed and leave the state as it was.
+fn refusals(label: &str, setup: &[&str], bad: &[&str], good: &[&str]) -> Result<(), String> {
     let Some(m) = arbalest_mac::mac::links().into_iter().next() else {
         return Err("no network link: boot with a NIC".into());
     };
@@ -977,19 +1106,13 @@ fn admin_errors() -> Result<(), String> {
         return Err(alloc::format!("the first link is {}, not net0", m.link()));
     }
     let mut sh = NetShell::new();
-    for c in [
-        "dladm create-etherstub stub1",
-        "dladm create-vnic -l net0 vnic1",
-        "dladm create-vnic -l stub1 vnic2",
-        "dladm set-linkprop -p maxbw=100M,priority=low vnic1",
-        "ipadm create-addr -T static -a 10.0.0.5/24 vnic1",
-    ] {
+    for c in setup {
         sh.ok(c)?;
     }
     let before = sh.state();
-    kprintln!("admin-errors: state before:\n{before}");
+    kprintln!("{label}: state before:\n{before}");
     let mut wrong: Vec<String> = Vec::new();
-    for line in ADMIN_BAD {
+    for line in bad {
         let (st, out) = sh.run(line);
         let name = line.split_whitespace().next().unwrap_or("");
         let first = out.lines().next().unwrap_or("");
@@ -1004,36 +1127,28 @@ fn admin_errors() -> Result<(), String> {
         if after != before {
             why.push(String::from("the state changed"));
         }
-        kprintln!("admin-errors: `{line}` -> exit {st}: {first}{}", if why.is_empty() { String::new() } else { alloc::format!("  <-- WRONG: {}", why.join(", ")) });
+        kprintln!("{label}: `{line}` -> exit {st}: {first}{}", if why.is_empty() { String::new() } else { alloc::format!("  <-- WRONG: {}", why.join(", ")) });
         if !why.is_empty() {
             wrong.push(alloc::format!("`{line}`: {}; output:\n{out}", why.join(", ")));
             if after != before {
-                kprintln!("admin-errors: state after `{line}`:\n{after}");
+                kprintln!("{label}: state after `{line}`:\n{after}");
                 return Err(alloc::format!("{}; giving up (the state is no longer the reference)", wrong.join("\n")));
             }
         }
     }
     // Good commands next to the refused ones still work (the limits are
     // where they should be, not tighter).
-    for c in [
-        alloc::format!("dladm create-vnic -l net0 -v 4094 -m 2:8:20:0:0:99 {NAME_31}"),
-        alloc::format!("dladm delete-vnic {NAME_31}"),
-        String::from("dladm create-etherstub stub9"),
-        String::from("dladm delete-etherstub stub9"),
-        String::from("dladm set-linkprop -p maxbw=1.2M vnic1"),
-        String::from("dladm set-linkprop -p maxbw=100M vnic1"),
-        String::from("dlstat show-link -r -p -o link,id vnic1"),
-    ] {
-        sh.ok(&c)?;
+    for c in good {
+        sh.ok(c)?;
     }
     let after = sh.state();
     if after != before {
         return Err(alloc::format!("the state after the good commands differs:\n{after}"));
     }
     if !wrong.is_empty() {
-        return Err(alloc::format!("{} of {} commands misbehaved:\n{}", wrong.len(), ADMIN_BAD.len(), wrong.join("\n")));
+        return Err(alloc::format!("{} of {} commands misbehaved:\n{}", wrong.len(), bad.len(), wrong.join("\n")));
     }
-    kprintln!("admin-errors: {} commands refused with an error and a non-zero status, none changed anything", ADMIN_BAD.len());
+    kprintln!("{label}: {} commands refused with an error and a non-zero status, none changed anything", bad.len());
     Ok(())
 }
 

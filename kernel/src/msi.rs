@@ -50,7 +50,10 @@ pub fn alloc(cpu: usize, handler: Box<dyn Fn() + Send + Sync>) -> Option<Vector>
         used[v as usize] = true;
         Some(v)
     })?;
-    *HANDLERS[vector as usize].write() = Some(Arc::from(handler));
+    // With interrupts off: a stray message for this vector arriving on
+    // this CPU would otherwise spin in `dispatch` on the lock held here.
+    let h: Arc<dyn Fn() + Send + Sync> = Arc::from(handler);
+    crate::arch::without_interrupts(|| *HANDLERS[vector as usize].write() = Some(h));
     trap::register(vector, dispatch);
     // Fixed delivery, edge, physical destination = the CPU's APIC id.
     // With x2APIC ids above 255 would need interrupt remapping; QEMU's
@@ -60,8 +63,13 @@ pub fn alloc(cpu: usize, handler: Box<dyn Fn() + Send + Sync>) -> Option<Vector>
 }
 
 /// Returns a vector to the pool.
+/// A message still in flight to it (an interrupt moved to another CPU)
+/// finds no handler and is counted as stray.
 pub fn free(vector: u8) {
-    *HANDLERS[vector as usize].write() = None;
+    // Interrupts off while the handler lock is held (see `alloc`); the
+    // handler itself is dropped after, outside.
+    let old = crate::arch::without_interrupts(|| HANDLERS[vector as usize].write().take());
+    drop(old);
     crate::arch::without_interrupts(|| USED.lock()[vector as usize] = false);
 }
 

@@ -306,7 +306,8 @@ pub fn create_vnic_with(
     Ok(client)
 }
 
-/// Deletes a VNIC; refused while an IP instance is plumbed on it.
+/// Deletes a VNIC; refused while an IP instance is plumbed on it or flows
+/// are defined on it.
 pub fn delete_vnic(name: &str) -> Result<(), LinkError> {
     let mut r = REG.lock();
     let i = match r.vnics.iter().position(|v| v.name() == name) {
@@ -315,6 +316,9 @@ pub fn delete_vnic(name: &str) -> Result<(), LinkError> {
     };
     if r.vnics[i].is_plumbed() {
         return Err(LinkError::Busy(String::from(name), String::from("an IP interface is plumbed on it")));
+    }
+    if !crate::flow::registry::on_link(name).is_empty() {
+        return Err(LinkError::Busy(String::from(name), String::from("flows are defined on it")));
     }
     let v = r.vnics.remove(i);
     drop(r);

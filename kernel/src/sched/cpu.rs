@@ -15,6 +15,9 @@ use crate::arch::trap::TrapFrame;
 use crate::percpu;
 use crate::time::clock::now_ns;
 
+/// Whether a thread was seen blocking inside a data-path spin lock.
+static BLOCKED_IN_LOCK: AtomicBool = AtomicBool::new(false);
+
 /// Ticks in a time slice.
 const SLICE_TICKS: u32 = 10;
 /// `cur_prio` value while the idle thread runs.
@@ -331,6 +334,12 @@ pub(super) fn schedule(involuntary: bool) {
     }
     s.need_resched.store(false, Ordering::Relaxed);
     let cur = s.current();
+    if !involuntary && !s.preemptible() && !BLOCKED_IN_LOCK.swap(true, Ordering::Relaxed) {
+        // A thread blocks holding a data-path spin lock: a thread of this
+        // CPU spinning on that lock would never let it run again. Said
+        // once; the count travels with the thread, so nothing else breaks.
+        log::warn!("sched: thread '{}' blocks holding a data-path spin lock", cur.name);
+    }
     let next = {
         let mut rq = s.rq.lock();
         match cur.state() {

@@ -54,6 +54,7 @@ use crate::stats::RingCounters;
 pub const DLSTAT_USAGE: &str = "dlstat [-r | -t] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n\
                                 dlstat show-phys [-r | -t] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n\
                                 dlstat show-link [-r [-F] | -t] [-a] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n\
+                                dlstat show-link -h [-F gnuplot] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [link]\n\
                                 dlstat reset [link]\n\
                                 dlstat help [subcommand]";
 

@@ -533,6 +533,7 @@ fn dlstat_errors_and_help() {
     let full = "usage: dlstat [-r | -t] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n       \
                 dlstat show-phys [-r | -t] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n       \
                 dlstat show-link [-r [-F] | -t] [-a] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [-i interval] [link]\n       \
+                dlstat show-link -h [-F gnuplot] [-p] [-o field[,...]] [-u R|K|M|G|T|P] [link]\n       \
                 dlstat reset [link]\n       \
                 dlstat help [subcommand]\n";
     let cases: Vec<(Vec<&str>, i32, String)> = vec![

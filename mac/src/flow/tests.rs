@@ -670,6 +670,9 @@ fn vlan_vnics_classify_untagged_frames() {
         "{out}"
     );
     assert!(link::datalink("fv0").is_some());
+    // The MAC layer itself refuses too, whoever asks.
+    assert!(matches!(link::delete_vnic("fv0"), Err(link::LinkError::Busy(..))));
+    assert!(link::datalink("fv0").is_some());
     assert_eq!(env.flowadm(&["remove-flow", "-l", "fv0"]), (0, String::new()));
     assert_eq!(env.dladm(&["delete-vnic", "fv0"]), (0, String::new()));
 }

@@ -4,7 +4,8 @@
 //!
 //! Concurrency: the Rx lanes call [`IpStack::input`] from any CPU; it only
 //! pushes the packet into a bounded lock-free queue (full → counted drop).
-//! Everything else lives behind one `spin::Mutex`: the kernel's stack
+//! Everything else lives behind one `arbalest_mac::sync::Mutex` (a spin
+//! lock that holds off preemption): the kernel's stack
 //! thread holds it for one [`IpStack::poll_us`] (bounded work), the shell
 //! for a configuration call or a query. Nothing here may be called from
 //! interrupt context except `input`.
@@ -27,7 +28,7 @@ use crossbeam_queue::ArrayQueue;
 use smoltcp::iface::{Config, Interface, PollResult, Route, SocketSet};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Cidr};
-use spin::Mutex;
+use arbalest_mac::sync::Mutex;
 
 use super::client::Clients;
 use super::device::{ETH_HDR, SmolDevice};
