@@ -22,7 +22,7 @@
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use spin::RwLock;
 
@@ -169,6 +169,9 @@ impl Protection {
     }
 }
 
+/// `hw_group` when the client owns no ring group.
+const NO_GROUP: usize = usize::MAX;
+
 /// One MAC client.
 pub struct MacClient {
     name: String,
@@ -176,7 +179,7 @@ pub struct MacClient {
     addr_type: AddrType,
     vid: u16,
     /// Ring group it owns in hardware (a hardware lane), if any.
-    hw_group: Option<usize>,
+    hw_group: AtomicUsize,
     is_vnic: bool,
     lower: Weak<Switch>,
     rx_fn: RwLock<Option<RxFn>>,
@@ -203,7 +206,7 @@ impl MacClient {
             addr,
             addr_type,
             vid,
-            hw_group,
+            hw_group: AtomicUsize::new(hw_group.unwrap_or(NO_GROUP)),
             is_vnic,
             lower: Arc::downgrade(lower),
             rx_fn: RwLock::new(None),
@@ -237,7 +240,15 @@ impl MacClient {
 
     /// The hardware ring group it owns, if it has a hardware lane.
     pub fn hw_group(&self) -> Option<usize> {
-        self.hw_group
+        match self.hw_group.load(Ordering::Acquire) {
+            NO_GROUP => None,
+            g => Some(g),
+        }
+    }
+
+    /// Records the ring group it owns now (`link::set_vnic_hw_lane`).
+    pub(crate) fn set_hw_group(&self, g: Option<usize>) {
+        self.hw_group.store(g.unwrap_or(NO_GROUP), Ordering::Release);
     }
 
     /// Whether this is a VNIC (not a physical link's primary client).

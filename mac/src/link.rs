@@ -76,6 +76,8 @@ pub enum LinkError {
     NoFactoryAddr,
     InvalidVid(u16),
     Device(MacError),
+    /// No free ring group for a hardware lane.
+    NoRings(String),
 }
 
 impl fmt::Display for LinkError {
@@ -91,6 +93,7 @@ impl fmt::Display for LinkError {
             LinkError::NoFactoryAddr => write!(f, "no free factory MAC address"),
             LinkError::InvalidVid(v) => write!(f, "invalid VLAN id '{v}' (1-4094)"),
             LinkError::Device(e) => write!(f, "the device refused: {e:?}"),
+            LinkError::NoRings(n) => write!(f, "no free hardware ring group for '{n}'"),
         }
     }
 }
@@ -304,6 +307,47 @@ pub fn create_vnic_with(
     }
     sw.attach(client.clone());
     Ok(client)
+}
+
+/// Moves VNIC `name` onto its own ring group (`hw`: a hardware lane,
+/// when the NIC has a free group with a unicast slot) or back into
+/// software classification on the default group (`rxrings` changed on an
+/// existing VNIC). The address is added to the new group's filter before
+/// it leaves the old one, so its traffic keeps arriving. Returns the group
+/// it owns afterwards; on error nothing changed.
+pub fn set_vnic_hw_lane(name: &str, hw: bool) -> Result<Option<usize>, LinkError> {
+    let v = vnics().into_iter().find(|v| v.name() == name).ok_or_else(|| LinkError::NotFound(String::from(name)))?;
+    let Some(m) = v.lower().and_then(|s| s.wire()) else {
+        // On an etherstub there are no rings: software is all there is.
+        return if hw { Err(LinkError::NoRings(String::from(name))) } else { Ok(None) };
+    };
+    match (hw, v.hw_group()) {
+        (true, Some(g)) => Ok(Some(g)),
+        (false, None) => Ok(None),
+        (true, None) => {
+            let g = m.reserve_group(name).ok_or_else(|| LinkError::NoRings(String::from(name)))?;
+            if let Err(e) = m.provider().unicast_add(g, v.addr()) {
+                m.release_group(g);
+                return Err(LinkError::Device(e));
+            }
+            v.set_hw_group(Some(g));
+            match m.provider().unicast_remove(0, v.addr()) {
+                Ok(()) | Err(MacError::NotSupported) => {}
+                Err(_) => {} // a stale default-group filter only costs a software drop
+            }
+            Ok(Some(g))
+        }
+        (false, Some(g)) => {
+            match m.provider().unicast_add(0, v.addr()) {
+                Ok(()) | Err(MacError::NotSupported) => {}
+                Err(e) => return Err(LinkError::Device(e)),
+            }
+            v.set_hw_group(None);
+            let _ = m.provider().unicast_remove(g, v.addr());
+            m.release_group(g);
+            Ok(None)
+        }
+    }
 }
 
 /// Deletes a VNIC; refused while an IP instance is plumbed on it or flows

@@ -162,3 +162,60 @@ fn vnic_on_igb_vmdq_gets_a_hardware_lane() {
     vm.check(sum(&after) >= sum(&before) + 4, format!("vnic5's pings did not come in on its hardware lane: {before:?} -> {after:?}"));
     vm.check(ping_ok(&vm, GUEST_IP), "the primary link stopped answering");
 }
+
+#[test]
+fn rxrings_moves_a_live_vnic_between_its_own_rings_and_software() {
+    let mut vm = boot_igb_vmdq();
+    quiet(&mut vm, "dladm create-vnic -l net0 vnic1");
+    quiet(&mut vm, "ipadm create-addr -T static -a 10.0.0.5/24 vnic1");
+    let vnic = Ipv4Addr::new(10, 0, 0, 5);
+    vm.check(ping_ok(&vm, vnic), "the host cannot ping the hardware VNIC");
+    let g = groups(&mut vm);
+    vm.check(group_of(&g, "vnic1").is_some(), format!("vnic1 has no group of its own: {g:?}"));
+
+    // rxrings=sw on the live VNIC: its group is freed, its lane is `sw`,
+    // and it still answers (classified on the default group).
+    quiet(&mut vm, "dladm set-linkprop -p rxrings=sw vnic1");
+    let g = groups(&mut vm);
+    vm.check(group_of(&g, "vnic1").is_none(), format!("vnic1 kept its group after rxrings=sw: {g:?}"));
+    let ids = vm.run("dlstat show-link -r -p -o link,id vnic1");
+    vm.check(ids.lines().any(|l| l.trim() == "vnic1:sw") && !ids.contains("vnic1:hw"), format!("vnic1 after rxrings=sw:\n{ids}"));
+    let eff = vm.run("dladm show-linkprop -c -o value -p rxrings-effective vnic1");
+    vm.check(eff.trim() == "sw", format!("rxrings-effective after rxrings=sw: {eff:?}"));
+    vm.check(ping_ok(&vm, vnic), "vnic1 stopped answering after moving to software classification");
+
+    // rxrings=hw: it takes a group again and its pings arrive on it.
+    quiet(&mut vm, "dladm set-linkprop -p rxrings=hw vnic1");
+    let g = groups(&mut vm);
+    vm.check(group_of(&g, "vnic1").is_some(), format!("vnic1 got no group back with rxrings=hw: {g:?}"));
+    let before = lanes(&mut vm, "vnic1");
+    vm.check(ping_ok(&vm, vnic), "vnic1 stopped answering after moving back to hardware");
+    let after = lanes(&mut vm, "vnic1");
+    let sum = |v: &[Lane]| v.iter().filter(|l| l.id == "hw").map(|l| l.ipkts).sum::<u64>();
+    vm.check(sum(&after) >= sum(&before) + 4, format!("vnic1's pings did not come in on its hardware lane: {before:?} -> {after:?}"));
+
+    // Its lanes follow its own `cpus` and `priority`, not net0's.
+    quiet(&mut vm, "dladm set-linkprop -p cpus=2,priority=medium vnic1");
+    vm.check(ping_ok(&vm, vnic), "vnic1 stopped answering after cpus=2");
+    let ring = lanes(&mut vm, "vnic1").into_iter().find(|l| l.id == "hw").map(|l| l.index).unwrap_or_default();
+    let threads = vm.run("threads");
+    let poll = threads.lines().find(|l| l.contains(&format!("net0/rx{ring}/poll"))).unwrap_or("").to_string();
+    let f: Vec<&str> = poll.split_whitespace().collect();
+    vm.check(f.len() >= 4 && f[2] == "2" && f[3] == "medium", format!("the poll thread of vnic1's ring {ring} is not on cpu 2 at medium: {poll:?}\n{threads}"));
+    let eff = vm.run("dladm show-linkprop -c -o value -p cpus-effective vnic1");
+    vm.check(eff.trim() == "2", format!("cpus-effective of vnic1: {eff:?}"));
+
+    // With every pool taken, rxrings=hw on a software VNIC is refused and
+    // changes nothing.
+    for v in ["vnic2", "vnic3", "vnic4"] {
+        quiet(&mut vm, &format!("dladm create-vnic -l net0 {v}"));
+    }
+    let g_before = groups(&mut vm);
+    let out = vm.run("dladm set-linkprop -p rxrings=hw vnic4");
+    vm.check(out.starts_with("dladm: cannot set rxrings on link 'vnic4'"), format!("rxrings=hw with no free group:\n{out}"));
+    let g_after = groups(&mut vm);
+    vm.check(g_after == g_before, format!("a refused rxrings changed the ring groups: {g_before:?} -> {g_after:?}"));
+    let v = vm.run("dladm show-linkprop -c -o value -p rxrings vnic4");
+    vm.check(v.trim() == "--", format!("a refused rxrings was stored: {v:?}"));
+    vm.check(ping_ok(&vm, GUEST_IP), "the primary link stopped answering");
+}

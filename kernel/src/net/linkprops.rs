@@ -99,6 +99,21 @@ pub fn apply(link: &str, p: &LinkProps) {
         c.set_maxbw(p.maxbw);
         c.set_protection(p.client_protection());
     }
+    // A VNIC's `rxrings` may have moved a ring group between it and its
+    // physical link: the physical link's lanes first, then the link's.
+    let phys = arbalest_mac::link::datalink(link)
+        .and_then(|l| l.client())
+        .filter(|c| c.is_vnic())
+        .and_then(|c| c.lower())
+        .and_then(|s| s.wire());
+    if let Some(m) = phys {
+        place(m.link(), &props::get(m.link()));
+    }
+    place(link, p);
+}
+
+/// Gives `link`'s threads its priority and CPUs.
+fn place(link: &str, p: &LinkProps) {
     let prio = sched_priority(p.priority);
     for t in link_threads(link) {
         sched::set_priority(&t, prio);

@@ -46,7 +46,7 @@ use super::{Cmd, DladmEnv, EXIT_OK, valid_link_name, write_usage};
 use crate::client::ClientCounters;
 use crate::link::{self, Datalink, LinkError, MacSpec};
 use crate::mac::Mac;
-use crate::props::{self, Limits, Prop, PropError};
+use crate::props::{self, Limits, Prop, PropError, PropValue, Rings};
 use crate::provider::{Duplex, MacProvider};
 
 /// The usage of every `dladm` subcommand, one per line.
@@ -645,6 +645,21 @@ fn set_linkprop(cmd: &mut Cmd<'_>, args: &[&str], env: &dyn DladmEnv) -> i32 {
     let pairs: Vec<(&str, &str)> = assignments.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     match props::validate(&pairs, &Limits::of(&l, env.cpu_count())) {
         Ok(values) => {
+            // `rxrings` on an existing VNIC moves it between a ring group
+            // of its own and software classification, before anything is
+            // stored (a refusal changes nothing).
+            if let Datalink::Vnic(c) = &l {
+                for v in &values {
+                    if let PropValue::Rxrings(Some(r)) = v {
+                        let hw = !matches!(r, Rings::Sw);
+                        if hw != c.hw_group().is_some() {
+                            if let Err(e) = crate::link::set_vnic_hw_lane(l.name(), hw) {
+                                return cmd.fail(format_args!("cannot set rxrings on link '{}': {e}", l.name()));
+                            }
+                        }
+                    }
+                }
+            }
             props::store(l.name(), values);
             EXIT_OK
         }
@@ -671,6 +686,15 @@ fn reset_linkprop(cmd: &mut Cmd<'_>, args: &[&str], env: &dyn DladmEnv) -> i32 {
     let lim = Limits::of(&l, env.cpu_count());
     match props::validate_reset(&names, &lim) {
         Ok(ps) => {
+            // Unset `rxrings` lets the system choose, as at creation: a
+            // software-classified VNIC takes a free ring group if there
+            // is one (best effort: none free leaves it in software).
+            if let Datalink::Vnic(c) = &l
+                && ps.contains(&Prop::Rxrings)
+                && c.hw_group().is_none()
+            {
+                let _ = crate::link::set_vnic_hw_lane(l.name(), true);
+            }
             props::reset_props(l.name(), &ps);
             EXIT_OK
         }

@@ -290,6 +290,55 @@ fn rxrings_sw_keeps_a_vnic_off_a_free_ring_group() {
 }
 
 #[test]
+fn rxrings_moves_an_existing_vnic_between_hardware_and_software() {
+    let mut info = fake_info(4, 2);
+    info.rx_groups = vec![GroupInfo { rings: vec![0, 1], unicast_slots: 4 }, GroupInfo { rings: vec![2, 3], unicast_slots: 1 }];
+    let nic = FakeNic::with_info(info);
+    let mac = nic.register().unwrap();
+    mac.start().unwrap();
+    let l = mac.link();
+    let env = DlEnv::new(std::slice::from_ref(&mac), "qm");
+    assert_eq!(env.run(&["create-vnic", "-l", l, "qm0"]).0, 0);
+    assert_eq!(env.run(&["create-vnic", "-l", l, "qm1"]).0, 0);
+    assert_eq!((vnic("qm0").hw_group(), vnic("qm1").hw_group()), (Some(1), None));
+    // qm1 cannot take a group while qm0 holds the only one: refused, and
+    // nothing changes (not even the stored value).
+    let (st, out) = env.run(&["set-linkprop", "-p", "rxrings=hw", "qm1"]);
+    assert_eq!(st, 1);
+    assert!(out.starts_with("dladm: cannot set rxrings on link 'qm1': no free hardware ring group for 'qm1'"), "{out}");
+    assert_eq!(env.run(&["show-linkprop", "-c", "-o", "value", "-p", "rxrings", "qm1"]).1, "--\n");
+    // qm0 gives its group back; qm1 takes it.
+    assert_eq!(env.run(&["set-linkprop", "-p", "rxrings=sw", "qm0"]), (0, String::new()));
+    assert_eq!(vnic("qm0").hw_group(), None);
+    assert_eq!(env.run(&["show-linkprop", "-c", "-o", "value", "-p", "rxrings,rxrings-effective", "qm0"]).1, "sw\nsw\n");
+    assert_eq!(env.run(&["set-linkprop", "-p", "rxrings=hw", "qm1"]), (0, String::new()));
+    assert_eq!(vnic("qm1").hw_group(), Some(1));
+    let (_, out) = env.run(&["show-phys", "-H", "-p", "-o", "ringtype,rings,clients"]);
+    assert!(out.contains("RX:2-3:qm1\n"), "{out}");
+    let f = nic.unicast_filters();
+    assert!(f.contains(&(1, vnic("qm1").addr())) && !f.contains(&(0, vnic("qm1").addr())), "{f:?}");
+    assert!(f.contains(&(0, vnic("qm0").addr())) && !f.contains(&(1, vnic("qm0").addr())), "{f:?}");
+    // Traffic follows: qm0's frames are classified in software on the
+    // default group, qm1's arrive on its own rings.
+    let (v0, v1) = (vnic("qm0"), vnic("qm1"));
+    plumb(&v0);
+    plumb(&v1);
+    mac.set_rx(Some(Arc::new(|_c: MblkChain| {})));
+    assert!(nic.inject(0, &frame_to(v0.addr(), 100)));
+    assert!(nic.inject(2, &frame_to(v1.addr(), 100)));
+    run_ring(&mac, 0);
+    run_ring(&mac, 2);
+    assert_eq!((v0.stats.snapshot().ipackets, v1.stats.snapshot().ipackets), (1, 1));
+    // reset-linkprop lets the system choose again: qm0 stays in software
+    // (no group is free) and says so.
+    assert_eq!(env.run(&["reset-linkprop", "-p", "rxrings", "qm0"]), (0, String::new()));
+    assert_eq!(vnic("qm0").hw_group(), None);
+    assert_eq!(env.run(&["set-linkprop", "-p", "rxrings=sw", "qm1"]), (0, String::new()));
+    assert_eq!(env.run(&["reset-linkprop", "-p", "rxrings", "qm0"]), (0, String::new()));
+    assert_eq!(vnic("qm0").hw_group(), Some(1), "reset takes the group that became free");
+}
+
+#[test]
 fn a_hardware_vnic_owns_its_rings() {
     let mut info = fake_info(4, 2);
     info.rx_groups = vec![GroupInfo { rings: vec![0, 1], unicast_slots: 4 }, GroupInfo { rings: vec![2, 3], unicast_slots: 1 }];
