@@ -24,8 +24,16 @@
 //! one prompt per line, checking each command printed nothing. The time
 //! that takes is reported (flows added per second).
 //!
+//! The bench makes `FLOWBENCH_REPS` rounds (default 3) over all rows — each
+//! round removes every flow with one `flowadm remove-flow -l net0` and adds
+//! them again — so a slow spell of the shared host spreads over the rows;
+//! each row shows the median with the range; the idle guest's CPU and the CPU time of the
+//! kernel's periodic MAC threads (`mac/history` samples every link's and
+//! flow's counters once a second, `mac/bwtick` walks the shapers) are
+//! measured just before each flood, as what flows cost with no traffic.
+//!
 //! Environment: `FLOWBENCH_SECS` (default 5) per measurement,
-//! `FLOWBENCH_FLOWS`, `FLOWBENCH_FLOOD_THREADS`.
+//! `FLOWBENCH_REPS`, `FLOWBENCH_FLOWS`, `FLOWBENCH_FLOOD_THREADS`.
 
 use std::process::exit;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -166,23 +174,47 @@ fn flood(vm: &NetVm, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<u64>>
         .collect()
 }
 
-struct Row {
-    label: String,
-    flows: usize,
-    add_secs: Option<f64>,
-    added: u32,
+/// One measurement of [`measure`].
+#[derive(Clone, Copy)]
+struct Sample {
     pps: f64,
     sent_pps: f64,
     ns_per_pkt: f64,
     idle_busy: f64,
     load_busy: f64,
+    /// CPU ms per second the kernel's periodic MAC threads (`mac/history`,
+    /// `mac/bwtick`) used in the idle window before the flood.
+    periodic_ms_per_s: f64,
+    window_pkts: u64,
     /// Packets the hit flow counted in the window (last row only).
     flow_pkts: Option<u64>,
-    window_pkts: u64,
 }
 
-fn measure(vm: &mut NetVm, secs: u64, hit_flow: Option<&str>) -> Result<(f64, f64, f64, f64, f64, u64, Option<u64>), String> {
-    let (idle, _) = mpstat_interval(vm, 2)?;
+struct Row {
+    label: String,
+    flows: usize,
+    add_secs: Option<f64>,
+    added: u32,
+    samples: Vec<Sample>,
+}
+
+/// CPU time (ms) of the threads named `names`, from the kernel's `threads`.
+fn thread_ms(vm: &mut NetVm, names: &[&str]) -> u64 {
+    let out = vm.run("threads");
+    out.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 7 && names.contains(&f[1])).then(|| f[f.len() - 1].parse::<u64>().unwrap_or(0))
+        })
+        .sum()
+}
+
+const PERIODIC: &[&str] = &["mac/history", "mac/bwtick"];
+
+fn measure(vm: &mut NetVm, secs: u64, hit_flow: Option<&str>) -> Result<Sample, String> {
+    let p0 = thread_ms(vm, PERIODIC);
+    let (idle, idle_len) = mpstat_interval(vm, 2)?;
+    let p1 = thread_ms(vm, PERIODIC);
     let stop = Arc::new(AtomicBool::new(false));
     let senders = flood(vm, stop.clone());
     let t_start = Instant::now();
@@ -208,7 +240,43 @@ fn measure(vm: &mut NetVm, secs: u64, hit_flow: Option<&str>) -> Result<(f64, f6
         (Some(a), Some(b)) => Some(b.saturating_sub(a)),
         _ => None,
     };
-    Ok((pps, sent as f64 / sent_secs, ns, ib, lb, pkts, flow_pkts))
+    Ok(Sample {
+        pps,
+        sent_pps: sent as f64 / sent_secs,
+        ns_per_pkt: ns,
+        idle_busy: ib,
+        load_busy: lb,
+        // The `threads` snapshots bracket the idle window (plus two shell
+        // commands): an upper bound of the idle rate.
+        periodic_ms_per_s: p1.saturating_sub(p0) as f64 / idle_len.as_secs_f64(),
+        window_pkts: pkts,
+        flow_pkts,
+    })
+}
+
+/// Waits until the periodic MAC threads use under 10 ms of CPU per second
+/// (measured over 2-second windows), at most `limit`; returns how long it
+/// took, or `None` if they never got quiet.
+fn wait_periodic_quiet(vm: &mut NetVm, limit: Duration) -> Option<f64> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        let (a, t) = (thread_ms(vm, PERIODIC), Instant::now());
+        std::thread::sleep(Duration::from_secs(2));
+        let b = thread_ms(vm, PERIODIC);
+        if (b.saturating_sub(a) as f64) / t.elapsed().as_secs_f64() < 10.0 {
+            return Some(start.elapsed().as_secs_f64());
+        }
+    }
+    None
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
 }
 
 fn flow_ipkts(vm: &mut NetVm, flow: &str) -> u64 {
@@ -218,6 +286,7 @@ fn flow_ipkts(vm: &mut NetVm, flow: &str) -> u64 {
 
 fn main() {
     let secs: u64 = std::env::var("FLOWBENCH_SECS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(5);
+    let reps: usize = std::env::var("FLOWBENCH_REPS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(3);
     let counts_env = std::env::var("FLOWBENCH_FLOWS").unwrap_or_else(|_| "0,1,100,10000".into());
     let mut counts: Vec<u32> = Vec::new();
     for c in counts_env.split(',').filter(|c| !c.trim().is_empty()) {
@@ -234,111 +303,180 @@ fn main() {
     let accel = Config::with_smp(SMP).accel;
     let mut rows: Vec<Result<Row, String>> = Vec::new();
 
+    // Rows in order: one per count, then the hit row. Rounds alternate
+    // over all rows (flows are removed with one `remove-flow -l net0` and
+    // added again each round), so a slow spell of the shared host spreads
+    // over the rows instead of landing on one.
+    let nrows = counts.len() + 1;
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); nrows];
+    let mut add_secs: Vec<Vec<f64>> = vec![Vec::new(); nrows];
+    let mut remove_secs: Vec<f64> = Vec::new();
+    let mut settle_secs: Vec<Option<f64>> = Vec::new();
+    let mut error: Option<String> = None;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut vm = boot();
-        let mut have = 0u32;
-        for &n in &counts {
-            let add = if n > have {
-                eprintln!("adding flows {have}..{n} through the console");
-                match add_flows(&mut vm, have, n) {
-                    Ok(s) => Some(s),
+        for round in 0..reps {
+            if round > 0 {
+                let t = Instant::now();
+                if let Err(e) = run_batched(&mut vm, &["flowadm remove-flow -l net0".to_string()]) {
+                    error = Some(format!("remove-flow -l net0: {e}"));
+                    return;
+                }
+                remove_secs.push(t.elapsed().as_secs_f64());
+                // The usage history keeps sampling removed flows until their
+                // samples age out; the next 0-flow row waits for that.
+                let t = Instant::now();
+                settle_secs.push(wait_periodic_quiet(&mut vm, Duration::from_secs(180)));
+                eprintln!("round {}/{reps}: periodic threads quiet {:.0} s after remove-flow", round + 1, t.elapsed().as_secs_f64());
+            }
+            let mut have = 0u32;
+            for (i, &n) in counts.iter().enumerate() {
+                if n > have {
+                    eprintln!("round {}/{reps}: adding flows {have}..{n} through the console", round + 1);
+                    match add_flows(&mut vm, have, n) {
+                        Ok(s) => add_secs[i].push(s),
+                        Err(e) => {
+                            error = Some(format!("{n} flows: adding them failed: {e}"));
+                            return;
+                        }
+                    }
+                }
+                have = n;
+                match count_flows(&mut vm) {
+                    Ok(c) if c == n as usize => {}
+                    Ok(c) => {
+                        error = Some(format!("{n} flows added but show-flow lists {c}"));
+                        return;
+                    }
                     Err(e) => {
-                        rows.push(Err(format!("{n} flows: adding them failed: {e}")));
+                        error = Some(format!("{n} flows: {e}"));
                         return;
                     }
                 }
-            } else {
-                None
-            };
-            let added = n - have;
-            have = n;
-            let counted = match count_flows(&mut vm) {
-                Ok(c) => c,
-                Err(e) => {
-                    rows.push(Err(format!("{n} flows: {e}")));
-                    return;
+                eprintln!("round {}/{reps}: {n} flows (none for port {FLOOD_PORT}): flood {secs} s", round + 1);
+                match measure(&mut vm, secs, None) {
+                    Ok(s) => samples[i].push(s),
+                    Err(e) => {
+                        error = Some(format!("{n} flows: {e}"));
+                        return;
+                    }
                 }
-            };
-            if counted != n as usize {
-                rows.push(Err(format!("{n} flows added but show-flow lists {counted}")));
+            }
+            // One more flow, for the flood's own port: every packet hits it.
+            let line = format!("flowadm add-flow -l net0 -a transport=udp,local_port={FLOOD_PORT} hit");
+            let t = Instant::now();
+            if let Err(e) = run_batched(&mut vm, &[line]) {
+                error = Some(format!("the hit flow: {e}"));
                 return;
             }
-            eprintln!("{n} flows (none for port {FLOOD_PORT}): flood {secs} s");
-            rows.push(measure(&mut vm, secs, None).map(|(pps, sent_pps, ns, ib, lb, pkts, _)| Row {
-                label: format!("{n}, all missed"),
-                flows: n as usize,
-                add_secs: add,
-                added,
-                pps,
-                sent_pps,
-                ns_per_pkt: ns,
-                idle_busy: ib,
-                load_busy: lb,
-                flow_pkts: None,
-                window_pkts: pkts,
-            }));
+            add_secs[nrows - 1].push(t.elapsed().as_secs_f64());
+            eprintln!("round {}/{reps}: {} flows, one for port {FLOOD_PORT}: flood {secs} s", round + 1, have + 1);
+            match measure(&mut vm, secs, Some("hit")) {
+                Ok(s) => samples[nrows - 1].push(s),
+                Err(e) => {
+                    error = Some(format!("the hit flow: {e}"));
+                    return;
+                }
+            }
         }
-        // One more flow, for the flood's own port: every packet hits it.
-        let line = format!("flowadm add-flow -l net0 -a transport=udp,local_port={FLOOD_PORT} hit");
-        let t = Instant::now();
-        if let Err(e) = run_batched(&mut vm, &[line]) {
-            rows.push(Err(format!("the hit flow: {e}")));
-            return;
-        }
-        let add = t.elapsed().as_secs_f64();
-        eprintln!("{} flows, one for port {FLOOD_PORT}: flood {secs} s", have + 1);
-        rows.push(measure(&mut vm, secs, Some("hit")).map(|(pps, sent_pps, ns, ib, lb, pkts, fp)| Row {
-            label: format!("{} + 1 for the flood's port", have),
-            flows: have as usize + 1,
-            add_secs: Some(add),
-            added: 1,
-            pps,
-            sent_pps,
-            ns_per_pkt: ns,
-            idle_busy: ib,
-            load_busy: lb,
-            flow_pkts: fp,
-            window_pkts: pkts,
-        }));
     }));
+    let last = counts.last().copied().unwrap_or(0);
+    let mut prev = 0u32;
+    for i in 0..nrows {
+        let (label, flows, added) = if i < counts.len() {
+            let n = counts[i];
+            let added = n - prev;
+            prev = n;
+            (format!("{n}, all missed"), n as usize, added)
+        } else {
+            (format!("{last} + 1 for the flood's port"), last as usize + 1, 1)
+        };
+        if samples[i].is_empty() {
+            continue;
+        }
+        rows.push(Ok(Row {
+            label,
+            flows,
+            add_secs: (!add_secs[i].is_empty()).then(|| median(add_secs[i].clone())),
+            added,
+            samples: std::mem::take(&mut samples[i]),
+        }));
+    }
+    if let Some(e) = error {
+        rows.push(Err(e));
+    }
     if result.is_err() {
         rows.push(Err("the VM failed (panic above)".into()));
     }
 
     let mut failed = false;
+    let med = |r: &Row, f: fn(&Sample) -> f64| median(r.samples.iter().map(f).collect());
     println!();
-    println!("Flow benchmark: Arbalest kernel, {accel} accel, {SMP} CPUs, virtio-net with {QUEUES} queue pairs on a TAP, {secs} s per measurement");
-    println!("64-byte UDP datagrams into the discard port (9) from {} raw-socket thread(s); flows transport=udp,local_port=P on net0", flood_threads());
+    println!(
+        "Flow benchmark: Arbalest kernel, {accel} accel, {SMP} CPUs, virtio-net with {QUEUES} queue pairs on a TAP, \
+         {reps} rounds over all rows, {secs} s per measurement (median, min-max)"
+    );
+    println!(
+        "64-byte UDP datagrams into the discard port (9) from {} raw-socket thread(s); flows transport=udp,local_port=P on net0",
+        flood_threads()
+    );
     println!();
-    println!("| flows on net0 | kernel pkts/s | host sent pkts/s | CPU ns/pkt (net of idle) | busy CPUs idle → load | flows added through the console |");
-    println!("|---|---:|---:|---:|---|---|");
-    let base = rows.iter().flatten().find(|r| r.flows == 0).map(|r| r.pps);
+    println!("| flows on net0 | kernel pkts/s | vs 0 flows | host sent pkts/s | CPU ns/pkt (net of idle) | guest busy CPUs idle → flood | mac/history + mac/bwtick idle, ms/s | flows added through the console |");
+    println!("|---|---:|---:|---:|---:|---|---:|---|");
+    let base = rows.iter().flatten().find(|r| r.flows == 0).map(|r| med(r, |s| s.pps));
     for r in &rows {
         match r {
             Ok(r) => {
-                let rel = base.map(|b| format!(" ({:.2}x)", r.pps / b.max(1.0))).unwrap_or_default();
+                let pps = med(r, |s| s.pps);
+                let lo = r.samples.iter().map(|s| s.pps).fold(f64::INFINITY, f64::min);
+                let hi = r.samples.iter().map(|s| s.pps).fold(0.0, f64::max);
+                let rel = base.map(|b| format!("{:.2}x", pps / b.max(1.0))).unwrap_or_else(|| "-".into());
                 let add = match r.add_secs {
                     Some(s) if r.added > 0 => format!("{} in {:.1} s ({:.0}/s)", r.added, s, r.added as f64 / s.max(1e-6)),
                     _ => "-".into(),
                 };
-                let hit = match r.flow_pkts {
-                    Some(f) => format!("; the hit flow counted {f} of the window's {} packets", r.window_pkts),
-                    None => String::new(),
-                };
+                let hit: Vec<String> = r
+                    .samples
+                    .iter()
+                    .filter_map(|s| s.flow_pkts.map(|f| format!("{f}/{}", s.window_pkts)))
+                    .collect();
+                let hit = if hit.is_empty() { String::new() } else { format!("; hit flow counted {}", hit.join(", ")) };
                 println!(
-                    "| {} | {:.0}{rel} | {:.0} | {:.0} | {:.2} → {:.2} | {add}{hit} |",
-                    r.label, r.pps, r.sent_pps, r.ns_per_pkt, r.idle_busy, r.load_busy
+                    "| {} | {:.0} ({:.0}-{:.0}) | {rel} | {:.0} | {:.0} | {:.2} → {:.2} | {:.0} | {add}{hit} |",
+                    r.label,
+                    pps,
+                    lo,
+                    hi,
+                    med(r, |s| s.sent_pps),
+                    med(r, |s| s.ns_per_pkt),
+                    med(r, |s| s.idle_busy),
+                    med(r, |s| s.load_busy),
+                    med(r, |s| s.periodic_ms_per_s),
                 );
             }
             Err(e) => {
                 failed = true;
-                println!("| FAILED: {e} | | | | | |");
+                println!("| FAILED: {e} | | | | | | | |");
             }
         }
     }
     println!();
+    if !remove_secs.is_empty() {
+        println!();
+        println!(
+            "`flowadm remove-flow -l net0` of all {} flows: median {:.2} s; the periodic threads were quiet again (< 10 ms/s) after {}",
+            counts.last().copied().unwrap_or(0) + 1,
+            median(remove_secs.clone()),
+            settle_secs
+                .iter()
+                .map(|s| s.map(|s| format!("{s:.0} s")).unwrap_or_else(|| "never (180 s)".into()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    println!();
     println!(
-        "command: FLOWBENCH_FLOWS={counts_env} FLOWBENCH_SECS={secs} FLOWBENCH_FLOOD_THREADS={} cargo bench -p arbalest-tests --bench flow",
+        "command: FLOWBENCH_FLOWS={counts_env} FLOWBENCH_SECS={secs} FLOWBENCH_REPS={reps} FLOWBENCH_FLOOD_THREADS={} cargo bench -p arbalest-tests --bench flow",
         flood_threads()
     );
     println!("date:    {}", sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]));
