@@ -530,17 +530,8 @@ fn show_flowprop(cmd: &mut Cmd<'_>, args: &[&str], env: &dyn DladmEnv) -> i32 {
     if let Err(st) = check_dups(cmd, &o, "op") {
         return st;
     }
-    if let Some(extra) = o.operands.get(1) {
-        return cmd.usage_error(format_args!("unexpected operand '{extra}'"));
-    }
-    if o.has('c') {
-        match o.value('o') {
-            None => return cmd.usage_error(format_args!("-c requires -o")),
-            Some(f) if f.eq_ignore_ascii_case("all") => {
-                return cmd.usage_error(format_args!("\"-o all\" is invalid with -c"));
-            }
-            Some(_) => {}
-        }
+    if let Err(st) = cmd.prop_show_checks(&o) {
+        return st;
     }
     let cols = match table::select(FLOWPROP, o.value('o')) {
         Ok(c) => c,

@@ -150,6 +150,24 @@ impl Cmd<'_> {
         }
     }
 
+    /// The common checks of a `show-linkprop`/`show-flowprop` form: at
+    /// most one operand, `-c` only with `-o`, not `-c -o all`.
+    pub fn prop_show_checks(&mut self, o: &getopt::Opts<'_>) -> Result<(), i32> {
+        if let Some(extra) = o.operands.get(1) {
+            return Err(self.usage_error(format_args!("unexpected operand '{extra}'")));
+        }
+        if o.has('c') {
+            match o.value('o') {
+                None => return Err(self.usage_error(format_args!("-c requires -o"))),
+                Some(f) if f.eq_ignore_ascii_case("all") => {
+                    return Err(self.usage_error(format_args!("\"-o all\" is invalid with -c")));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     /// The common checks of a `show` form: no option twice (`-o` may
     /// repeat, the last wins), at most one operand, `-p` only with `-o`,
     /// not `-p -o all`. Returns the operand.
