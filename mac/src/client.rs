@@ -22,7 +22,7 @@
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use spin::RwLock;
 
@@ -76,6 +76,10 @@ pub struct ClientStats {
     /// Transmitted frames dropped by `protection` (forged source MAC or
     /// IP, or a protocol `restricted` forbids).
     pub spoof_drops: AtomicU64,
+    /// Times the client was told to hold back (a Tx ring of its link
+    /// blocked), and told it may send again.
+    pub tx_blocked: AtomicU64,
+    pub tx_unblocked: AtomicU64,
 }
 
 /// A plain copy of [`ClientStats`].
@@ -93,6 +97,8 @@ pub struct ClientCounters {
     pub rx_no_client: u64,
     pub tx_drops: u64,
     pub spoof_drops: u64,
+    pub tx_blocked: u64,
+    pub tx_unblocked: u64,
 }
 
 impl ClientStats {
@@ -112,6 +118,8 @@ impl ClientStats {
             rx_no_client: l(&self.rx_no_client),
             tx_drops: l(&self.tx_drops),
             spoof_drops: l(&self.spoof_drops),
+            tx_blocked: l(&self.tx_blocked),
+            tx_unblocked: l(&self.tx_unblocked),
         }
     }
 }
@@ -183,6 +191,8 @@ pub struct MacClient {
     is_vnic: bool,
     lower: Weak<Switch>,
     rx_fn: RwLock<Option<RxFn>>,
+    /// Whether the client was last told to hold back (`tx_ready`).
+    held_back: AtomicBool,
     protection: RwLock<Protection>,
     /// `maxbw` shapers, transmit and receive.
     pub tx_bw: Shaper,
@@ -210,6 +220,7 @@ impl MacClient {
             is_vnic,
             lower: Arc::downgrade(lower),
             rx_fn: RwLock::new(None),
+            held_back: AtomicBool::new(false),
             protection: RwLock::new(Protection::default()),
             tx_bw: Shaper::default(),
             rx_bw: Shaper::default(),
@@ -284,6 +295,19 @@ impl MacClient {
     /// Link state: that of the wire, `up` on an etherstub.
     pub fn link_state(&self) -> LinkState {
         self.lower().map(|s| s.link_state()).unwrap_or(LinkState::Down)
+    }
+
+    /// Whether the client may send now: false while a Tx ring of the NIC
+    /// below is blocked (its backlog at `mac::TX_BLOCK`), until the Tx
+    /// drain clears it. Counts each change (`tx_blocked`, `tx_unblocked`).
+    /// An etherstub never blocks.
+    pub fn tx_ready(&self) -> bool {
+        let blocked = self.lower().and_then(|s| s.wire()).is_some_and(|m| m.tx_blocked());
+        if self.held_back.swap(blocked, Ordering::AcqRel) != blocked {
+            let c = if blocked { &self.stats.tx_blocked } else { &self.stats.tx_unblocked };
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        !blocked
     }
 
     /// A Tx packet with headroom (see `Mac::alloc_tx`).

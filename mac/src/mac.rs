@@ -12,7 +12,7 @@
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 use spin::Once;
 
@@ -42,6 +42,11 @@ pub const TX_BUF_SIZE: usize = 2048;
 pub const TX_BUFS: usize = 1024;
 /// Packets a Tx ring's backlog holds while the ring is full.
 pub const TX_BACKLOG: usize = 256;
+/// Backlog at which a Tx ring counts as blocked: clients asking
+/// [`Mac::tx_blocked`] hold back (illumos: `mac_tx` returns a cookie and
+/// the client waits for `mac_tx_notify`) until the drain brings every
+/// ring below it again.
+pub const TX_BLOCK: usize = 64;
 
 /// MAC-level counters of a link (the rings count the rest).
 #[derive(Debug, Default)]
@@ -71,6 +76,10 @@ pub struct Mac {
     link_fns: Mutex<Vec<LinkFn>>,
     tx_pool: Arc<BufPool>,
     tx_backlog: Vec<Mutex<MblkChain>>,
+    /// Per Tx ring: whether its backlog is at [`TX_BLOCK`] or more; and
+    /// how many are.
+    tx_ring_blocked: Vec<AtomicBool>,
+    tx_blocked_rings: AtomicUsize,
     link_state: AtomicU8,
     pub stats: MacStats,
 }
@@ -145,6 +154,8 @@ pub fn register(provider: Arc<dyn MacProvider>, dma: Arc<dyn DmaAllocator>) -> R
             link: link.clone(),
             device: alloc::format!("{}{}", info.driver, instance),
             tx_backlog: (0..info.tx_rings).map(|_| Mutex::new(MblkChain::new())).collect(),
+            tx_ring_blocked: (0..info.tx_rings).map(|_| AtomicBool::new(false)).collect(),
+            tx_blocked_rings: AtomicUsize::new(0),
             provider,
             info,
             switch,
@@ -364,6 +375,28 @@ impl Mac {
         };
         let chain = core::mem::take(backlog);
         *backlog = r.tx(chain);
+        self.note_backlog(ring, backlog.len());
+    }
+
+    /// Tracks whether ring `ring` is blocked (called with its backlog
+    /// locked, after every change).
+    fn note_backlog(&self, ring: usize, len: usize) {
+        let Some(flag) = self.tx_ring_blocked.get(ring) else { return };
+        let blocked = len >= TX_BLOCK;
+        if flag.swap(blocked, Ordering::AcqRel) != blocked {
+            if blocked {
+                self.tx_blocked_rings.fetch_add(1, Ordering::AcqRel);
+            } else {
+                self.tx_blocked_rings.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Whether a Tx ring's backlog is at [`TX_BLOCK`] or more: clients
+    /// should hold their packets until the drain (after the driver
+    /// resumes the ring) clears it. One atomic load.
+    pub fn tx_blocked(&self) -> bool {
+        self.tx_blocked_rings.load(Ordering::Acquire) != 0
     }
 
     /// Sends what waits in Tx ring `ring`'s backlog (after a resume).

@@ -282,6 +282,31 @@ fn backlog_is_bounded_and_overflow_is_counted() {
 }
 
 #[test]
+fn a_blocked_ring_holds_clients_back_until_the_drain_clears_it() {
+    let (nic, mac, _, _) = started(1, 1);
+    let client = mac.primary().clone();
+    assert!(client.tx_ready() && !mac.tx_blocked());
+    nic.set_tx_full(0);
+    for _ in 0..mac::TX_BLOCK - 1 {
+        send(&mac, &tcp4_frame(7100, 80, 64));
+    }
+    assert!(client.tx_ready(), "below TX_BLOCK the client may still send");
+    send(&mac, &tcp4_frame(7100, 80, 64));
+    assert!(mac.tx_blocked());
+    assert!(!client.tx_ready());
+    assert!(!client.tx_ready(), "asking again counts nothing more");
+    // The driver resumes the ring: the drain sends the backlog, the ring
+    // is unblocked, the client may send again.
+    nic.resume_tx(0);
+    assert_eq!(nic.take_sent(0).len(), mac::TX_BLOCK);
+    assert!(!mac.tx_blocked());
+    assert!(client.tx_ready());
+    let c = client.stats.snapshot();
+    assert_eq!((c.tx_blocked, c.tx_unblocked), (1, 1));
+    assert_eq!(mac.stats.tx_backlog_drops.load(core::sync::atomic::Ordering::Relaxed), 0);
+}
+
+#[test]
 fn alloc_tx_refuses_oversized_packets() {
     let nic = FakeNic::new(1, 1);
     let mac = nic.register().unwrap();

@@ -46,4 +46,12 @@ pub trait Link: Send + Sync {
     fn link_up(&self) -> bool {
         true
     }
+
+    /// Whether the link takes frames now. False while the NIC's Tx ring is
+    /// blocked: the stack holds its segments (TCP keeps them, nothing is
+    /// dropped) and tries again when kicked or after a millisecond.
+    /// Defaults to always.
+    fn tx_ready(&self) -> bool {
+        true
+    }
 }

@@ -62,6 +62,9 @@ counters! {
     tx_bytes => "txBytes",
     /// Frames not sent, or deferred, because `Link::alloc_tx` had no buffer.
     tx_nobuf => "txNoBuffer",
+    /// Poll rounds in which sending was held back because the link's Tx
+    /// ring was blocked (`Link::tx_ready` false).
+    tx_blocked => "txBlocked",
 }
 
 impl StackStats {

@@ -438,6 +438,24 @@ fn tx_buffer_exhaustion_is_counted_and_recovers() {
 }
 
 #[test]
+fn a_blocked_link_holds_segments_back_and_they_leave_when_it_clears() {
+    let mut n = lan();
+    assert_eq!(ping_once(&mut n, 1, A), Some(64));
+    let sent_before = n.inst(1).stats().tx_packets;
+    n.ports[1].link.blocked.store(true, Ordering::Relaxed);
+    let stack: Arc<dyn IpStack> = n.inst(1);
+    let mut p = Pinger::new(stack, ip(A), 56).unwrap();
+    p.send(n.now_us).unwrap();
+    n.run_ms(20);
+    assert!(p.recv().is_none());
+    assert_eq!(n.inst(1).stats().tx_packets, sent_before, "nothing sent while blocked");
+    assert!(n.inst(1).stats().tx_blocked > 0);
+    assert_eq!(n.inst(1).stats().tx_nobuf, 0, "held back, not dropped");
+    n.ports[1].link.blocked.store(false, Ordering::Relaxed);
+    assert!(n.run_until(100, |_| p.recv().is_some()), "the held request leaves once the link clears");
+}
+
+#[test]
 fn kernel_argument_configures_address_and_gateway() {
     let mut n = Net::new();
     let i = n.add_link("net0", 1);

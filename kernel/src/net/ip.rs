@@ -44,6 +44,9 @@ impl Link for ClientLink {
     fn link_up(&self) -> bool {
         self.client.link_state() == arbalest_mac::LinkState::Up
     }
+    fn tx_ready(&self) -> bool {
+        self.client.tx_ready()
+    }
 }
 
 /// One IP interface and its thread.
@@ -107,6 +110,16 @@ static IFS: Mutex<Vec<Arc<IpIf>>> = Mutex::new(Vec::new());
 /// All IP interfaces.
 pub fn interfaces() -> Vec<Arc<IpIf>> {
     crate::arch::without_interrupts(|| IFS.lock().clone())
+}
+
+/// Kicks the IP interfaces whose link sits on NIC `mac` (its Tx rings
+/// were unblocked: held-back segments can go).
+pub fn kick_users_of(mac: &arbalest_mac::Mac) {
+    for i in interfaces() {
+        if i.client.lower().and_then(|s| s.wire()).is_some_and(|m| core::ptr::eq(&*m, mac)) {
+            i.kick();
+        }
+    }
 }
 
 /// The IP interface on `link`.

@@ -1,7 +1,8 @@
 //! The Tx drain thread of a link: when the driver resumes a Tx ring that
 //! had refused packets, this thread sends what waits in the ring's backlog
-//! (the driver's Tx path takes locks interrupt context must not). It runs
-//! at the link's `priority` and on the first of its `cpus`.
+//! (the driver's Tx path takes locks interrupt context must not), and
+//! when that unblocks the rings it kicks the IP instances that were held
+//! back. It runs at the link's `priority` and on the first of its `cpus`.
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -71,8 +72,13 @@ pub fn start(mac: &Arc<Mac>) -> bool {
         Lane::follow(&l.cpu);
         l.wq.wait_until(|| l.pending.load(Ordering::Acquire) || Lane::misplaced(&l.cpu));
         l.pending.store(false, Ordering::Release);
+        let was_blocked = l.mac.tx_blocked();
         for ring in 0..l.mac.tx_rings() {
             l.mac.tx_service(ring);
+        }
+        if was_blocked && !l.mac.tx_blocked() {
+            // Clients held back (`MacClient::tx_ready`) may send again.
+            super::ip::kick_users_of(&l.mac);
         }
     });
     match t {

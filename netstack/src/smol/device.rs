@@ -32,7 +32,7 @@ pub struct SmolDevice<'a> {
     link: &'a dyn Link,
     counters: &'a Counters,
     frame_max: usize,
-    /// Set when `transmit` found the Tx pool empty.
+    /// Set when `transmit` found the Tx pool empty or the link blocked.
     pub tx_exhausted: bool,
 }
 
@@ -76,6 +76,13 @@ impl phy::Device for SmolDevice<'_> {
     }
 
     fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
+        if !self.link.tx_ready() {
+            if !self.tx_exhausted {
+                bump(&self.counters.tx_blocked);
+            }
+            self.tx_exhausted = true;
+            return None;
+        }
         match self.link.alloc_tx(self.frame_max) {
             Some(m) => Some(TxToken { link: self.link, counters: self.counters, m: Some(m) }),
             None => {

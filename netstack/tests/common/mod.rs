@@ -34,6 +34,8 @@ pub struct FakeLink {
     pub up: AtomicBool,
     /// Refuse every Tx allocation.
     pub starve: AtomicBool,
+    /// Say the Tx ring is blocked (`Link::tx_ready` false).
+    pub blocked: AtomicBool,
 }
 
 impl FakeLink {
@@ -49,6 +51,7 @@ impl FakeLink {
             sent: Mutex::new(VecDeque::new()),
             up: AtomicBool::new(true),
             starve: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
         })
     }
 
@@ -93,6 +96,9 @@ impl Link for FakeLink {
     }
     fn link_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
+    }
+    fn tx_ready(&self) -> bool {
+        !self.blocked.load(Ordering::Relaxed)
     }
 }
 
