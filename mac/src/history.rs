@@ -70,6 +70,8 @@ struct Last {
     name: Arc<str>,
     link: Arc<str>,
     counts: Counts,
+    /// The `record_at` round that last saw it.
+    seen: u64,
 }
 
 /// One object's totals over the retained history.
@@ -103,6 +105,8 @@ pub struct History {
     last_links: BTreeMap<Arc<str>, Last>,
     last_flows: BTreeMap<Arc<str>, Last>,
     last_ns: Option<u64>,
+    /// `record_at` rounds so far (marks what each round saw).
+    round: u64,
     /// Entries not kept because one interval had more than
     /// [`HISTORY_ENTRIES`] active objects.
     pub overflow: u64,
@@ -125,6 +129,7 @@ impl History {
             last_links: BTreeMap::new(),
             last_flows: BTreeMap::new(),
             last_ns: None,
+            round: 0,
             overflow: 0,
         }
     }
@@ -134,32 +139,43 @@ impl History {
     /// call (and a call whose time does not advance) only notes them.
     pub fn record_at(&mut self, now_ns: u64, objects: &[(Kind, &str, &str, Counts)]) {
         let start = self.last_ns.filter(|&t| now_ns > t);
+        self.round += 1;
+        let round = self.round;
         let mut items = Vec::new();
-        let mut links = BTreeMap::new();
-        let mut flows = BTreeMap::new();
+        // The last counters are updated in place (no map is rebuilt and no
+        // name copied for an object seen before: with 10 000 flows this
+        // runs every second); what a round did not see is dropped after.
         for &(kind, name, link, counts) in objects {
-            let (prev_map, next_map) = match kind {
-                Kind::Link => (&self.last_links, &mut links),
-                Kind::Flow => (&self.last_flows, &mut flows),
+            let map = match kind {
+                Kind::Link => &mut self.last_links,
+                Kind::Flow => &mut self.last_flows,
             };
-            let (name_rc, link_rc, delta) = match prev_map.get(name) {
+            let (name_rc, link_rc, delta) = match map.get_mut(name) {
                 Some(p) => {
-                    let link_rc = if &*p.link == link { p.link.clone() } else { Arc::from(link) };
-                    (p.name.clone(), link_rc, since(&counts, &p.counts))
+                    if &*p.link != link {
+                        p.link = Arc::from(link);
+                    }
+                    let delta = since(&counts, &p.counts);
+                    p.counts = counts;
+                    p.seen = round;
+                    (p.name.clone(), p.link.clone(), delta)
                 }
-                None => (Arc::from(name), Arc::from(link), counts),
+                None => {
+                    let (n, l): (Arc<str>, Arc<str>) = (Arc::from(name), Arc::from(link));
+                    map.insert(n.clone(), Last { name: n.clone(), link: l.clone(), counts, seen: round });
+                    (n, l, counts)
+                }
             };
             if start.is_some() && delta != [0; 4] {
                 if items.len() < HISTORY_ENTRIES {
-                    items.push(Item { kind, name: name_rc.clone(), link: link_rc.clone(), delta });
+                    items.push(Item { kind, name: name_rc, link: link_rc, delta });
                 } else {
                     self.overflow += 1;
                 }
             }
-            next_map.insert(name_rc.clone(), Last { name: name_rc, link: link_rc, counts });
         }
-        self.last_links = links;
-        self.last_flows = flows;
+        self.last_links.retain(|_, l| l.seen == round);
+        self.last_flows.retain(|_, l| l.seen == round);
         if let Some(start_ns) = start {
             self.entries += items.len();
             self.samples.push_back(Sample { start_ns, end_ns: now_ns, items });
@@ -237,15 +253,15 @@ static HISTORY: Mutex<History> = Mutex::new(History::new());
 pub fn record(now_ns: u64) {
     let links = link::datalinks();
     let flows = registry::flows();
-    let mut owned: Vec<(Kind, String, String, Counts)> = Vec::with_capacity(links.len() + flows.len());
-    for l in &links {
-        owned.push((Kind::Link, String::from(l.name()), String::new(), crate::admin::link_totals(l)));
+    let link_counts: Vec<Counts> = links.iter().map(crate::admin::link_totals).collect();
+    let mut objs: Vec<(Kind, &str, &str, Counts)> = Vec::with_capacity(links.len() + flows.len());
+    for (l, c) in links.iter().zip(&link_counts) {
+        objs.push((Kind::Link, l.name(), "", *c));
     }
     for f in &flows {
         let c = f.counters();
-        owned.push((Kind::Flow, String::from(f.name()), String::from(f.link()), [c.ipkts, c.rbytes, c.opkts, c.obytes]));
+        objs.push((Kind::Flow, f.name(), f.link(), [c.ipkts, c.rbytes, c.opkts, c.obytes]));
     }
-    let objs: Vec<(Kind, &str, &str, Counts)> = owned.iter().map(|(k, n, l, c)| (*k, n.as_str(), l.as_str(), *c)).collect();
     HISTORY.lock().record_at(now_ns, &objs);
 }
 
