@@ -345,13 +345,17 @@ fn set_priority() -> Result<(), String> {
 }
 
 fn migrate() -> Result<(), String> {
-    // Two threads hop between all CPUs 2000 times each, checking after
-    // every hop that they run where they asked to; a third keeps waking
-    // them through a wait queue meanwhile (wake-ups racing the moves).
+    // Two threads hop between all CPUs, checking after every hop that they
+    // run where they asked to; a third keeps waking them through a wait
+    // queue meanwhile (wake-ups racing the moves). Every other round a
+    // hopper leaves a stale timed-wait entry on the CPU it leaves (a wait
+    // its condition ended early) and then blocks on the next CPU past that
+    // entry's deadline: the old CPU's timer must wake it where it lives.
     let cpus = online_cpus();
     if cpus.len() < 2 {
         return Err(String::from("needs 2 CPUs"));
     }
+    const HOPS: usize = 600;
     let wq = Arc::new(sched::WaitQueue::new());
     let done = Arc::new(AtomicUsize::new(0));
     let wrong = Arc::new(AtomicUsize::new(0));
@@ -360,14 +364,22 @@ fn migrate() -> Result<(), String> {
         let (cpus, wq, done, wrong) = (cpus.clone(), wq.clone(), done.clone(), wrong.clone());
         hoppers.push(
             sched::spawn(&alloc::format!("hopper{k}"), Priority::Medium, Some(cpus[k % cpus.len()]), move || {
-                for i in 0..2000usize {
+                let here = |want: usize| sched::current_cpu() == want && sched::current().cpu() == want;
+                for i in 0..HOPS {
                     let to = cpus[(i + k) % cpus.len()];
-                    if !sched::migrate_self(to) || sched::current_cpu() != to || sched::current().cpu() != to {
+                    if !sched::migrate_self(to) || !here(to) {
                         wrong.fetch_add(1, Ordering::SeqCst);
                     }
-                    if i % 50 == 0 {
-                        let start = clock::now_ns();
-                        wq.wait_until_deadline(|| clock::now_ns() > start + 200_000, start + 1_000_000);
+                    if i % 2 == 0 {
+                        let t0 = clock::now_ns();
+                        wq.wait_until_deadline(|| clock::now_ns() > t0 + 100_000, t0 + 2_000_000);
+                        let next = cpus[(i + k + 1) % cpus.len()];
+                        sched::migrate_self(next);
+                        let t1 = clock::now_ns();
+                        wq.wait_until_deadline(|| false, t1 + 3_000_000);
+                        if !here(next) {
+                            wrong.fetch_add(1, Ordering::SeqCst);
+                        }
                     }
                 }
                 done.fetch_add(1, Ordering::SeqCst);
@@ -388,9 +400,9 @@ fn migrate() -> Result<(), String> {
     }
     waker.join();
     let bad = wrong.load(Ordering::SeqCst);
-    kprintln!("migrate: 4000 moves across {} CPUs, {bad} landed elsewhere", cpus.len());
+    kprintln!("migrate: {} moves across {} CPUs, {bad} found the thread elsewhere", 2 * (HOPS + HOPS / 2), cpus.len());
     if bad != 0 {
-        return Err(alloc::format!("{bad} moves did not land on the CPU asked for"));
+        return Err(alloc::format!("{bad} times a thread ran on another CPU than it lives on"));
     }
     Ok(())
 }

@@ -467,10 +467,18 @@ pub(super) fn tick(_f: &mut TrapFrame) {
     p.stats.ticks.fetch_add(1, Ordering::Relaxed);
     let now = now_ns();
     let mut due: Vec<Callout> = Vec::new();
+    let mut moved: Vec<Arc<Thread>> = Vec::new();
     {
         let mut rq = s.rq.lock();
         while rq.sleepers.peek().is_some_and(|t| t.0.deadline <= now) {
             let Reverse(t) = rq.sleepers.pop().unwrap();
+            if t.item.cpu() != s.cpu {
+                // A stale timed wait of a thread that has since moved to
+                // another CPU: wake it there (after this lock is dropped),
+                // never onto this CPU's queue.
+                moved.push(t.item);
+                continue;
+            }
             match t.item.state() {
                 State::Blocked => {
                     t.item.set_state(State::Ready);
@@ -499,6 +507,9 @@ pub(super) fn tick(_f: &mut TrapFrame) {
                 }
             }
         }
+    }
+    for t in moved {
+        wake(&t);
     }
     for f in due {
         f();
