@@ -834,6 +834,13 @@ pub fn forget(link: &str) {
     REG.lock().retain(|e| e.link != link);
 }
 
+/// Runs the change hooks for `link` with its current properties (after
+/// something other than a property changed what they apply to, such as a
+/// ring group changing hands).
+pub fn reapply(link: &str) {
+    notify(link, &get(link));
+}
+
 /// Records the CPUs `link`'s lanes actually run on (`cpus-effective`);
 /// `None` goes back to reporting the rings' CPUs.
 pub fn note_effective_cpus(link: &str, cpus: Option<Vec<usize>>) {

@@ -482,6 +482,10 @@ fn create_vnic(cmd: &mut Cmd<'_>, args: &[&str], env: &dyn DladmEnv) -> i32 {
     props::forget(name);
     if !values.is_empty() {
         props::store(name, values);
+    } else if link::datalink(name).and_then(|l| l.client()).is_some_and(|c| c.hw_group().is_some()) {
+        // A ring group changed hands: its lanes leave the physical link's
+        // `cpus`/`priority` for the new VNIC's (the defaults).
+        props::reapply(name);
     }
     EXIT_OK
 }
@@ -518,9 +522,15 @@ fn delete_vnic(cmd: &mut Cmd<'_>, args: &[&str], env: &dyn DladmEnv) -> i32 {
         );
         return cmd.fail(format_args!("{}", LinkError::Busy(String::from(l.name()), why)));
     }
+    // A hardware VNIC's ring group goes back to its physical link, whose
+    // `cpus`/`priority` its lanes then follow again.
+    let lower = l.client().filter(|c| c.hw_group().is_some()).and_then(|c| c.lower()).and_then(|s| s.wire());
     match link::delete_vnic(l.name()) {
         Ok(()) => {
             props::forget(l.name());
+            if let Some(m) = lower {
+                props::reapply(m.link());
+            }
             EXIT_OK
         }
         Err(e) => cmd.fail(format_args!("{e}")),

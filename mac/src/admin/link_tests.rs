@@ -336,6 +336,26 @@ fn rxrings_moves_an_existing_vnic_between_hardware_and_software() {
     assert_eq!(env.run(&["set-linkprop", "-p", "rxrings=sw", "qm1"]), (0, String::new()));
     assert_eq!(env.run(&["reset-linkprop", "-p", "rxrings", "qm0"]), (0, String::new()));
     assert_eq!(vnic("qm0").hw_group(), Some(1), "reset takes the group that became free");
+    // A ring group changing hands through create/delete re-runs the
+    // property hooks (the kernel re-places the group's lanes): for the
+    // new hardware VNIC, and for the physical link when it is deleted.
+    let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let s2 = seen.clone();
+    let phys = String::from(l);
+    let p2 = phys.clone();
+    crate::props::on_change(Arc::new(move |link: &str, _p: &crate::props::LinkProps| {
+        if link.starts_with("qm") || link == p2 {
+            s2.lock().unwrap().push(String::from(link));
+        }
+    }));
+    assert_eq!(env.run(&["set-linkprop", "-p", "rxrings=sw", "qm0"]), (0, String::new()));
+    seen.lock().unwrap().clear();
+    assert_eq!(env.run(&["create-vnic", "-l", l, "qm2"]).0, 0);
+    assert_eq!(vnic("qm2").hw_group(), Some(1));
+    assert_eq!(*seen.lock().unwrap(), vec![String::from("qm2")]);
+    seen.lock().unwrap().clear();
+    assert_eq!(env.run(&["delete-vnic", "qm2"]), (0, String::new()));
+    assert_eq!(*seen.lock().unwrap(), vec![phys]);
 }
 
 #[test]
