@@ -3,7 +3,7 @@
 //! shell drains.
 
 use core::fmt::{self, Write};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use spin::Mutex;
 
@@ -158,26 +158,32 @@ struct InputRing {
 
 static INPUT: Mutex<InputRing> = Mutex::new(InputRing { buf: [0; INPUT_CAP], head: 0, len: 0 });
 static INPUT_WAIT: WaitQueue = WaitQueue::new();
-/// Bytes dropped because the input queue was full.
-pub static INPUT_DROPS: AtomicU64 = AtomicU64::new(0);
+/// Set while the input queue is full and the UART's receive interrupt is
+/// off: input then waits in the UART (and QEMU holds back the rest) until
+/// the shell has read some, so nothing typed or piped in is lost.
+static RX_PAUSED: AtomicBool = AtomicBool::new(false);
 /// Set by the UART interrupt when Ctrl-C arrives; cleared by the shell.
 pub static INTERRUPT: AtomicBool = AtomicBool::new(false);
 
 /// The UART interrupt handler: drains the receiver into the input queue.
 pub fn uart_interrupt(_f: &mut crate::arch::trap::TrapFrame) {
     let mut got = false;
-    while let Some(b) = serial::read_byte() {
+    loop {
+        let mut r = INPUT.lock();
+        if r.len == INPUT_CAP {
+            // Full: leave the rest in the UART (back-pressure, no drop)
+            // until `try_read` makes room.
+            serial::disable_rx_interrupt();
+            RX_PAUSED.store(true, Ordering::Release);
+            break;
+        }
+        let Some(b) = serial::read_byte() else { break };
         if b == 0x03 {
             INTERRUPT.store(true, Ordering::Release);
         }
-        let mut r = INPUT.lock();
-        if r.len == INPUT_CAP {
-            INPUT_DROPS.fetch_add(1, Ordering::Relaxed);
-        } else {
-            let i = (r.head + r.len) % INPUT_CAP;
-            r.buf[i] = b;
-            r.len += 1;
-        }
+        let i = (r.head + r.len) % INPUT_CAP;
+        r.buf[i] = b;
+        r.len += 1;
         got = true;
     }
     if got {
@@ -195,6 +201,11 @@ pub fn try_read() -> Option<u8> {
         let b = r.buf[r.head];
         r.head = (r.head + 1) % INPUT_CAP;
         r.len -= 1;
+        drop(r);
+        if RX_PAUSED.swap(false, Ordering::AcqRel) {
+            // Room again: the UART interrupts at once if input waits.
+            serial::enable_rx_interrupt();
+        }
         Some(b)
     })
 }
@@ -217,6 +228,10 @@ pub fn discard_pending_interrupt() {
         if r.len > 0 && r.buf[r.head] == 0x03 {
             r.head = (r.head + 1) % INPUT_CAP;
             r.len -= 1;
+            drop(r);
+            if RX_PAUSED.swap(false, Ordering::AcqRel) {
+                serial::enable_rx_interrupt();
+            }
         }
     })
 }

@@ -345,22 +345,25 @@ fn set_priority() -> Result<(), String> {
 }
 
 fn migrate() -> Result<(), String> {
-    // Two threads hop between all CPUs, checking after every hop that they
-    // run where they asked to; a third keeps waking them through a wait
-    // queue meanwhile (wake-ups racing the moves). Every other round a
-    // hopper leaves a stale timed-wait entry on the CPU it leaves (a wait
-    // its condition ended early) and then blocks on the next CPU past that
-    // entry's deadline: the old CPU's timer must wake it where it lives.
+    // Four threads hop between all CPUs, checking after every hop that
+    // they run where they asked to, and block right after most hops; two
+    // more keep waking them through a wait queue meanwhile, so that
+    // wake-ups race the moves (a waker that read a thread's old CPU must
+    // not queue it there once it has moved and blocked on the new one).
+    // Every other round a hopper also leaves a stale timed-wait entry on
+    // the CPU it leaves and blocks on the next CPU past that entry's
+    // deadline: the old CPU's timer must wake it where it lives.
     let cpus = online_cpus();
     if cpus.len() < 2 {
         return Err(String::from("needs 2 CPUs"));
     }
     const HOPS: usize = 600;
+    const HOPPERS: usize = 4;
     let wq = Arc::new(sched::WaitQueue::new());
     let done = Arc::new(AtomicUsize::new(0));
     let wrong = Arc::new(AtomicUsize::new(0));
     let mut hoppers = Vec::new();
-    for k in 0..2usize {
+    for k in 0..HOPPERS {
         let (cpus, wq, done, wrong) = (cpus.clone(), wq.clone(), done.clone(), wrong.clone());
         hoppers.push(
             sched::spawn(&alloc::format!("hopper{k}"), Priority::Medium, Some(cpus[k % cpus.len()]), move || {
@@ -368,6 +371,12 @@ fn migrate() -> Result<(), String> {
                 for i in 0..HOPS {
                     let to = cpus[(i + k) % cpus.len()];
                     if !sched::migrate_self(to) || !here(to) {
+                        wrong.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // Block at once on the new CPU until a waker comes.
+                    let t = clock::now_ns();
+                    wq.wait_until_deadline(|| clock::now_ns() > t + 20_000, t + 1_000_000);
+                    if !here(to) {
                         wrong.fetch_add(1, Ordering::SeqCst);
                     }
                     if i % 2 == 0 {
@@ -387,20 +396,24 @@ fn migrate() -> Result<(), String> {
             .ok_or("spawn")?,
         );
     }
-    let (w2, d2) = (wq.clone(), done.clone());
-    let waker = sched::spawn("waker", Priority::Medium, None, move || {
-        while d2.load(Ordering::SeqCst) < 2 {
-            w2.wake_all();
-            sched::yield_now();
-        }
-    })
-    .ok_or("spawn")?;
-    for h in hoppers {
+    let mut wakers = Vec::new();
+    for w in 0..2usize {
+        let (w2, d2) = (wq.clone(), done.clone());
+        wakers.push(
+            sched::spawn(&alloc::format!("waker{w}"), Priority::Medium, Some(cpus[w % cpus.len()]), move || {
+                while d2.load(Ordering::SeqCst) < HOPPERS {
+                    w2.wake_all();
+                    sched::yield_now();
+                }
+            })
+            .ok_or("spawn")?,
+        );
+    }
+    for h in hoppers.into_iter().chain(wakers) {
         h.join();
     }
-    waker.join();
     let bad = wrong.load(Ordering::SeqCst);
-    kprintln!("migrate: {} moves across {} CPUs, {bad} found the thread elsewhere", 2 * (HOPS + HOPS / 2), cpus.len());
+    kprintln!("migrate: {} moves across {} CPUs by {HOPPERS} threads, {bad} found the thread elsewhere", HOPPERS * (HOPS + HOPS / 2), cpus.len());
     if bad != 0 {
         return Err(alloc::format!("{bad} times a thread ran on another CPU than it lives on"));
     }

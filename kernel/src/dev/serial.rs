@@ -35,6 +35,12 @@ pub fn enable_rx_interrupt() {
     outb(COM1 + IER, 0x01);
 }
 
+/// Turns off the "data received" interrupt: what arrives waits in the
+/// UART, and QEMU holds back the rest until the guest reads it.
+pub fn disable_rx_interrupt() {
+    outb(COM1 + IER, 0x00);
+}
+
 /// Sends one byte, waiting for the transmitter.
 pub fn write_byte(b: u8) {
     let mut spins = 0u32;

@@ -216,11 +216,27 @@ impl CpuSched {
     }
 }
 
+/// Locks the run queue of `t`'s home CPU, making sure it still is its home
+/// once locked (a thread changes home only under its old home's lock, in
+/// `migrate_self`). Interrupts must be off.
+fn lock_home(t: &Thread) -> Option<(&'static percpu::PerCpu, spin::MutexGuard<'static, RunQueue>)> {
+    loop {
+        let cpu = t.cpu();
+        let home = percpu::get(cpu)?;
+        let rq = home.sched.rq.lock();
+        if t.cpu() == cpu {
+            return Some((home, rq));
+        }
+    }
+}
+
 /// Wakes `t` if it is blocked (or cancels a block in progress).
 pub(super) fn wake(t: &Arc<Thread>) {
-    let Some(home) = percpu::get(t.cpu()) else { return };
     crate::arch::without_interrupts(|| {
-        let mut rq = home.sched.rq.lock();
+        // Checked under the lock: a waker that read the old home of a
+        // thread that has since moved and blocked there must not queue it
+        // on the old CPU.
+        let Some((home, mut rq)) = lock_home(t) else { return };
         match t.state() {
             State::Blocked => {
                 t.set_state(State::Ready);
@@ -238,9 +254,8 @@ pub(super) fn wake(t: &Arc<Thread>) {
 /// running one keeps the CPU until the scheduler next decides, and a
 /// raised thread preempts a lower one at once.
 pub(super) fn set_priority(t: &Arc<Thread>, prio: Priority) {
-    let Some(home) = percpu::get(t.cpu()) else { return };
     crate::arch::without_interrupts(|| {
-        let mut rq = home.sched.rq.lock();
+        let Some((home, mut rq)) = lock_home(t) else { return };
         let old = t.priority();
         if old == prio {
             return;
