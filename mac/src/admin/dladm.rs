@@ -662,10 +662,10 @@ fn set_linkprop(cmd: &mut Cmd<'_>, args: &[&str], env: &dyn DladmEnv) -> i32 {
                 for v in &values {
                     if let PropValue::Rxrings(Some(r)) = v {
                         let hw = !matches!(r, Rings::Sw);
-                        if hw != c.hw_group().is_some() {
-                            if let Err(e) = crate::link::set_vnic_hw_lane(l.name(), hw) {
-                                return cmd.fail(format_args!("cannot set rxrings on link '{}': {e}", l.name()));
-                            }
+                        if hw != c.hw_group().is_some()
+                            && let Err(e) = crate::link::set_vnic_hw_lane(l.name(), hw)
+                        {
+                            return cmd.fail(format_args!("cannot set rxrings on link '{}': {e}", l.name()));
                         }
                     }
                 }
