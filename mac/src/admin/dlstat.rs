@@ -300,6 +300,8 @@ fn client_since(c: &ClientCounters, p: &ClientCounters) -> ClientCounters {
     o.rx_no_client = d(c.rx_no_client, p.rx_no_client);
     o.tx_drops = d(c.tx_drops, p.tx_drops);
     o.spoof_drops = d(c.spoof_drops, p.spoof_drops);
+    o.tx_blocked = d(c.tx_blocked, p.tx_blocked);
+    o.tx_unblocked = d(c.tx_unblocked, p.tx_unblocked);
     o
 }
 
@@ -596,10 +598,12 @@ fn rx_row(link: &str, id: &str, ipkts: String, rbytes: String, sdrops: String) -
     ]
 }
 
-/// A `show-link -t` row with only packets and bytes (`--` elsewhere).
-fn tx_row(link: &str, id: &str, opkts: String, obytes: String, sdrops: String) -> Vec<String> {
-    let e = String::new;
-    alloc::vec![String::from(link), String::from("tx"), String::from(id), String::from("--"), opkts, obytes, e(), e(), sdrops]
+/// A `show-link -t` row of a software lane: packets, bytes, the times its
+/// client was blocked and unblocked (empty where that does not apply),
+/// drops.
+fn tx_row(link: &str, id: &str, opkts: String, obytes: String, blk: [String; 2], sdrops: String) -> Vec<String> {
+    let [b, u] = blk;
+    alloc::vec![String::from(link), String::from("tx"), String::from(id), String::from("--"), opkts, obytes, b, u, sdrops]
 }
 
 fn show_link(cmd: &mut Cmd<'_>, args: &[&str], links: &[Datalink], env: &dyn AdminEnv) -> i32 {
@@ -699,16 +703,19 @@ fn show_link(cmd: &mut Cmd<'_>, args: &[&str], links: &[Datalink], env: &dyn Adm
             let k = &snap.client;
             // A VNIC's frames to the wire go through the link's Tx rings.
             if matches!(snap.kind, Kind::SwVnic | Kind::HwVnic) {
+                // BLKCNT/UBLKCNT: the times the VNIC was held back by a
+                // blocked Tx ring below it, and let go again.
                 rows.push(tx_row(
                     name,
                     "sw",
                     num(k.opackets.saturating_sub(k.local_opackets)),
                     num(k.obytes.saturating_sub(k.local_obytes)),
+                    [num(k.tx_blocked), num(k.tx_unblocked)],
                     num(k.tx_drops.wrapping_add(k.spoof_drops)),
                 ));
             }
             if snap.switched() {
-                rows.push(tx_row(name, "local", num(k.local_opackets), num(k.local_obytes), String::new()));
+                rows.push(tx_row(name, "local", num(k.local_opackets), num(k.local_obytes), [String::new(), String::new()], String::new()));
             }
         });
     }
@@ -773,6 +780,8 @@ fn show_all(cmd: &mut Cmd<'_>, s: &StatOpts<'_>, links: &[Datalink], env: &dyn A
                     ("nocl", k.rx_no_client),
                     ("txdrops", k.tx_drops),
                     ("spoofdrops", k.spoof_drops),
+                    ("blkcnt", k.tx_blocked),
+                    ("ublkcnt", k.tx_unblocked),
                 ];
                 for (n, v) in pairs {
                     let _ = writeln!(cmd.out, "    {n:<14} {}", format_count(v, s.unit));

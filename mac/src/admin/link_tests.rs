@@ -672,3 +672,23 @@ fn dladm_help_knows_every_subcommand() {
         assert!(out.starts_with(&format!("usage: dladm {sub} ")), "{out}");
     }
 }
+
+#[test]
+fn a_vnic_held_back_by_a_blocked_tx_ring_shows_blkcnt_and_ublkcnt() {
+    let (nic, mac) = phys_link(1, 1);
+    let env = DlEnv::new(std::slice::from_ref(&mac), "qb");
+    assert_eq!(env.run(&["create-vnic", "-l", mac.link(), "qb0"]), (0, String::new()));
+    let v = vnic("qb0");
+    nic.set_tx_full(0);
+    for _ in 0..crate::mac::TX_BLOCK {
+        send(&v, &frame_to([0x52, 0x54, 0, 0, 0, 9], 64));
+    }
+    assert!(!v.tx_ready(), "the ring's backlog reached TX_BLOCK");
+    nic.resume_tx(0);
+    assert!(v.tx_ready());
+    let links = [dl("qb0")];
+    let (st, out) = dlstat(&["show-link", "-t", "-p", "-o", "link,id,opkts,blkcnt,ublkcnt"], &links);
+    assert_eq!(st, 0);
+    assert_eq!(out, format!("qb0:sw:{}:1:1\nqb0:local:0::\n", crate::mac::TX_BLOCK));
+    assert_eq!(env.run(&["delete-vnic", "qb0"]), (0, String::new()));
+}
