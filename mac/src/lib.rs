@@ -34,6 +34,7 @@ pub mod lanes;
 pub mod link;
 pub mod mac;
 pub mod mblk;
+pub mod pools;
 pub mod props;
 pub mod provider;
 pub mod srs;

@@ -230,6 +230,11 @@ impl Mac {
         &self.primary
     }
 
+    /// The pool the link's Tx buffers come from (shared by its VNICs).
+    pub fn tx_pool(&self) -> &Arc<BufPool> {
+        &self.tx_pool
+    }
+
     /// The link's virtual switch.
     pub fn switch(&self) -> &Arc<Switch> {
         &self.switch

@@ -10,6 +10,7 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use crate::buf::BufPool;
 use crate::mblk::MblkChain;
 use crate::stats::{DeviceCounters, RingStats};
 
@@ -154,6 +155,12 @@ pub trait RxRing: Send + Sync {
         Err(MacError::NotSupported)
     }
     fn stats(&self) -> &RingStats;
+    /// The pool its receive buffers come from, for the shell's pool
+    /// listing (`nicctl pools`: leak checks). `None` if the ring does not
+    /// say.
+    fn pool(&self) -> Option<Arc<BufPool>> {
+        None
+    }
 }
 
 /// One hardware Tx ring.

@@ -100,6 +100,12 @@ impl Switch {
         Some(cs.remove(i))
     }
 
+    /// The pool its Tx buffers come from: the NIC's, or the etherstub's
+    /// own.
+    pub fn pool(&self) -> &Arc<BufPool> {
+        &self.pool
+    }
+
     /// A Tx buffer: from the NIC's Tx pool, or the etherstub's own.
     pub fn alloc(&self, len: usize) -> Option<Mblk> {
         if let Some(w) = self.wire() {

@@ -81,6 +81,21 @@ fn round(vm: &mut NetVm, i: usize, ping: bool) {
     quiet(vm, &format!("dladm delete-etherstub {stub}"));
 }
 
+/// (pool, buffers in use) of net0's pools from `nicctl pools net0` (Tx
+/// rings reclaimed first, so Tx counts only what the NIC still holds).
+fn pools(vm: &mut NetVm) -> Vec<(String, u64)> {
+    let out = vm.run("nicctl pools net0");
+    let v: Vec<(String, u64)> = out
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 8 && f[0] == "net0").then(|| f[5].parse().ok().map(|n| (f[1].to_string(), n)))?
+        })
+        .collect();
+    vm.check(v.iter().any(|(p, _)| p == "tx") && v.iter().any(|(p, _)| p == "rx0"), format!("nicctl pools net0:\n{out}"));
+    v
+}
+
 fn links(vm: &mut NetVm) -> String {
     vm.run("dladm show-link") + &vm.run("dladm show-phys -H") + &vm.run("dladm show-linkprop")
 }
@@ -98,6 +113,7 @@ fn churn_while_echoing(mut vm: NetVm) {
     }
     std::thread::sleep(Duration::from_millis(500));
     let mem0 = meminfo(&mut vm);
+    let pools0 = pools(&mut vm);
 
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(7);
     eprintln!("churn: echo seed {seed}");
@@ -177,6 +193,26 @@ fn churn_while_echoing(mut vm: NetVm) {
         mem1 = meminfo(&mut vm);
     }
     eprintln!("churn: meminfo after warm-up: {} KiB physical free, {} KiB heap used; after {rounds} rounds: {} / {}", mem0.0, mem0.1, mem1.0, mem1.1);
+    // No buffer leaked from net0's pools: with traffic stopped, the buffers
+    // in use (posted Rx buffers; Tx buffers the NIC still holds) are what
+    // they were after the warm-up, give or take a few in flight.
+    let mut pools1 = pools(&mut vm);
+    let leaked = |a: &[(String, u64)], b: &[(String, u64)]| -> Vec<String> {
+        b.iter()
+            .filter_map(|(p, n)| {
+                let before = a.iter().find(|(q, _)| q == p).map_or(0, |(_, m)| *m);
+                (*n > before + 4).then(|| format!("{p}: {before} -> {n} in use"))
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !leaked(&pools0, &pools1).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        pools1 = pools(&mut vm);
+    }
+    eprintln!("churn: net0 pools in use after warm-up {pools0:?}, after {rounds} rounds {pools1:?}");
+    let grew = leaked(&pools0, &pools1);
+    vm.check(grew.is_empty(), format!("buffers leaked from net0's pools over {rounds} rounds: {grew:?}"));
     vm.check(
         mem1.0 >= mem0.0,
         format!("physical memory leaked: {} KiB free after the warm-up round, {} KiB after {rounds} more rounds ({} KiB per round)", mem0.0, mem1.0, (mem0.0 - mem1.0) / rounds as u64),

@@ -303,4 +303,8 @@ impl RxRing for IgbRxRing {
     fn stats(&self) -> &RingStats {
         &self.stats
     }
+
+    fn pool(&self) -> Option<Arc<BufPool>> {
+        Some(self.state.lock().pool().clone())
+    }
 }

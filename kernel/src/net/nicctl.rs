@@ -1,7 +1,8 @@
 //! `nicctl`: low-level NIC diagnostics below the MAC layer — per-ring
 //! interrupt CPUs and counts, programming unicast filters into ring groups,
-//! holding a lane (ring interrupt off, packets accumulate in the ring) and
-//! polling a ring by hand. For checking the hardware lanes themselves; the
+//! holding a lane (ring interrupt off, packets accumulate in the ring),
+//! polling a ring by hand, and listing every buffer pool (for leak
+//! checks). For checking the hardware lanes themselves; the
 //! administrator's tools are `dladm` and `dlstat`.
 
 use alloc::sync::Arc;
@@ -15,8 +16,8 @@ use crate::shell::{Command, Ctx};
 /// The command.
 pub const COMMAND: Command = Command {
     name: "nicctl",
-    usage: "nicctl rings [link]\nnicctl unicast-add link group macaddr\nnicctl unicast-remove link group macaddr\nnicctl hold link ring|all\nnicctl release link ring|all\nnicctl poll link ring",
-    summary: "NIC diagnostics: ring CPUs and interrupts, unicast filters, hold/poll a ring",
+    usage: "nicctl rings [link]\nnicctl pools [link]\nnicctl unicast-add link group macaddr\nnicctl unicast-remove link group macaddr\nnicctl hold link ring|all\nnicctl release link ring|all\nnicctl poll link ring",
+    summary: "NIC diagnostics: ring CPUs and interrupts, buffer pools, unicast filters, hold/poll a ring",
     run: cmd_nicctl,
 };
 
@@ -41,6 +42,7 @@ fn cmd_nicctl(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
     let args = &argv[2..];
     match (sub, args.len()) {
         ("rings", 0 | 1) => rings(ctx, args.first().copied()),
+        ("pools", 0 | 1) => pools(ctx, args.first().copied()),
         ("unicast-add" | "unicast-remove", 3) => {
             let Some(mac) = link(ctx, args[0]) else { return 1 };
             let Ok(group) = args[1].parse::<usize>() else {
@@ -100,7 +102,7 @@ fn cmd_nicctl(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
             mac.rx_deliver(chain);
             0
         }
-        ("rings" | "unicast-add" | "unicast-remove" | "hold" | "release" | "poll", _) => ctx.usage_error(),
+        ("rings" | "pools" | "unicast-add" | "unicast-remove" | "hold" | "release" | "poll", _) => ctx.usage_error(),
         _ => {
             ctx.error(format_args!("unknown subcommand '{sub}'"));
             ctx.usage_error()
@@ -139,3 +141,39 @@ fn rings(ctx: &mut Ctx<'_>, which: Option<&str>) -> i32 {
     0
 }
 
+
+/// `nicctl pools [link]`: every buffer pool, with the buffers in use. The
+/// Tx rings are reclaimed first, so a Tx pool's INUSE counts only buffers
+/// the NIC still holds (and those waiting in a backlog).
+fn pools(ctx: &mut Ctx<'_>, which: Option<&str>) -> i32 {
+    for mac in arbalest_mac::mac::links().iter().filter(|m| which.is_none_or(|w| m.link() == w)) {
+        for i in 0..mac.info().tx_rings {
+            if let Some(r) = mac.provider().tx_ring(i) {
+                r.reclaim();
+            }
+        }
+    }
+    let all = arbalest_mac::pools::all();
+    if let Some(w) = which {
+        if !all.iter().any(|p| p.link == w) {
+            ctx.error(format_args!("link '{w}' not found"));
+            return 1;
+        }
+    }
+    let _ = writeln!(ctx.out, "{:<12} {:<5} {:>7} {:>8} {:>8} {:>8} {:>12} {:>9}", "LINK", "POOL", "BUFSIZE", "CAPACITY", "FREE", "INUSE", "ALLOCS", "ALLOCFAIL");
+    for p in all.iter().filter(|p| which.is_none_or(|w| p.link == w)) {
+        let _ = writeln!(
+            ctx.out,
+            "{:<12} {:<5} {:>7} {:>8} {:>8} {:>8} {:>12} {:>9}",
+            p.link,
+            p.name,
+            p.buf_size,
+            p.capacity,
+            p.free,
+            p.in_use(),
+            p.allocs,
+            p.empty
+        );
+    }
+    0
+}

@@ -263,4 +263,8 @@ impl RxRing for VioifRxRing {
     fn stats(&self) -> &RingStats {
         &self.stats
     }
+
+    fn pool(&self) -> Option<Arc<BufPool>> {
+        Some(self.state.lock().pool().clone())
+    }
 }
