@@ -40,8 +40,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arbalest_tests::frames;
-use arbalest_tests::net::{mpstat_interval, table_value, MpstatRow, NetVm, GUEST_MAC};
+use arbalest_tests::net::{mpstat_interval, table_value, MpstatRow, NetVm};
 use arbalest_tests::{Config, PROMPT};
 use bootimage::bench::report::{sh, Host};
 use bootimage::{Net, Nic};
@@ -147,31 +146,7 @@ fn flood_threads() -> u16 {
 }
 
 fn flood(vm: &NetVm, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<u64>> {
-    let ep = vm.ns().endpoints(frames::parse_mac(GUEST_MAC).expect("guest MAC"));
-    (0..flood_threads())
-        .map(|t| {
-            let sock = vm.ns().raw_socket();
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let payload = [0x5au8; 64];
-                // 512 source ports, spread over the rings.
-                let frames: Vec<Vec<u8>> = (0..512u16)
-                    .map(|i| {
-                        let udp = frames::udp(ep.host_ip, ep.guest_ip, 30000 + t * 1000 + i, FLOOD_PORT, &payload);
-                        frames::eth(ep.guest_mac, ep.host_mac, 0x0800, &frames::ipv4(ep.host_ip, ep.guest_ip, 17, i, &udp))
-                    })
-                    .collect();
-                let start = Instant::now();
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(120) {
-                    if sock.send(&frames[(n % 512) as usize]).is_ok() {
-                        n += 1;
-                    }
-                }
-                n
-            })
-        })
-        .collect()
+    arbalest_tests::net::udp_flood(vm, flood_threads(), 30000, FLOOD_PORT, stop)
 }
 
 /// One measurement of [`measure`].

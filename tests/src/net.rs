@@ -1404,3 +1404,35 @@ mod tests {
         assert!((0..1000).map(|_| r.range(1, 4)).all(|x| (1..=4).contains(&x)));
     }
 }
+
+/// Floods the guest (net0's factory MAC) with 64-byte UDP datagrams to
+/// `dst_port` from `threads` host threads until `stop` (at most two
+/// minutes), each cycling over 512 pre-built frames with source ports from
+/// `src_base + 1000 * thread` (so they spread over the rings). Returns the
+/// threads; each yields the frames it sent.
+pub fn udp_flood(vm: &NetVm, threads: u16, src_base: u16, dst_port: u16, stop: Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<u64>> {
+    let ep = vm.ns().endpoints(frames::parse_mac(GUEST_MAC).expect("guest MAC"));
+    (0..threads)
+        .map(|t| {
+            let sock = vm.ns().raw_socket();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let payload = [0x5au8; 64];
+                let frames: Vec<Vec<u8>> = (0..512u16)
+                    .map(|i| {
+                        let udp = frames::udp(ep.host_ip, ep.guest_ip, src_base + t * 1000 + i, dst_port, &payload);
+                        frames::eth(ep.guest_mac, ep.host_mac, 0x0800, &frames::ipv4(ep.host_ip, ep.guest_ip, 17, i, &udp))
+                    })
+                    .collect();
+                let start = Instant::now();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(120) {
+                    if sock.send(&frames[(n % 512) as usize]).is_ok() {
+                        n += 1;
+                    }
+                }
+                n
+            })
+        })
+        .collect()
+}
