@@ -566,7 +566,7 @@ impl Igb {
     /// Stopped: records the CPU for the next `start`. Started: allocates a
     /// vector on `cpu` with the pair's handler (failing with `NoSpace`,
     /// nothing changed, if there is none), masks entry i, writes the new
-    /// message and unmasks it ([`MsixTable::program`]), and only then
+    /// message and unmasks it ([`MsixTable::rebind`]), and only then
     /// frees the old vector. IVAR, EIMS and EITR are untouched.
     ///
     /// No interrupt is lost: a cause arriving while the entry is masked
@@ -593,18 +593,10 @@ impl Igb {
             rx.cpu.store(cpu, Ordering::Release);
             return Ok(());
         }
-        let e = intr::pair_entry(i);
         let Some(up) = c.up.clone() else { return Err(MacError::Invalid) };
-        if c.vectors.len() <= e as usize {
-            return Err(MacError::Invalid); // not reachable while started
-        }
-        let Some(msg) = self.hal.alloc_msi(cpu, intr::pair_handler(rx.clone(), tx.clone(), up.clone())) else {
-            return Err(MacError::NoSpace);
-        };
-        self.msix.program(e, &msg);
-        let old = core::mem::replace(&mut c.vectors[e as usize], msg);
+        let handler = intr::pair_handler(rx.clone(), tx.clone(), up.clone());
+        self.msix.rebind(&*self.hal, &mut c.vectors, cpu, alloc::vec![(intr::pair_entry(i), handler)])?;
         rx.cpu.store(cpu, Ordering::Release);
-        self.hal.free_msi(old);
         intr::catch_up(rx, tx, &*up);
         Ok(())
     }

@@ -7,8 +7,11 @@
 //! cleared, so no interrupt fires half-programmed.
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 
-use crate::hal::{Hal, Mmio, MsiMessage, PciConfigAccess};
+use arbalest_mac::MacError;
+
+use crate::hal::{Hal, IrqHandler, Mmio, MsiMessage, PciConfigAccess};
 
 use super::bar::Bar;
 use super::bdf::Bdf;
@@ -141,6 +144,43 @@ impl MsixTable {
         self.mmio.write32(e + ENTRY_DATA, msg.data);
         self.unmask(i);
         true
+    }
+
+    /// Moves table entries to new vectors on `cpu` at run time (a ring's
+    /// interrupt following its lane): `vectors[e]` is the message entry
+    /// `e` holds now. A vector is allocated for every (entry, handler)
+    /// first — `NoSpace`, and nothing changed, if any cannot be had;
+    /// `Invalid` if an entry has no recorded message — then each entry is
+    /// rewritten while masked (a message raised meanwhile pends and goes
+    /// to the new address at the unmask), recorded, and only then are the
+    /// old vectors freed (a message sent before the mask still finds its
+    /// handler). One already in flight to the old CPU can still be lost:
+    /// the caller catches up on work afterwards.
+    pub fn rebind(&self, hal: &dyn Hal, vectors: &mut [MsiMessage], cpu: usize, entries: Vec<(u16, IrqHandler)>) -> Result<(), MacError> {
+        if entries.iter().any(|(e, _)| *e as usize >= vectors.len()) {
+            return Err(MacError::Invalid);
+        }
+        let mut fresh: Vec<(u16, MsiMessage)> = Vec::with_capacity(entries.len());
+        for (e, handler) in entries {
+            match hal.alloc_msi(cpu, handler) {
+                Some(m) => fresh.push((e, m)),
+                None => {
+                    for (_, m) in fresh {
+                        hal.free_msi(m);
+                    }
+                    return Err(MacError::NoSpace);
+                }
+            }
+        }
+        let mut old = Vec::with_capacity(fresh.len());
+        for (e, m) in fresh {
+            self.program(e, &m);
+            old.push(core::mem::replace(&mut vectors[e as usize], m));
+        }
+        for m in old {
+            hal.free_msi(m);
+        }
+        Ok(())
     }
 
     /// Masks entry `i`.

@@ -537,7 +537,7 @@ impl VirtioNet {
     /// both new vectors on `cpu` first (failing with `NoSpace`, and
     /// nothing changed, if either cannot be had), then for each entry
     /// masks it, writes the new message and unmasks it
-    /// ([`MsixTable::program`]), and only then frees the old vectors.
+    /// ([`MsixTable::rebind`]), and only then frees the old vectors.
     ///
     /// No interrupt is lost: one the device raises while the entry is
     /// masked stays pending in the PBA and is sent — to the new message —
@@ -563,25 +563,13 @@ impl VirtioNet {
             rx.cpu.store(cpu, Ordering::Release);
             return Ok(());
         }
-        let (re, te) = (intr::rx_entry(i), intr::tx_entry(i));
         let Some(up) = c.up.clone() else { return Err(MacError::Invalid) };
-        if c.vectors.len() <= te as usize {
-            return Err(MacError::Invalid); // not reachable while started
-        }
-        let Some(rx_msg) = self.hal.alloc_msi(cpu, intr::rx_handler(rx.clone(), up.clone())) else {
-            return Err(MacError::NoSpace);
-        };
-        let Some(tx_msg) = self.hal.alloc_msi(cpu, intr::tx_handler(tx.clone(), up.clone())) else {
-            self.hal.free_msi(rx_msg);
-            return Err(MacError::NoSpace);
-        };
-        self.msix.program(re, &rx_msg);
-        self.msix.program(te, &tx_msg);
-        let old_rx = core::mem::replace(&mut c.vectors[re as usize], rx_msg);
-        let old_tx = core::mem::replace(&mut c.vectors[te as usize], tx_msg);
+        let entries = alloc::vec![
+            (intr::rx_entry(i), intr::rx_handler(rx.clone(), up.clone())),
+            (intr::tx_entry(i), intr::tx_handler(tx.clone(), up.clone())),
+        ];
+        self.msix.rebind(&*self.hal, &mut c.vectors, cpu, entries)?;
         rx.cpu.store(cpu, Ordering::Release);
-        self.hal.free_msi(old_rx);
-        self.hal.free_msi(old_tx);
         rx.catch_up(&*up);
         tx.catch_up(&*up);
         Ok(())
