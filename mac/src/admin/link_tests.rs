@@ -59,6 +59,18 @@ fn run_ring(mac: &Mac, ring: usize) {
     }
 }
 
+/// A started fake NIC with 4 Rx rings in two groups: the default group
+/// (rings 0-1) and one group with a single unicast slot (rings 2-3), free
+/// for one hardware VNIC.
+fn two_group_link() -> (Arc<FakeNic>, Arc<Mac>) {
+    let mut info = fake_info(4, 2);
+    info.rx_groups = vec![GroupInfo { rings: vec![0, 1], unicast_slots: 4 }, GroupInfo { rings: vec![2, 3], unicast_slots: 1 }];
+    let nic = FakeNic::with_info(info);
+    let mac = nic.register().unwrap();
+    mac.start().unwrap();
+    (nic, mac)
+}
+
 fn dlstat(args: &[&str], links: &[Datalink]) -> (i32, String) {
     run_dlstat_links(args, links, &Env::once())
 }
@@ -275,11 +287,7 @@ fn etherstubs_create_show_and_delete() {
 
 #[test]
 fn rxrings_sw_keeps_a_vnic_off_a_free_ring_group() {
-    let mut info = fake_info(4, 2);
-    info.rx_groups = vec![GroupInfo { rings: vec![0, 1], unicast_slots: 4 }, GroupInfo { rings: vec![2, 3], unicast_slots: 1 }];
-    let nic = FakeNic::with_info(info);
-    let mac = nic.register().unwrap();
-    mac.start().unwrap();
+    let (_nic, mac) = two_group_link();
     let l = mac.link();
     let env = DlEnv::new(std::slice::from_ref(&mac), "qs");
     assert_eq!(env.run(&["create-vnic", "-l", l, "-p", "rxrings=sw", "qs0"]).0, 0);
@@ -291,11 +299,7 @@ fn rxrings_sw_keeps_a_vnic_off_a_free_ring_group() {
 
 #[test]
 fn rxrings_moves_an_existing_vnic_between_hardware_and_software() {
-    let mut info = fake_info(4, 2);
-    info.rx_groups = vec![GroupInfo { rings: vec![0, 1], unicast_slots: 4 }, GroupInfo { rings: vec![2, 3], unicast_slots: 1 }];
-    let nic = FakeNic::with_info(info);
-    let mac = nic.register().unwrap();
-    mac.start().unwrap();
+    let (nic, mac) = two_group_link();
     let l = mac.link();
     let env = DlEnv::new(std::slice::from_ref(&mac), "qm");
     assert_eq!(env.run(&["create-vnic", "-l", l, "qm0"]).0, 0);
@@ -360,11 +364,7 @@ fn rxrings_moves_an_existing_vnic_between_hardware_and_software() {
 
 #[test]
 fn a_hardware_vnic_owns_its_rings() {
-    let mut info = fake_info(4, 2);
-    info.rx_groups = vec![GroupInfo { rings: vec![0, 1], unicast_slots: 4 }, GroupInfo { rings: vec![2, 3], unicast_slots: 1 }];
-    let nic = FakeNic::with_info(info);
-    let mac = nic.register().unwrap();
-    mac.start().unwrap();
+    let (nic, mac) = two_group_link();
     let l = mac.link();
     let env = DlEnv::new(std::slice::from_ref(&mac), "qd");
     assert_eq!(env.run(&["create-vnic", "-l", l, "qd0"]).0, 0);
