@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Arbalest machine set-up: the Rust target for the kernel, QEMU >= 8 (for igb),
-# and the host tools the network tests use (iproute2, iputils-ping).
+# and the host tools the network tests use (iproute2, iputils-ping, nftables).
 # Idempotent and quiet when everything is already in place.
 # Run as root to install; without root it prints the commands to run instead.
 set -euo pipefail
@@ -21,10 +21,12 @@ qemu_ok() {
     [ -n "$v" ] && [ "$v" -ge 8 ]
 }
 
-# Host tools the network tests drive: ip (iproute2) and Linux ping.
+# Host tools the network tests drive: ip (iproute2), Linux ping, and nft
+# (nftables: keeps a namespace's kernel from answering raw test segments).
 missing_pkgs=""
 command -v ip >/dev/null 2>&1 || missing_pkgs="$missing_pkgs iproute2"
 command -v ping >/dev/null 2>&1 || missing_pkgs="$missing_pkgs iputils-ping"
+command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || missing_pkgs="$missing_pkgs nftables"
 
 if qemu_ok && [ -z "$missing_pkgs" ]; then
     exit 0

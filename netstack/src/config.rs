@@ -206,11 +206,13 @@ impl IpArg {
 }
 
 /// The largest TCP receive buffer an instance uses: 65535 bytes, the
-/// largest window that needs no window scaling. smoltcp 0.12 panics
+/// largest window that needs no window scaling. smoltcp 0.12 panicked
 /// ("attempt to subtract sequence numbers with underflow") when a scaled
-/// window shrinks by its rounding (an odd amount queued) and the peer
-/// fills the window it was offered just before; without scaling the
-/// window's right edge never moves back.
+/// window shrank by its rounding (an odd amount queued) and the peer
+/// filled the window it was offered just before; without scaling the
+/// window's right edge never moves back. smoltcp 0.13 rejects bytes
+/// outside the receive window (its change #1079), but the bound stays
+/// until a test shows scaled windows safe under a hostile peer.
 pub const MAX_TCP_BUFFER: usize = 65535;
 
 /// Tunables of the in-kernel services of one instance.

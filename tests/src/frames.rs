@@ -121,6 +121,92 @@ pub fn tcp_syn(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, seq: u32) -
     t
 }
 
+/// A TCP segment with a 20-byte header (no options), the given flags and a
+/// correct checksum.
+#[allow(clippy::too_many_arguments)]
+pub fn tcp_segment(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    window: u16,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut t = Vec::with_capacity(20 + data.len());
+    t.extend_from_slice(&sport.to_be_bytes());
+    t.extend_from_slice(&dport.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&ack.to_be_bytes());
+    t.extend_from_slice(&[5 << 4, flags]);
+    t.extend_from_slice(&window.to_be_bytes());
+    t.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent
+    t.extend_from_slice(data);
+    let c = checksum_with(pseudo_sum(src, dst, PROTO_TCP, t.len()), &t);
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    t
+}
+
+/// A TCP segment parsed out of an Ethernet frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpSeen {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub window: u16,
+    pub data: Vec<u8>,
+}
+
+impl TcpSeen {
+    /// Whether all of `flags` are set.
+    pub fn has(&self, flags: u8) -> bool {
+        self.flags & flags == flags
+    }
+
+    /// Sequence space the segment occupies (data, SYN and FIN count one each).
+    pub fn seq_len(&self) -> u32 {
+        self.data.len() as u32 + u32::from(self.has(TCP_SYN)) + u32::from(self.has(TCP_FIN))
+    }
+}
+
+/// Parses an IPv4/TCP frame sent by `from` (MAC); `None` for anything else
+/// (or a truncated one).
+pub fn parse_tcp(frame: &[u8], from: Mac) -> Option<TcpSeen> {
+    if frame.len() < 14 + 20 || frame[6..12] != from || frame[12..14] != ETHERTYPE_IPV4.to_be_bytes() {
+        return None;
+    }
+    let ip = &frame[14..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if ip[0] >> 4 != 4 || ip[9] != PROTO_TCP || ihl < 20 || total < ihl + 20 || ip.len() < total {
+        return None;
+    }
+    let t = &ip[ihl..total];
+    let off = usize::from(t[12] >> 4) * 4;
+    if off < 20 || t.len() < off {
+        return None;
+    }
+    let be16 = |o: usize| u16::from_be_bytes([t[o], t[o + 1]]);
+    let be32 = |o: usize| u32::from_be_bytes([t[o], t[o + 1], t[o + 2], t[o + 3]]);
+    Some(TcpSeen {
+        src: Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+        dst: Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
+        sport: be16(0),
+        dport: be16(2),
+        seq: be32(4),
+        ack: be32(8),
+        flags: t[13],
+        window: be16(14),
+        data: t[off..].to_vec(),
+    })
+}
+
 /// UDP datagram with a correct checksum.
 pub fn udp(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, data: &[u8]) -> Vec<u8> {
     let len = 8 + data.len();
@@ -152,6 +238,14 @@ impl Endpoints {
     pub fn ping(&self, id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
         let ip = ipv4(self.host_ip, self.guest_ip, PROTO_ICMP, seq, &icmp_echo_request(id, seq, data));
         eth(self.guest_mac, self.host_mac, ETHERTYPE_IPV4, &ip)
+    }
+
+    /// A full TCP segment frame from host `sport` to guest `dport` (see
+    /// [`tcp_segment`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn tcp(&self, sport: u16, dport: u16, seq: u32, ack: u32, flags: u8, window: u16, data: &[u8]) -> Vec<u8> {
+        let t = tcp_segment(self.host_ip, self.guest_ip, sport, dport, seq, ack, flags, window, data);
+        eth(self.guest_mac, self.host_mac, ETHERTYPE_IPV4, &ipv4(self.host_ip, self.guest_ip, PROTO_TCP, sport, &t))
     }
 
     /// A full TCP SYN frame from host `sport` to guest `dport`.
@@ -332,8 +426,10 @@ pub fn classify(frame: &[u8], from: Mac) -> Option<Seen> {
 }
 
 /// TCP flag bits.
+pub const TCP_FIN: u8 = 0x01;
 pub const TCP_SYN: u8 = 0x02;
 pub const TCP_RST: u8 = 0x04;
+pub const TCP_PSH: u8 = 0x08;
 pub const TCP_ACK: u8 = 0x10;
 
 #[cfg(test)]
@@ -412,5 +508,21 @@ mod tests {
         s[6..12].copy_from_slice(&EP.guest_mac);
         assert_eq!(classify(&s, EP.guest_mac), Some(Seen::Tcp(5, 7, TCP_SYN)));
         assert_eq!(classify(&s[..20], EP.guest_mac), None);
+    }
+
+    #[test]
+    fn tcp_segments_round_trip() {
+        let f = EP.tcp(61000, 7, 0x0102_0304, 0xa0b0_c0d0, TCP_PSH | TCP_ACK, 512, b"abc");
+        let tcp = &f[34..];
+        assert_eq!(checksum_with(pseudo_sum(EP.host_ip, EP.guest_ip, PROTO_TCP, tcp.len()), tcp), 0);
+        let t = parse_tcp(&f, EP.host_mac).unwrap();
+        assert_eq!((t.sport, t.dport, t.seq, t.ack, t.window), (61000, 7, 0x0102_0304, 0xa0b0_c0d0, 512));
+        assert!(t.has(TCP_ACK | TCP_PSH) && !t.has(TCP_FIN));
+        assert_eq!((t.data.as_slice(), t.seq_len()), (&b"abc"[..], 3));
+        assert_eq!(parse_tcp(&f, EP.guest_mac), None, "wrong sender");
+        assert_eq!(parse_tcp(&f[..40], EP.host_mac), None, "truncated");
+        assert_eq!(parse_tcp(&EP.ping(1, 1, b""), EP.host_mac), None, "not TCP");
+        let fin = parse_tcp(&EP.tcp(1, 2, 3, 4, TCP_FIN | TCP_ACK, 0, b""), EP.host_mac).unwrap();
+        assert_eq!(fin.seq_len(), 1);
     }
 }

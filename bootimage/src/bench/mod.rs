@@ -828,6 +828,9 @@ pub fn run(opts: &Opts) -> Result<bool, String> {
     for n in crate::reap_stale_namespaces() {
         log(&format!("removed stale network namespace {n}"));
     }
+    // Set-up first: on a fresh machine QEMU arrives only now, and the
+    // machine's description below names its version.
+    crate::setup()?;
     let machine = report::machine_info(opts.accel);
     log(&format!("machine: {}", machine["summary"].as_str().unwrap_or("?")));
     let runnable: Vec<Knobs> = opts.configs.iter().copied().filter(|k| k.unavailable().is_none()).collect();
@@ -835,8 +838,6 @@ pub fn run(opts: &Opts) -> Result<bool, String> {
     if opts.guests.contains(&Guest::Arbalest) && !runnable.is_empty() {
         log("building the Arbalest kernel");
         images.arbalest = Some(crate::build_kernel()?);
-    } else {
-        crate::setup()?;
     }
     if opts.guests.contains(&Guest::Linux) && !runnable.is_empty() {
         log("preparing the Linux guest (cached under target/bench-cache)");

@@ -159,6 +159,7 @@ impl IpInstance {
                     && iface.has_ip_addr(IpAddress::Ipv4(syn.dst))
                 {
                     services.note_syn(sockets, &syn);
+                    services.shield(sockets, &syn);
                 }
                 let mut dev = SmolDevice::new(Some(frame), &*self.link, &self.counters, self.frame_max);
                 iface.poll_ingress_single(now, &mut dev, sockets);

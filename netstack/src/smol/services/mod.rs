@@ -5,8 +5,11 @@
 //! The instance calls, under its lock:
 //! * [`Services::note_syn`] before handing a SYN to smoltcp (counts the
 //!   refusals smoltcp will answer with RST),
+//! * [`Services::shield`] before handing it a SYN that belongs to an
+//!   existing connection (its listener must not take it),
 //! * [`Services::rearm`] after every received frame (a listener that took
-//!   a SYN is replaced at once, while a slot is free),
+//!   a SYN is replaced at once, while a slot is free; a shielded one
+//!   listens again),
 //! * [`Services::run`] once per poll after the received frames (moves data
 //!   between the sockets' buffers, closes finished connections).
 
@@ -51,6 +54,15 @@ impl Services {
     pub fn note_syn(&mut self, sockets: &SocketSet<'static>, syn: &Syn) {
         for t in &mut self.tcp {
             t.note_syn(sockets, syn);
+        }
+    }
+
+    /// Closes, for the frame about to be processed, the listener of a
+    /// service whose connection `syn` belongs to (see
+    /// [`TcpService::shield`]); the next [`Services::rearm`] reopens it.
+    pub fn shield(&mut self, sockets: &mut SocketSet<'static>, syn: &Syn) {
+        for t in &mut self.tcp {
+            t.shield(sockets, syn);
         }
     }
 

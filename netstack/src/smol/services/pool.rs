@@ -7,6 +7,15 @@
 //! re-armed right after each received frame ([`TcpService::rearm`]), so a
 //! burst of SYNs in one poll is accepted up to the bound.
 //!
+//! smoltcp hands a segment to the first socket that accepts it, in the
+//! order of its socket set, and a listener accepts any segment to its port
+//! without ACK or RST — a SYN among them. A SYN on a connection that is
+//! already synchronized (or half-open) belongs to that connection (RFC
+//! 9293 3.10.7.4), so for such a SYN the listener is closed for that one
+//! frame ([`TcpService::shield`]) and listens again right after it
+//! ([`TcpService::rearm`]); otherwise the listener, when it comes first,
+//! starts a second handshake on the connection's 4-tuple.
+//!
 //! Sockets are created on demand (each holds two `tcp_buffer` buffers) and
 //! a few closed ones are kept for reuse, so an idle service costs one
 //! socket and connection churn does not churn the heap.
@@ -85,6 +94,9 @@ pub struct TcpService {
     max: usize,
     buffer: usize,
     listener: Option<SocketHandle>,
+    /// The listener is closed for the frame being processed (see
+    /// [`TcpService::shield`]).
+    shielded: bool,
     conns: Vec<Conn>,
     idle: Vec<SocketHandle>,
     accepted: u64,
@@ -102,6 +114,7 @@ impl TcpService {
             max: max.max(1),
             buffer: buffer.clamp(1024, MAX_TCP_BUFFER),
             listener: None,
+            shielded: false,
             conns: Vec::new(),
             idle: Vec::new(),
             accepted: 0,
@@ -139,9 +152,42 @@ impl TcpService {
         }
     }
 
+    /// Keeps the listener from taking `syn` when one of the service's
+    /// connections (half-open or synchronized, not yet in TIME_WAIT, where
+    /// a new SYN may open a new incarnation) holds its 4-tuple: the
+    /// listener is closed until the next [`TcpService::rearm`]. Returns
+    /// whether it was.
+    pub fn shield(&mut self, sockets: &mut SocketSet<'static>, syn: &Syn) -> bool {
+        if syn.dst_port != self.kind.port() {
+            return false;
+        }
+        let Some(h) = self.listener else { return false };
+        let owned = self.conns.iter().any(|c| {
+            let s = sockets.get::<tcp::Socket>(c.handle);
+            !matches!(s.state(), State::Listen | State::Closed | State::TimeWait)
+                && s.remote_endpoint().is_some_and(|e| e.addr == IpAddress::Ipv4(syn.src) && e.port == syn.src_port)
+                && s.local_endpoint().is_some_and(|e| e.addr == IpAddress::Ipv4(syn.dst))
+        });
+        if owned {
+            // A listening socket has no peer: closing it sends nothing.
+            sockets.get_mut::<tcp::Socket>(h).abort();
+            self.shielded = true;
+        }
+        owned
+    }
+
     /// Moves a listener that took a SYN to the connections and arms a new
     /// one while the bound allows.
     pub fn rearm(&mut self, sockets: &mut SocketSet<'static>) {
+        if self.shielded
+            && let Some(h) = self.listener
+        {
+            self.shielded = false;
+            if sockets.get_mut::<tcp::Socket>(h).listen(self.kind.port()).is_err() {
+                sockets.remove(h);
+                self.listener = None;
+            }
+        }
         if let Some(h) = self.listener
             && sockets.get::<tcp::Socket>(h).state() != State::Listen
         {
