@@ -13,6 +13,8 @@
 //! * [`smol`]: the stack for now, an instance of smoltcp's interface and
 //!   sockets ([`IpInstance`]), with the services of [`smol::services`]. The
 //!   FireEngine stack will sit next to it and implement the same trait.
+//! * [`fireengine`]: FireEngine, the stack being built to replace smoltcp
+//!   (squeues, the IP classifier and `conn_t`, IPv4, ARP; see its rooms).
 //! * [`config`]: IPv4 prefixes, the `ip=ADDR/PREFIX[,gw=ADDR]` kernel
 //!   argument, and the instance's tunables.
 //! * [`stats`]: the per-instance counters.
@@ -29,6 +31,7 @@ extern crate alloc;
 
 pub mod admin;
 pub mod config;
+pub mod fireengine;
 pub mod link;
 pub mod ping;
 pub mod smol;

@@ -1,0 +1,30 @@
+//! FireEngine: Arbalest's own IP stack, after Solaris 10's (see
+//! `../shared/FIREENGINE.md` and the seed "Solaris Networking — The Magic
+//! Revealed"). Each concept lives in the room of its name; arrows point
+//! down this list only (a room uses the rooms below it, never above):
+//!
+//! * [`classifier`]: the IP classifier, fanout tables of [`conn`]s in
+//!   illumos' lookup order (connected 5-tuple, bound/listening, UDP,
+//!   protocol).
+//! * [`conn`]: `conn_t`, one per endpoint, reference counted, bound to one
+//!   [`squeue`].
+//! * [`squeue`]: the per-CPU serialization queue (vertical perimeter):
+//!   enter inline when free (`SQ_PROCESS`), queue when busy (`SQ_FILL`),
+//!   bounded drains, a worker per squeue.
+//! * [`arp`]: the neighbour cache (RFC 826).
+//! * [`ip`]: IPv4 input validation with its MIB counters, bounded
+//!   reassembly, output fragmentation.
+//! * [`wire`]: header types that parse and emit (IPv4, ARP, ICMP, UDP) and
+//!   the Internet checksum.
+//!
+//! Part 1 (issue 12) builds these rooms as host-tested code; the instance
+//! that wires them to a link, the socket interface, ICMP/UDP processing and
+//! the admin commands follow. smoltcp (`crate::smol`) stays a separate,
+//! self-contained alternative.
+
+pub mod arp;
+pub mod classifier;
+pub mod conn;
+pub mod ip;
+pub mod squeue;
+pub mod wire;
