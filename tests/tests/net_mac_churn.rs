@@ -111,6 +111,18 @@ fn churn_while_echoing(mut vm: NetVm) {
             vm.check(false, format!("warm-up echo: {e}"));
         }
     }
+    // The echo service keeps up to 4 closed sockets (with their buffers)
+    // for reuse: fill that cache now with 6 connections at once, so that
+    // connections overlapping during the rounds cannot grow it afterwards.
+    let r = vm.in_ns(|| {
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..6u64)
+                .map(|k| s.spawn(move || tcp_echo_verify(guest(ECHO_PORT), 64 * 1024, 100 + k, Duration::from_secs(120))))
+                .collect();
+            hs.into_iter().map(|h| h.join().map_err(|_| "panicked".to_string()).and_then(|r| r.map(|_| ()))).collect::<Result<Vec<()>, String>>()
+        })
+    });
+    vm.check(r.is_ok(), format!("warm-up echoes in parallel: {r:?}"));
     std::thread::sleep(Duration::from_millis(500));
     let mem0 = meminfo(&mut vm);
     let pools0 = pools(&mut vm);
