@@ -514,7 +514,7 @@ fn vwire() -> Result<(), String> {
         let name = alloc::format!("vwnic{i}");
         let v = link::create_vnic(&name, "vwstub0", MacSpec::Random, 0, crate::arch::cpu::rdtsc() ^ i as u64)
             .map_err(|e| alloc::format!("create-vnic {name}: {e}"))?;
-        let ipif = crate::net::ip::create(&name).map_err(|e| alloc::format!("IP on {name}: {e}"))?;
+        let ipif = crate::net::ip::create(&name, None).map_err(|e| alloc::format!("IP on {name}: {e}"))?;
         let net = Ipv4Net::new(Ipv4Addr::new(192, 168, 77, i), 24).unwrap();
         ipif.stack.add_addr(&alloc::format!("{name}/v4"), net).map_err(|e| alloc::format!("{e}"))?;
         kprintln!("vwire: {name} {} over vwstub0, 192.168.77.{i}/24", link::fmt_mac(&v.addr()));

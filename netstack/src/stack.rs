@@ -273,10 +273,50 @@ impl fmt::Display for NetError {
     }
 }
 
+/// Which IP stack implementation an instance runs: chosen per IP
+/// interface (`ipadm create-if -s`), with a system default (kernel argument
+/// `stack=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StackKind {
+    /// smoltcp's interface and sockets ([`crate::smol`]), the default until
+    /// FireEngine has TCP.
+    #[default]
+    Smoltcp,
+    /// FireEngine ([`crate::fireengine`]).
+    FireEngine,
+}
+
+impl StackKind {
+    /// Every kind, in the order `ipadm` lists them.
+    pub const ALL: [StackKind; 2] = [StackKind::FireEngine, StackKind::Smoltcp];
+
+    /// The name users type and `ipadm show-if` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            StackKind::Smoltcp => "smoltcp",
+            StackKind::FireEngine => "fireengine",
+        }
+    }
+
+    /// Parses a name given by [`StackKind::name`].
+    pub fn parse(s: &str) -> Option<StackKind> {
+        StackKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+impl fmt::Display for StackKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// An IP stack instance over one link.
 pub trait IpStack: Send + Sync {
     /// Which implementation this is (`smol`).
     fn kind(&self) -> &'static str;
+
+    /// Which stack this is, as `ipadm show-if` names it.
+    fn stack_kind(&self) -> StackKind;
 
     /// The link below.
     fn link(&self) -> &dyn Link;

@@ -94,11 +94,17 @@ fn ipadm_interfaces_and_usage() {
     n.ports[1].link.up.store(false, std::sync::atomic::Ordering::Relaxed);
     assert_eq!(
         ok(&mut n, "ipadm show-if"),
-        "IFNAME     CLASS    STATE    ACTIVE OVER\n\
-         net0       ip       ok       yes    --\n\
-         net1       ip       failed   yes    --\n"
+        "IFNAME     CLASS    STATE    ACTIVE STACK      OVER\n\
+         net0       ip       ok       yes    smoltcp    --\n\
+         net1       ip       failed   yes    smoltcp    --\n"
     );
     assert_eq!(ok(&mut n, "ipadm show-if -p -o ifname,state net1"), "net1:failed\n");
+    assert_eq!(ok(&mut n, "ipadm show-if -p -o ifname,stack"), "net0:smoltcp\nnet1:smoltcp\n");
+    let before = ok(&mut n, "ipadm show-if");
+    fails(&mut n, "ipadm create-if -s lwip net2", 2, "ipadm: invalid stack 'lwip': expected fireengine or smoltcp");
+    fails(&mut n, "ipadm create-if -s net2", 2, "usage: create-ip\t[-t] [-s fireengine|smoltcp] <IP-interface>");
+    fails(&mut n, "ipadm create-if net2 -s", 2, "ipadm: option '-s' requires a value");
+    assert_eq!(ok(&mut n, "ipadm show-if"), before, "refused lines change nothing");
     fails(&mut n, "ipadm create-ip net0", 1, "ipadm: cannot create interface net0: Interface already exists");
     fails(&mut n, "ipadm create-ip net4", 1, "ipadm: cannot create interface net4: No such interface");
     fails(&mut n, "ipadm create-ip bad!name", 1, "ipadm: cannot create interface bad!name: Invalid interface name");

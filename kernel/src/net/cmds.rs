@@ -94,8 +94,12 @@ impl arbalest_netstack::admin::AdminEnv for IpEnv<'_> {
     fn instances(&self) -> alloc::vec::Vec<alloc::sync::Arc<dyn arbalest_netstack::IpStack>> {
         super::ip::interfaces().into_iter().map(|i| i.stack.clone()).collect()
     }
-    fn create_if(&mut self, link: &str) -> Result<alloc::sync::Arc<dyn arbalest_netstack::IpStack>, arbalest_netstack::NetError> {
-        super::ip::create(link).map(|i| i.stack.clone())
+    fn create_if(
+        &mut self,
+        link: &str,
+        stack: Option<arbalest_netstack::StackKind>,
+    ) -> Result<alloc::sync::Arc<dyn arbalest_netstack::IpStack>, arbalest_netstack::NetError> {
+        super::ip::create(link, stack).map(|i| i.stack.clone())
     }
     fn delete_if(&mut self, link: &str) -> Result<(), arbalest_netstack::NetError> {
         super::ip::delete(link)

@@ -14,7 +14,7 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arbalest_mac::Mblk;
 use arbalest_mac::client::MacClient;
-use arbalest_netstack::{InstanceConfig, IpArg, IpInstance, IpStack, Link, NetError};
+use arbalest_netstack::{InstanceConfig, IpArg, IpInstance, IpStack, Link, NetError, StackKind};
 use spin::Mutex;
 
 use crate::sched::{self, WaitQueue};
@@ -127,12 +127,29 @@ pub fn interface(link: &str) -> Option<Arc<IpIf>> {
     interfaces().into_iter().find(|i| i.link == link)
 }
 
+/// The system's default stack: kernel argument `stack=fireengine|smoltcp`
+/// (smoltcp when absent or not understood).
+pub fn default_stack() -> StackKind {
+    static DEFAULT: spin::Once<StackKind> = spin::Once::new();
+    *DEFAULT.call_once(|| match crate::kmain::cmdline().get("stack") {
+        None => StackKind::default(),
+        Some(v) => StackKind::parse(v).unwrap_or_else(|| {
+            log::error!("stack={v}: not fireengine or smoltcp; using {}", StackKind::default());
+            StackKind::default()
+        }),
+    })
+}
+
 /// Creates an IP interface on data link `link` (a physical link or a
-/// VNIC) and starts its thread.
-pub fn create(link: &str) -> Result<Arc<IpIf>, NetError> {
+/// VNIC) running `stack` (`None`: [`default_stack`]) and starts its thread.
+pub fn create(link: &str, stack: Option<StackKind>) -> Result<Arc<IpIf>, NetError> {
     let client = arbalest_mac::link::datalink(link).and_then(|l| l.client()).ok_or(NetError::NoSuchInterface)?;
     if interface(link).is_some() {
         return Err(NetError::InterfaceExists);
+    }
+    match stack.unwrap_or_else(default_stack) {
+        StackKind::Smoltcp => {}
+        StackKind::FireEngine => return Err(NetError::NotSupported),
     }
     let cfg = InstanceConfig { random_seed: crate::arch::cpu::rdtsc() ^ 0x5eed_a4ba_1e57, ..InstanceConfig::default() };
     let inst = IpInstance::new(Arc::new(ClientLink { client: client.clone() }), cfg)?;
@@ -205,7 +222,7 @@ pub fn configure_from_cmdline(value: &str) {
     };
     let ipif = match interface(mac.link()) {
         Some(i) => i,
-        None => match create(mac.link()) {
+        None => match create(mac.link(), None) {
             Ok(i) => i,
             Err(e) => {
                 log::error!("{}: cannot create IP interface: {e}", mac.link());

@@ -1,7 +1,7 @@
 //! `ipadm`: IP interfaces and their addresses, as illumos ipadm(8).
 //!
 //! ```text
-//! ipadm create-ip [-t] <IP-interface>
+//! ipadm create-ip [-t] [-s fireengine|smoltcp] <IP-interface>
 //! ipadm delete-ip <IP-interface>
 //! ipadm show-if [[-p] -o <field>,...] [<interface>]
 //! ipadm create-addr [-t] -T static -a [local=]addr[/prefixlen] <addrobj>
@@ -27,10 +27,10 @@ use super::getopt::{OptError, getopt};
 use super::ofmt::{Field, Ofmt};
 use super::{AdminEnv, EXIT_FAIL, EXIT_USAGE, valid_link_name};
 use crate::config::{Ipv4Net, classful_prefix};
-use crate::stack::{IpStack, NetError};
+use crate::stack::{IpStack, NetError, StackKind};
 
 const SUBCOMMANDS: &[(&str, &str)] = &[
-    ("create-ip", "create-ip\t[-t] <IP-interface>"),
+    ("create-ip", "create-ip\t[-t] [-s fireengine|smoltcp] <IP-interface>"),
     ("delete-ip", "delete-ip\t<IP-interface>"),
     ("show-if", "show-if\t\t[[-p] -o <field>,...] [<interface>]"),
     ("create-addr", "create-addr\t[-t] -T static -a [local=]addr[/prefixlen] <addrobj>"),
@@ -48,11 +48,12 @@ static ADDR_FIELDS: [Field; 6] = [
     Field { name: "ADDR", width: 46 },
 ];
 
-static IF_FIELDS: [Field; 7] = [
+static IF_FIELDS: [Field; 8] = [
     Field { name: "IFNAME", width: 11 },
     Field { name: "CLASS", width: 9 },
     Field { name: "STATE", width: 9 },
     Field { name: "ACTIVE", width: 7 },
+    Field { name: "STACK", width: 11 },
     Field { name: "CURRENT", width: 14 },
     Field { name: "PERSISTENT", width: 11 },
     Field { name: "OVER", width: 44 },
@@ -136,18 +137,25 @@ fn help(args: &[&str], out: &mut dyn Write) -> i32 {
 }
 
 fn create_ip(args: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
-    let p = match getopt(args, "t") {
+    let p = match getopt(args, "ts:") {
         Ok(p) => p,
         Err(e) => return die_opt(out, "create-ip", e),
     };
     let [ifname] = p.operands[..] else { return die_usage(out, "create-ip", "") };
+    let stack = match p.value('s') {
+        None => None,
+        Some(s) => match StackKind::parse(s) {
+            Some(k) => Some(k),
+            None => return die_usage(out, "create-ip", &format!("invalid stack '{s}': expected fireengine or smoltcp")),
+        },
+    };
     if !valid_link_name(ifname) {
         return die(out, format_args!("cannot create interface {ifname}: Invalid interface name"));
     }
     if env.instance(ifname).is_some() {
         return die(out, format_args!("cannot create interface {ifname}: {}", NetError::InterfaceExists));
     }
-    match env.create_if(ifname) {
+    match env.create_if(ifname, stack) {
         Ok(_) => 0,
         Err(e) => die(out, format_args!("cannot create interface {ifname}: {e}")),
     }
@@ -237,7 +245,7 @@ fn create_addr(args: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i3
     }
     let inst: Arc<dyn IpStack> = match env.instance(ifname) {
         Some(i) => i,
-        None => match env.create_if(ifname) {
+        None => match env.create_if(ifname, None) {
             Ok(i) => i,
             Err(e) => return die(out, format_args!("cannot create address: {e}")),
         },
@@ -342,7 +350,7 @@ fn show_addr(args: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 
 }
 
 fn show_if(args: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
-    let (mut o, target) = match open_ofmt("show-if", &IF_FIELDS, "ifname,class,state,active,over", args, out) {
+    let (mut o, target) = match open_ofmt("show-if", &IF_FIELDS, "ifname,class,state,active,stack,over", args, out) {
         Ok(v) => v,
         Err(status) => return status,
     };
@@ -362,6 +370,7 @@ fn show_if(args: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
             "ip".to_string(),
             state.to_string(),
             "yes".to_string(),
+            inst.stack_kind().name().to_string(),
             "bm4---------".to_string(),
             "----".to_string(),
             String::new(),

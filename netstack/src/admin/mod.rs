@@ -29,7 +29,7 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 use core::net::Ipv4Addr;
 
-use crate::stack::{IpStack, NetError};
+use crate::stack::{IpStack, NetError, StackKind};
 
 /// What the admin commands need from the kernel.
 ///
@@ -51,10 +51,11 @@ pub trait AdminEnv {
         self.instances().into_iter().find(|i| i.name() == link)
     }
 
-    /// Creates an IP interface on the data link `link`
-    /// ([`NetError::NoSuchInterface`] if there is no such link,
-    /// [`NetError::InterfaceExists`] if it has one).
-    fn create_if(&mut self, link: &str) -> Result<Arc<dyn IpStack>, NetError>;
+    /// Creates an IP interface on the data link `link` running `stack`
+    /// (`None`: the system's default stack) ([`NetError::NoSuchInterface`]
+    /// if there is no such link, [`NetError::InterfaceExists`] if it has
+    /// one).
+    fn create_if(&mut self, link: &str, stack: Option<StackKind>) -> Result<Arc<dyn IpStack>, NetError>;
 
     /// Removes the IP interface on `link`, addresses and routes included.
     fn delete_if(&mut self, link: &str) -> Result<(), NetError>;

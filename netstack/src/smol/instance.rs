@@ -218,6 +218,10 @@ impl IpStack for IpInstance {
         "smol"
     }
 
+    fn stack_kind(&self) -> crate::stack::StackKind {
+        crate::stack::StackKind::Smoltcp
+    }
+
     fn link(&self) -> &dyn Link {
         &*self.link
     }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use arbalest_mac::dma::host::HeapDma;
 use arbalest_mac::{BufPool, Mblk};
 use arbalest_netstack::admin::{self, AdminEnv};
-use arbalest_netstack::{InstanceConfig, IpInstance, IpStack, Ipv4Net, Link, NetError};
+use arbalest_netstack::{InstanceConfig, IpInstance, IpStack, Ipv4Net, Link, NetError, StackKind};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
 use smoltcp::socket::{tcp, udp};
@@ -425,7 +425,10 @@ impl AdminEnv for TestEnv<'_> {
         self.net.ports.iter().filter_map(|p| p.inst.clone().map(|i| i as Arc<dyn IpStack>)).collect()
     }
 
-    fn create_if(&mut self, link: &str) -> Result<Arc<dyn IpStack>, NetError> {
+    fn create_if(&mut self, link: &str, stack: Option<StackKind>) -> Result<Arc<dyn IpStack>, NetError> {
+        if stack == Some(StackKind::FireEngine) {
+            return Err(NetError::NotSupported);
+        }
         let i = self.net.ports.iter().position(|p| p.link.name == link).ok_or(NetError::NoSuchInterface)?;
         if self.net.ports[i].inst.is_some() {
             return Err(NetError::InterfaceExists);
