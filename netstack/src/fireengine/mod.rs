@@ -11,6 +11,8 @@
 //! * [`squeue`]: the per-CPU serialization queue (vertical perimeter):
 //!   enter inline when free (`SQ_PROCESS`), queue when busy (`SQ_FILL`),
 //!   bounded drains, a worker per squeue.
+//! * [`route`]: the routing table (longest-prefix match, a generation
+//!   number for the route a conn caches).
 //! * [`arp`]: the neighbour cache (RFC 826).
 //! * [`ip`]: IPv4 input validation with its MIB counters, bounded
 //!   reassembly, output fragmentation.
@@ -26,5 +28,6 @@ pub mod arp;
 pub mod classifier;
 pub mod conn;
 pub mod ip;
+pub mod route;
 pub mod squeue;
 pub mod wire;
