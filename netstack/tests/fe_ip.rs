@@ -367,7 +367,7 @@ fn reass_partial_overlap_same_bytes_kept() {
 #[test]
 fn reass_overlap_different_bytes_drops_datagram() {
     let base = hdr(A, ME, IPPROTO_UDP);
-    let payload = vec![0xaa; 64];
+    let payload = [0xaa; 64];
     for (first, second) in [((0, 24), (16, 16)), ((16, 16), (0, 24)), ((8, 8), (0, 32)), ((0, 32), (8, 8))] {
         let m = IpMib::new();
         let mut r = Reassembler::default();
