@@ -1,1 +1,116 @@
-//! (being written)
+//! Host input checks for an IPv4 datagram (RFC 791, RFC 1122 3.2.1): the
+//! header is well formed, the source is a plausible unicast sender, the
+//! destination is ours or a broadcast/multicast. Every datagram counts in
+//! `ipInReceives`, every drop under its illumos MIB name.
+
+use core::net::Ipv4Addr;
+use core::ops::Range;
+
+use super::mib::{bump, IpMib};
+use crate::fireengine::wire::ipv4::{Ipv4Error, Ipv4Header, IPPROTO_UDP};
+
+/// Why a datagram was dropped (already counted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputDrop {
+    /// A malformed header (`ipInHdrErrors`; checksum errors also
+    /// `ipInCksumErrs`).
+    Header(Ipv4Error),
+    /// The source address cannot be a sender: multicast, broadcast,
+    /// class E, or 0.0.0.0 outside the DHCP case (`ipInAddrErrors`).
+    BadSource(Ipv4Addr),
+    /// The destination is not ours, not broadcast, not multicast
+    /// (`ipInAddrErrors`; forwarding is not done here).
+    NotForUs(Ipv4Addr),
+}
+
+/// How a datagram was addressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DstKind {
+    /// One of our addresses (as `our_addrs` said).
+    Local,
+    /// 255.255.255.255.
+    Broadcast,
+    /// 224.0.0.0/4.
+    Multicast,
+}
+
+/// A datagram that passed the checks: what the caller needs next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputPacket {
+    /// The parsed header.
+    pub header: Ipv4Header,
+    /// Where the payload lies in the bytes given to [`validate`] (padding
+    /// after the total length excluded).
+    pub payload: Range<usize>,
+    /// Whether the datagram is a fragment (to reassemble first).
+    pub is_fragment: bool,
+    /// How the destination matched.
+    pub dst_kind: DstKind,
+}
+
+/// Whether `a` is 255.255.255.255.
+fn is_limited_broadcast(a: Ipv4Addr) -> bool {
+    a == Ipv4Addr::BROADCAST
+}
+
+/// Whether `a` is in 240.0.0.0/4 (class E, 255.255.255.255 included).
+fn is_class_e(a: Ipv4Addr) -> bool {
+    a.octets()[0] >= 240
+}
+
+/// Validates the IPv4 datagram at the start of `ip_bytes` (the frame's
+/// payload, Ethernet padding allowed) for host input.
+///
+/// `our_addrs` says whether an address is one of ours; a directed
+/// broadcast of one of our subnets should count as ours. `cksum_verified`
+/// true means the NIC verified the header checksum. Checks run in the
+/// order header, source, destination; the first failure is counted and
+/// returned. An unknown protocol is the caller's to count
+/// ([`count_unknown_proto`]).
+pub fn validate<F: Fn(Ipv4Addr) -> bool>(
+    ip_bytes: &[u8],
+    our_addrs: &F,
+    cksum_verified: bool,
+    mib: &IpMib,
+) -> Result<InputPacket, InputDrop> {
+    bump(&mib.ip_in_receives);
+    let (header, payload) = match Ipv4Header::parse(ip_bytes, !cksum_verified) {
+        Ok(v) => v,
+        Err(e) => {
+            bump(&mib.ip_in_hdr_errors);
+            if e == Ipv4Error::BadChecksum {
+                bump(&mib.ip_in_cksum_errs);
+            }
+            return Err(InputDrop::Header(e));
+        }
+    };
+    let src = header.src;
+    let dst = header.dst;
+    let dhcp_client = src.is_unspecified() && is_limited_broadcast(dst) && header.protocol == IPPROTO_UDP;
+    if src.is_multicast() || is_class_e(src) || (src.is_unspecified() && !dhcp_client) {
+        bump(&mib.ip_in_addr_errors);
+        return Err(InputDrop::BadSource(src));
+    }
+    let dst_kind = if is_limited_broadcast(dst) {
+        DstKind::Broadcast
+    } else if dst.is_multicast() {
+        DstKind::Multicast
+    } else if !is_class_e(dst) && !dst.is_unspecified() && our_addrs(dst) {
+        DstKind::Local
+    } else {
+        bump(&mib.ip_in_addr_errors);
+        return Err(InputDrop::NotForUs(dst));
+    };
+    let start = header.header_len();
+    Ok(InputPacket {
+        header,
+        payload: start..start + payload.len(),
+        is_fragment: header.is_fragment(),
+        dst_kind,
+    })
+}
+
+/// Counts a datagram whose protocol nobody handles (`ipInUnknownProtos`).
+pub fn count_unknown_proto(mib: &IpMib) {
+    bump(&mib.ip_in_unknown_protos);
+}

@@ -1,1 +1,173 @@
-//! (being written)
+//! The IP, ICMP and UDP MIB counters under their illumos names (MIB-II as
+//! `netstat -s` prints them, `FIREENGINE.md` section 6), each an
+//! `AtomicU64`, with `fields()` yielding (illumos name, value) in illumos'
+//! order.
+//!
+//! As in illumos, `ipForwarding` (1 forwarding, 2 host), `ipDefaultTTL`
+//! and `ipReasmTimeout` (seconds fragments are held) are values, not
+//! counts; everything else counts events.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Adds one to a counter.
+#[inline]
+pub fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Adds `n` to a counter.
+#[inline]
+pub fn bump_by(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+macro_rules! mib {
+    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident : $s:literal $(= $init:expr)?,)* }) => {
+        $(#[$m])*
+        #[derive(Debug)]
+        pub struct $name {
+            $($(#[$fm])* pub $field: AtomicU64,)*
+        }
+
+        impl $name {
+            /// The illumos names, in illumos' order.
+            pub const NAMES: &'static [&'static str] = &[$($s),*];
+
+            /// All counters at zero (values at their defaults).
+            pub const fn new() -> Self {
+                $name { $($field: AtomicU64::new(mib!(@init $($init)?)),)* }
+            }
+
+            /// (illumos name, current value) for every counter, in order.
+            pub fn fields(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+                [$(($s, self.$field.load(Ordering::Relaxed))),*].into_iter()
+            }
+
+            /// The value of the counter named `name` (illumos spelling).
+            pub fn get(&self, name: &str) -> Option<u64> {
+                self.fields().find(|(n, _)| *n == name).map(|(_, v)| v)
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+    };
+    (@init) => { 0 };
+    (@init $e:expr) => { $e };
+}
+
+/// illumos' default TTL (`ip_def_ttl`).
+pub const IP_DEFAULT_TTL: u64 = 255;
+/// illumos' `ip_reass_timeout` default, in seconds.
+pub const IP_REASS_TIMEOUT_S: u64 = 60;
+
+mib! {
+    /// IP group counters (`mib2_ip_t`).
+    IpMib {
+        /// 1 = forwarding, 2 = host (value).
+        ip_forwarding: "ipForwarding" = 2,
+        /// Default TTL (value).
+        ip_default_ttl: "ipDefaultTTL" = IP_DEFAULT_TTL,
+        /// Datagrams received, including those in error.
+        ip_in_receives: "ipInReceives",
+        /// Discarded for header errors.
+        ip_in_hdr_errors: "ipInHdrErrors",
+        /// Discarded for an invalid or foreign address.
+        ip_in_addr_errors: "ipInAddrErrors",
+        /// Discarded for a bad header checksum (also in ipInHdrErrors).
+        ip_in_cksum_errs: "ipInCksumErrs",
+        /// Forwarded.
+        ip_forw_datagrams: "ipForwDatagrams",
+        /// Not forwarded because forwarding is off.
+        ip_forw_prohibits: "ipForwProhibits",
+        /// Delivered to an unknown protocol.
+        ip_in_unknown_protos: "ipInUnknownProtos",
+        /// Discarded for lack of resources.
+        ip_in_discards: "ipInDiscards",
+        /// Delivered to a transport.
+        ip_in_delivers: "ipInDelivers",
+        /// Handed down by transports.
+        ip_out_requests: "ipOutRequests",
+        /// Dropped on output for lack of resources.
+        ip_out_discards: "ipOutDiscards",
+        /// Dropped on output for want of a route.
+        ip_out_no_routes: "ipOutNoRoutes",
+        /// Seconds fragments are held awaiting reassembly (value).
+        ip_reasm_timeout: "ipReasmTimeout" = IP_REASS_TIMEOUT_S,
+        /// Fragments received that needed reassembly.
+        ip_reasm_reqds: "ipReasmReqds",
+        /// Datagrams reassembled.
+        ip_reasm_oks: "ipReasmOKs",
+        /// Reassembly failures (any cause, timeouts included).
+        ip_reasm_fails: "ipReasmFails",
+        /// Fragments that were exact duplicates.
+        ip_reasm_duplicates: "ipReasmDuplicates",
+        /// Fragments that partly overlapped data already held.
+        ip_reasm_part_dups: "ipReasmPartDups",
+        /// Datagrams fragmented.
+        ip_frag_oks: "ipFragOKs",
+        /// Datagrams that needed fragmenting but could not be (DF).
+        ip_frag_fails: "ipFragFails",
+        /// Fragments created.
+        ip_frag_creates: "ipFragCreates",
+    }
+}
+
+mib! {
+    /// ICMP group counters (`mib2_icmp_t`).
+    IcmpMib {
+        /// Messages received.
+        icmp_in_msgs: "icmpInMsgs",
+        /// Messages received with errors (bad length, ...).
+        icmp_in_errors: "icmpInErrors",
+        /// Messages received with a bad checksum.
+        icmp_in_cksum_errs: "icmpInCksumErrs",
+        /// Messages of an unknown type received.
+        icmp_in_unknowns: "icmpInUnknowns",
+        /// Destination unreachables received.
+        icmp_in_dest_unreachs: "icmpInDestUnreachs",
+        /// Time exceededs received.
+        icmp_in_time_excds: "icmpInTimeExcds",
+        /// Echo requests received.
+        icmp_in_echos: "icmpInEchos",
+        /// Echo replies received.
+        icmp_in_echo_reps: "icmpInEchoReps",
+        /// Messages sent.
+        icmp_out_msgs: "icmpOutMsgs",
+        /// Messages not sent (rate limit, resources).
+        icmp_out_drops: "icmpOutDrops",
+        /// Messages not sent for ICMP-internal errors.
+        icmp_out_errors: "icmpOutErrors",
+        /// Destination unreachables sent.
+        icmp_out_dest_unreachs: "icmpOutDestUnreachs",
+        /// Time exceededs sent.
+        icmp_out_time_excds: "icmpOutTimeExcds",
+        /// Echo requests sent.
+        icmp_out_echos: "icmpOutEchos",
+        /// Echo replies sent.
+        icmp_out_echo_reps: "icmpOutEchoReps",
+        /// Fragmentation-needed unreachables sent.
+        icmp_out_frag_needed: "icmpOutFragNeeded",
+    }
+}
+
+mib! {
+    /// UDP group counters (`mib2_udp_t`).
+    UdpMib {
+        /// Datagrams delivered.
+        udp_in_datagrams: "udpInDatagrams",
+        /// Datagrams not delivered for errors (length, checksum).
+        udp_in_errors: "udpInErrors",
+        /// Datagrams sent.
+        udp_out_datagrams: "udpOutDatagrams",
+        /// Datagrams not sent for errors.
+        udp_out_errors: "udpOutErrors",
+        /// Datagrams dropped because the receive buffer was full.
+        udp_in_overflows: "udpInOverflows",
+        /// Datagrams for a port nobody listens on.
+        udp_no_ports: "udpNoPorts",
+    }
+}

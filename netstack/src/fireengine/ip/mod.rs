@@ -1,5 +1,10 @@
 //! FireEngine's IPv4 layer: input validation, reassembly, fragmentation,
 //! and the MIB counters they keep.
+//!
+//! * [`mib`]: `IpMib`, `IcmpMib`, `UdpMib` under their illumos names.
+//! * [`input`]: host input checks (`validate`), each drop counted.
+//! * [`reass`]: bounded reassembly (`Reassembler`), overlap-safe.
+//! * [`frag`]: output fragmentation (`fragment`), DF refusal.
 
 pub mod frag;
 pub mod input;
