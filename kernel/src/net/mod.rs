@@ -10,6 +10,7 @@ pub mod lane;
 pub mod linkprops;
 pub mod txlane;
 pub mod nicctl;
+pub mod squeue;
 
 use alloc::string::String;
 use alloc::sync::Arc;

@@ -1,0 +1,90 @@
+//! The squeues' kernel side: one worker thread per CPU, bound to it, and
+//! the [`SqEnv`] FireEngine's squeues run with (the clock, the CPU, waking
+//! a worker after `ip_squeue_wait`).
+//!
+//! The squeues themselves, and what a worker does when woken, belong to
+//! `arbalest_netstack::fireengine`: [`start`] takes the drain function of
+//! the squeue set and calls it with the squeue id on that squeue's CPU.
+
+use alloc::format;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use arbalest_netstack::fireengine::squeue::SqEnv;
+
+use crate::sched::{self, Priority, WaitQueue};
+use crate::time::clock;
+
+/// A worker: when it is due (ns, `u64::MAX`: not scheduled) and where it
+/// sleeps.
+struct Worker {
+    due: AtomicU64,
+    wq: WaitQueue,
+}
+
+static WORKERS: spin::Once<Vec<Worker>> = spin::Once::new();
+
+/// The kernel's [`SqEnv`].
+pub struct KernelSqEnv;
+
+impl SqEnv for KernelSqEnv {
+    fn now_ns(&self) -> u64 {
+        clock::now_ns()
+    }
+
+    fn cpu(&self) -> usize {
+        sched::current_cpu()
+    }
+
+    fn wake_worker(&self, sq: usize, delay_ns: u64) {
+        let Some(ws) = WORKERS.get() else { return };
+        let Some(w) = ws.get(sq % ws.len().max(1)) else { return };
+        let at = clock::now_ns().saturating_add(delay_ns);
+        if w.due.fetch_min(at, Ordering::AcqRel) > at {
+            w.wq.wake_all();
+        }
+    }
+}
+
+/// Starts a worker per CPU (`sq/N`, high priority, bound to CPU N) that
+/// calls `drain(N, env)` when its squeue asks for it. Once; later calls do
+/// nothing. Returns how many workers run.
+pub fn start(drain: fn(usize, &dyn SqEnv)) -> usize {
+    let mut fresh = false;
+    let ws = WORKERS.call_once(|| {
+        fresh = true;
+        (0..crate::percpu::count().max(1)).map(|_| Worker { due: AtomicU64::new(u64::MAX), wq: WaitQueue::new() }).collect()
+    });
+    if !fresh {
+        return ws.len();
+    }
+    let mut started = 0;
+    for cpu in 0..ws.len() {
+        let name = format!("sq/{cpu}");
+        if sched::spawn(&name, Priority::High, Some(cpu), move || run(cpu, drain)).is_some() {
+            started += 1;
+        } else {
+            log::error!("{name}: no memory for the squeue worker");
+        }
+    }
+    started
+}
+
+fn run(id: usize, drain: fn(usize, &dyn SqEnv)) -> ! {
+    let Some(w) = WORKERS.get().and_then(|ws| ws.get(id)) else { sched::exit() };
+    loop {
+        let due = w.due.load(Ordering::Acquire);
+        let now = clock::now_ns();
+        if due <= now {
+            // Taken: a wake-up from now on schedules the next round.
+            w.due.store(u64::MAX, Ordering::Release);
+            drain(id, &KernelSqEnv);
+            continue;
+        }
+        if due == u64::MAX {
+            w.wq.wait_until(|| w.due.load(Ordering::Acquire) != u64::MAX);
+        } else {
+            w.wq.wait_until_deadline(|| w.due.load(Ordering::Acquire) < due, due);
+        }
+    }
+}
