@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use arbalest_netstack::fireengine::squeue::{
-    SqConfig, SqCtx, SqEntry, SqEnv, SqMode, SqStats, SquedSet, Squeue, SQ_DEFAULT_CAPACITY,
+    SQ_DEFAULT_CAPACITY, SqConfig, SqCtx, SqEntry, SqEnv, SqMode, SqStats, SquedSet, Squeue,
 };
 
 const MS: u64 = 1_000_000;
@@ -432,7 +432,8 @@ fn a_conn_on_another_squeue_is_forwarded_with_fill() {
     let (l, env) = (log(), FakeEnv::new());
     let set: SquedSet<Ev> = SquedSet::new(2, 16);
     let (q0, q1) = (set.for_cpu(0).unwrap().clone(), set.for_cpu(1).unwrap().clone());
-    let first = ev("a", &l).then(Then::FillOn(q1.clone(), ev("moved", &l))).then(Then::FillOn(q0.clone(), ev("same", &l)));
+    let first =
+        ev("a", &l).then(Then::FillOn(q1.clone(), ev("moved", &l))).then(Then::FillOn(q0.clone(), ev("same", &l)));
     assert!(q0.enter(first, SqMode::Process, &env).is_ok());
     assert_eq!(seen(&l), names(&["a", "same"]));
     assert_eq!(q1.queue_len(), 1);

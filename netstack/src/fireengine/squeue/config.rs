@@ -97,11 +97,7 @@ impl SqConfig {
     /// [`SqMode::NoDrain`], 2 → [`SqMode::Process`] (illumos'
     /// `tcp_squeue_switch`).
     pub fn send_mode(&self) -> SqMode {
-        if self.tcp_squeue_wput() == 1 {
-            SqMode::NoDrain
-        } else {
-            SqMode::Process
-        }
+        if self.tcp_squeue_wput() == 1 { SqMode::NoDrain } else { SqMode::Process }
     }
 
     /// `ip_squeue_fanout`: 0 = a new conn takes the squeue of the CPU it

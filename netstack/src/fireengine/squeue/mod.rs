@@ -103,7 +103,8 @@ pub struct SqCtx<'a, E: SqEntry> {
 
 impl<'a, E: SqEntry> SqCtx<'a, E> {
     /// Queues `entry` on this squeue (`SQ_FILL`): it runs after the current
-    /// entry, in the same drain. A full queue hands it back (counted).
+    /// entry, in the same drain (after an `SQ_NODRAIN` inline entry, the
+    /// worker runs it). A full queue hands it back (counted).
     pub fn fill(&mut self, entry: E) -> Result<(), E> {
         let mut st = self.sq.state.lock();
         self.sq.push_locked(&mut st, entry)
@@ -290,10 +291,7 @@ impl<E: SqEntry> Squeue<E> {
 
     /// Counts one conn less (never below zero).
     pub fn unbind_conn(&self) {
-        let _ = self
-            .stats
-            .conns
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        let _ = self.stats.conns.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 
     /// Conns bound now.
