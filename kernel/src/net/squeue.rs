@@ -32,13 +32,13 @@ impl SqEnv for KernelSqEnv {
         clock::now_ns()
     }
 
-    fn cpu(&self) -> usize {
-        sched::current_cpu()
+    fn cpu(&self) -> u32 {
+        sched::current_cpu() as u32
     }
 
-    fn wake_worker(&self, sq: usize, delay_ns: u64) {
+    fn wake_worker(&self, sq: u32, delay_ns: u64) {
         let Some(ws) = WORKERS.get() else { return };
-        let Some(w) = ws.get(sq % ws.len().max(1)) else { return };
+        let Some(w) = ws.get(sq as usize % ws.len().max(1)) else { return };
         let at = clock::now_ns().saturating_add(delay_ns);
         if w.due.fetch_min(at, Ordering::AcqRel) > at {
             w.wq.wake_all();
