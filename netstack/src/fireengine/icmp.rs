@@ -147,7 +147,7 @@ impl ErrRateLimiter {
 
 // ------------------------------------------------------------ may send
 
-/// Why no ICMP error may be sent about a datagram (RFC 1122 3.2.2.;
+/// Why no ICMP error may be sent about a datagram (RFC 1122 3.2.2;
 /// the caller counts each in `icmpOutDrops`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NoErrorReason {
@@ -608,7 +608,7 @@ pub fn count_out_echo(mib: &IcmpMib) {
 /// The whole error path of illumos `icmp_pkt_err_ok` + `icmp_pkt`: the
 /// RFC 1122 rules, the rate limit, the build, and the counters. Returns
 /// the datagram to send, or `None` (counted in `icmpOutDrops`, or in
-/// `icmpOutErrors` if the offending datagram could not be quoted).
+/// `icmpOutErrors` if the datagram could not be built).
 pub fn error_for(
     limiter: &mut ErrRateLimiter,
     now_ms: u64,
