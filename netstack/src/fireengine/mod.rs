@@ -11,6 +11,8 @@
 //! * [`squeue`]: the per-CPU serialization queue (vertical perimeter):
 //!   enter inline when free (`SQ_PROCESS`), queue when busy (`SQ_FILL`),
 //!   bounded drains, a worker per squeue.
+//! * [`icmp`]: ICMP processing: RFC 1122 error rules, the error rate
+//!   limiter, building errors and echo replies, classifying input.
 //! * [`route`]: the routing table (longest-prefix match, a generation
 //!   number for the route a conn caches).
 //! * [`arp`]: the neighbour cache (RFC 826).
@@ -27,6 +29,7 @@
 pub mod arp;
 pub mod classifier;
 pub mod conn;
+pub mod icmp;
 pub mod ip;
 pub mod route;
 pub mod squeue;
