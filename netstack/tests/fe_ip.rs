@@ -10,27 +10,8 @@ use arbalest_netstack::fireengine::wire::checksum::checksum;
 use arbalest_netstack::fireengine::wire::ipv4::*;
 use core::net::Ipv4Addr;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i + 1);
-            v.swap(i, j);
-        }
-    }
-}
+mod rng;
+use rng::Rng;
 
 const A: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 10);
 const ME: Ipv4Addr = Ipv4Addr::new(192, 168, 1, 1);
