@@ -74,6 +74,12 @@ pub const COMMANDS: &[Command] = &[
     },
     Command { name: "netstat", usage: "netstat -r [-n] [-f inet]\nnetstat -s [-f inet]", summary: "show routes and IP statistics", run: cmd_ip },
     Command {
+        name: "sqstat",
+        usage: arbalest_netstack::admin::sqstat::USAGE,
+        summary: "report squeue (vertical perimeter) statistics",
+        run: cmd_ip,
+    },
+    Command {
         name: "ping",
         usage: "ping [-s] [-c count] [-i interface] [-I interval] host [timeout]",
         summary: "send ICMP echo requests",
@@ -93,6 +99,10 @@ struct IpEnv<'a>(&'a dyn ShellHost);
 impl arbalest_netstack::admin::AdminEnv for IpEnv<'_> {
     fn instances(&self) -> alloc::vec::Vec<alloc::sync::Arc<dyn arbalest_netstack::IpStack>> {
         super::ip::interfaces().into_iter().map(|i| i.stack.clone()).collect()
+    }
+    fn squeue_stats(&self) -> alloc::vec::Vec<arbalest_netstack::fireengine::squeue::SqStats> {
+        // FireEngine's squeue set is not started yet
+        alloc::vec::Vec::new()
     }
     fn create_if(
         &mut self,

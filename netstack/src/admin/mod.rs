@@ -5,6 +5,8 @@
 //!   `delete-addr`, `show-addr`, `help`;
 //! * [`route::route`]: `add`, `delete`, `help`;
 //! * [`netstat::netstat`]: `-r` (`-rn`) and `-s`;
+//! * [`sqstat::sqstat`]: per-squeue (vertical perimeter) statistics, as
+//!   illumos statistics commands such as `mpstat` print them;
 //! * [`ping::ping`]: illumos `ping`, with and without `-s`;
 //! * [`ttcp::ttcp`]: a TCP connection carrying a test pattern (to the
 //!   echo service, verified), after the classic Test-TCP tool.
@@ -22,6 +24,7 @@ pub mod netstat;
 pub mod ofmt;
 pub mod ping;
 pub mod route;
+pub mod sqstat;
 pub mod ttcp;
 
 use alloc::sync::Arc;
@@ -49,6 +52,13 @@ pub trait AdminEnv {
     /// The IP interface on `link`, if there is one.
     fn instance(&self, link: &str) -> Option<Arc<dyn IpStack>> {
         self.instances().into_iter().find(|i| i.name() == link)
+    }
+
+    /// A snapshot of every FireEngine squeue's counters, in the set's
+    /// order, for `sqstat`. The default is none (no squeue set running):
+    /// `sqstat` then prints just its header.
+    fn squeue_stats(&self) -> Vec<crate::fireengine::squeue::SqStats> {
+        Vec::new()
     }
 
     /// Creates an IP interface on the data link `link` running `stack`
@@ -81,6 +91,7 @@ pub const COMMANDS: &[(&str, Command)] = &[
     ("ipadm", ipadm::ipadm),
     ("route", route::route),
     ("netstat", netstat::netstat),
+    ("sqstat", sqstat::sqstat),
     ("ping", ping::ping),
     ("ttcp", ttcp::ttcp),
 ];

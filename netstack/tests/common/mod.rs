@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use arbalest_mac::dma::host::HeapDma;
 use arbalest_mac::{BufPool, Mblk};
 use arbalest_netstack::admin::{self, AdminEnv};
+use arbalest_netstack::fireengine::squeue::SqStats;
 use arbalest_netstack::{InstanceConfig, IpInstance, IpStack, Ipv4Net, Link, NetError, StackKind};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
@@ -221,6 +222,11 @@ pub struct Port {
 /// The simulated network.
 pub struct Net {
     pub now_us: u64,
+    /// What `squeue_stats` returns (for `sqstat`).
+    pub squeues: Vec<SqStats>,
+    /// Later `squeues`, each taking effect once the clock reaches its
+    /// time (µs), as `sleep_ms` advances it.
+    pub squeue_script: VecDeque<(u64, Vec<SqStats>)>,
     pub dma: Arc<HeapDma>,
     pub ports: Vec<Port>,
     pub peer: Option<Peer>,
@@ -251,6 +257,8 @@ impl Net {
     pub fn new() -> Net {
         Net {
             now_us: 1_000_000,
+            squeues: Vec::new(),
+            squeue_script: VecDeque::new(),
             dma: Arc::new(HeapDma::default()),
             ports: Vec::new(),
             peer: None,
@@ -425,6 +433,10 @@ impl AdminEnv for TestEnv<'_> {
         self.net.ports.iter().filter_map(|p| p.inst.clone().map(|i| i as Arc<dyn IpStack>)).collect()
     }
 
+    fn squeue_stats(&self) -> Vec<SqStats> {
+        self.net.squeues.clone()
+    }
+
     fn create_if(&mut self, link: &str, stack: Option<StackKind>) -> Result<Arc<dyn IpStack>, NetError> {
         if stack == Some(StackKind::FireEngine) {
             return Err(NetError::NotSupported);
@@ -453,6 +465,11 @@ impl AdminEnv for TestEnv<'_> {
 
     fn sleep_ms(&mut self, ms: u64) {
         self.net.run_ms(ms);
+        while self.net.squeue_script.front().is_some_and(|(t, _)| *t <= self.net.now_us) {
+            if let Some((_, s)) = self.net.squeue_script.pop_front() {
+                self.net.squeues = s;
+            }
+        }
     }
 
     fn interrupted(&mut self) -> bool {
