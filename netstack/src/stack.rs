@@ -37,6 +37,17 @@ pub struct RouteInfo {
     pub gateway: Ipv4Addr,
 }
 
+/// A neighbour cache entry, as `arp -a` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Neighbour {
+    /// Its IPv4 address.
+    pub ip: Ipv4Addr,
+    /// Its MAC address; `None` while unresolved.
+    pub mac: Option<[u8; 6]>,
+    /// `true` while a request is out and no answer came (flag `U`).
+    pub unresolved: bool,
+}
+
 /// Identifies an open ICMP echo requester of an instance (its ICMP
 /// identifier).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -445,4 +456,24 @@ pub trait IpStack: Send + Sync {
 
     /// The services' counters.
     fn service_stats(&self) -> Vec<ServiceStats>;
+
+    /// The protocol MIBs in illumos' `netstat -s` layout: (section name as
+    /// illumos prints it — `UDP`, `IPv4`, `ICMPv4` — and its counters, in
+    /// order). Empty for a stack that keeps none.
+    fn mib(&self) -> Vec<(&'static str, Vec<(&'static str, u64)>)> {
+        Vec::new()
+    }
+
+    /// The state of address object `name` when the stack decides it
+    /// (duplicate-address detection: `tentative`, `ok`, `duplicate`);
+    /// `None` leaves it to the link's state.
+    fn addr_state(&self, _name: &str) -> Option<&'static str> {
+        None
+    }
+
+    /// The neighbour (ARP) cache, for `arp -a`. Empty for a stack that does
+    /// not show its own.
+    fn neighbours(&self) -> Vec<Neighbour> {
+        Vec::new()
+    }
 }

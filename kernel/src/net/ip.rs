@@ -14,6 +14,7 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arbalest_mac::Mblk;
 use arbalest_mac::client::MacClient;
+use arbalest_netstack::fireengine::instance::FeInstance;
 use arbalest_netstack::{InstanceConfig, IpArg, IpInstance, IpStack, Link, NetError, StackKind};
 use spin::Mutex;
 
@@ -147,15 +148,18 @@ pub fn create(link: &str, stack: Option<StackKind>) -> Result<Arc<IpIf>, NetErro
     if interface(link).is_some() {
         return Err(NetError::InterfaceExists);
     }
-    match stack.unwrap_or_else(default_stack) {
-        StackKind::Smoltcp => {}
-        StackKind::FireEngine => return Err(NetError::NotSupported),
-    }
-    let cfg = InstanceConfig { random_seed: crate::arch::cpu::rdtsc() ^ 0x5eed_a4ba_1e57, ..InstanceConfig::default() };
-    let inst = IpInstance::new(Arc::new(ClientLink { client: client.clone() }), cfg)?;
+    let seed = crate::arch::cpu::rdtsc() ^ 0x5eed_a4ba_1e57;
+    let link_if: Arc<dyn Link> = Arc::new(ClientLink { client: client.clone() });
+    let stack: Arc<dyn IpStack> = match stack.unwrap_or_else(default_stack) {
+        StackKind::Smoltcp => {
+            let cfg = InstanceConfig { random_seed: seed, ..InstanceConfig::default() };
+            Arc::new(IpInstance::new(link_if, cfg)?)
+        }
+        StackKind::FireEngine => Arc::new(FeInstance::new(link_if, super::fe::system(), seed)?),
+    };
     let ipif = Arc::new(IpIf {
         link: String::from(link),
-        stack: Arc::new(inst),
+        stack,
         client: client.clone(),
         kick: AtomicBool::new(false),
         stop: AtomicBool::new(false),
@@ -167,7 +171,11 @@ pub fn create(link: &str, stack: Option<StackKind>) -> Result<Arc<IpIf>, NetErro
     let rx_if = ipif.clone();
     client.set_rx(Some(Arc::new(move |chain| {
         rx_if.stack.input_chain(chain);
-        rx_if.kick();
+        // smoltcp queues what it receives for the instance thread;
+        // FireEngine has processed it inline already.
+        if rx_if.stack.rx_pending() {
+            rx_if.kick();
+        }
     })));
     let t = ipif.clone();
     let name = alloc::format!("ip/{link}");

@@ -11,6 +11,7 @@ pub mod linkprops;
 pub mod txlane;
 pub mod nicctl;
 pub mod squeue;
+pub mod fe;
 
 use alloc::string::String;
 use alloc::sync::Arc;

@@ -102,6 +102,9 @@ pub fn statistics(instances: &[Arc<dyn IpStack>], out: &mut dyn Write) {
             }
             let _ = writeln!(out);
         }
+        for (section, counters) in inst.mib() {
+            mib_section(out, section, &counters);
+        }
         let services = inst.service_stats();
         if services.is_empty() {
             continue;
@@ -126,5 +129,19 @@ pub fn statistics(instances: &[Arc<dyn IpStack>], out: &mut dyn Write) {
                 s.bytes_out
             );
         }
+    }
+}
+
+/// One MIB section as illumos' `netstat -s` prints it: the section name in
+/// the first 8 columns of its first line, two `name = value` pairs a line.
+fn mib_section(out: &mut dyn Write, section: &str, counters: &[(&'static str, u64)]) {
+    let _ = writeln!(out);
+    for (i, pair) in counters.chunks(2).enumerate() {
+        let label = if i == 0 { section } else { "" };
+        let _ = write!(out, "{label:<8}{:<20}={:>6}", pair[0].0, pair[0].1);
+        if let Some((n, v)) = pair.get(1) {
+            let _ = write!(out, "     {n:<20}={v:>6}");
+        }
+        let _ = writeln!(out);
     }
 }

@@ -3,6 +3,9 @@
 //! Revealed"). Each concept lives in the room of its name; arrows point
 //! down this list only (a room uses the rooms below it, never above):
 //!
+//! * [`instance`]: a FireEngine stack instance on a link ([`crate::IpStack`]):
+//!   the receive walk, output, the UDP echo service; [`sock`]: the socket
+//!   interface services use.
 //! * [`classifier`]: the IP classifier, fanout tables of [`conn`]s in
 //!   illumos' lookup order (connected 5-tuple, bound/listening, UDP,
 //!   protocol).
@@ -31,6 +34,8 @@ pub mod classifier;
 pub mod conn;
 pub mod icmp;
 pub mod ip;
+pub mod instance;
 pub mod route;
+pub mod sock;
 pub mod squeue;
 pub mod wire;

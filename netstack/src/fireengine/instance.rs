@@ -1,0 +1,941 @@
+//! A FireEngine IP stack instance over one [`Link`]: what ties the rooms
+//! together and implements [`IpStack`].
+//!
+//! The receive path is inline: [`IpStack::input`] runs on the CPU of the
+//! soft ring that delivers the packet. Ethernet → ARP (the neighbour
+//! cache) or IPv4 ([`super::ip::input::validate`], then
+//! [`super::ip::reass`] for fragments) → ICMP (echo answered right there,
+//! errors handed to the conn they are about) or UDP: the classifier finds
+//! the conn and the packet enters that conn's squeue
+//! ([`super::squeue`]): processed by this thread if the squeue is free,
+//! queued otherwise. A datagram to a closed port draws a (rate-limited)
+//! ICMP port unreachable.
+//!
+//! Sending from a socket enters the conn's squeue too (`tcp_squeue_wput`
+//! decides whether the sender drains others' work); output looks up the
+//! route, resolves the next hop (packets wait in the neighbour cache's
+//! bounded queue while it resolves), fragments to the link's MTU, and
+//! hands the frames to the link. No lock of the instance is held while a
+//! frame goes to the link: a frame switched to another instance on the
+//! same CPU may come straight back into `input`.
+//!
+//! The instance thread ([`IpStack::poll_us`]) only runs timers: ARP
+//! retransmits and expiry, reassembly time-outs.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::String;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::net::{Ipv4Addr, SocketAddrV4};
+use core::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+
+use arbalest_mac::sync::{Mutex, RwLock};
+use arbalest_mac::{Cksum, Mblk};
+
+use super::icmp::{self, ErrRateLimiter, ErrorFlags, IcmpErrorKind, IcmpInput};
+use super::ip::frag;
+use super::ip::input::{self as ipin, DstKind};
+use super::ip::mib::{IcmpMib, IpMib, UdpMib, bump};
+use super::ip::reass::{ReassOutcome, Reassembler};
+use super::arp::{AddrState, ArpActions, ArpConfig, NeighbourCache, NeighbourState, Resolution};
+use super::route::{NextHop, RouteTable};
+use super::wire::arp::ArpPacket;
+use super::sock::{Datagram, RcvQueue, Upcall};
+use super::squeue::{SqCtx, SqEntry, SqEnv, SqMode, SquedSet};
+use super::wire::ipv4::{IPPROTO_ICMP, IPPROTO_UDP, Ipv4Header};
+use super::wire::udp::{UDP_HEADER_LEN, UdpHeader};
+use crate::config::{Ipv4Net, check_host_addr, is_unicast};
+use crate::link::Link;
+use crate::stack::{
+    AddrInfo, EchoReply, IpStack, Neighbour, NetError, PingId, Proto, RouteInfo, ServiceStats, StackKind, TcpId, TcpStatus,
+};
+use crate::stats::{Counters, StackStats, add};
+
+/// Ethernet header length.
+const ETH_HDR: usize = 14;
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_ARP: u16 = 0x0806;
+const BROADCAST_MAC: [u8; 6] = [0xff; 6];
+/// Addresses per instance.
+pub const MAX_ADDRS: usize = 8;
+/// Routes per instance (interface routes included).
+pub const MAX_ROUTES: usize = 10_000;
+/// UDP conns per instance.
+pub const MAX_UDP_CONNS: usize = 4096;
+/// Echo requesters per instance.
+pub const MAX_REQUESTERS: usize = 8;
+/// Replies kept per requester until read.
+const MAX_REPLIES: usize = 64;
+/// Default receive buffer of a UDP socket (illumos `udp_recv_hiwat`).
+pub const UDP_RECV_BUF: usize = 128 * 1024;
+/// UDP echo service port.
+const ECHO_PORT: u16 = 7;
+/// Smallest and largest link MTU accepted.
+const MIN_MTU: usize = 576;
+const MAX_MTU: usize = 9216;
+
+/// The squeue entries of FireEngine: an operation on a conn.
+pub enum FeEntry {
+    /// A datagram for a UDP conn: queue it for reading.
+    UdpDeliver { conn: Arc<UdpConn>, dgram: Datagram },
+    /// A datagram a UDP conn sends.
+    UdpSend { conn: Arc<UdpConn>, to: SocketAddrV4, data: Vec<u8> },
+}
+
+impl SqEntry for FeEntry {
+    fn process(self, _ctx: &mut SqCtx<'_, Self>) {
+        match self {
+            FeEntry::UdpDeliver { conn, dgram } => {
+                let Some(core) = conn.core.upgrade() else { return };
+                let n = dgram.data.len() as u64;
+                if conn.rcvq.deliver(dgram) {
+                    bump(&core.udp_mib.udp_in_datagrams);
+                    add(&core.counters.rx_bytes, 0);
+                    let _ = n;
+                } else {
+                    bump(&core.udp_mib.udp_in_overflows);
+                    bump(&core.udp_mib.udp_in_errors);
+                }
+            }
+            FeEntry::UdpSend { conn, to, data } => {
+                let Some(core) = conn.core.upgrade() else { return };
+                core.udp_output(&conn, to, &data);
+            }
+        }
+    }
+}
+
+/// What the instances share: the system's squeue set and the kernel's
+/// squeue environment.
+pub struct FeSystem {
+    /// One squeue per CPU.
+    pub squeues: SquedSet<FeEntry>,
+    /// The clock, the CPU, the workers.
+    pub env: Arc<dyn SqEnv + Send + Sync>,
+}
+
+impl FeSystem {
+    /// A system of `cpus` squeues over `env`.
+    pub fn new(cpus: u32, env: Arc<dyn SqEnv + Send + Sync>) -> Arc<FeSystem> {
+        Arc::new(FeSystem { squeues: SquedSet::new(cpus, super::squeue::SQ_DEFAULT_CAPACITY), env })
+    }
+
+    /// What squeue `id`'s worker does when woken.
+    pub fn worker_drain(&self, id: u32) {
+        if let Some(sq) = self.squeues.for_cpu(id) {
+            sq.worker_drain(&*self.env);
+        }
+    }
+}
+
+/// A UDP conn (`conn_t` with its `udp_t`): bound to a local port, maybe
+/// connected, bound to one squeue.
+pub struct UdpConn {
+    /// Local address (`0.0.0.0`: any of the instance's) and port.
+    pub local: SocketAddrV4,
+    /// The squeue it is bound to.
+    pub sqp: AtomicU32,
+    /// Its receive queue.
+    pub rcvq: RcvQueue,
+    core: Weak<Core>,
+}
+
+/// An open UDP socket of a FireEngine instance. Closed when dropped.
+pub struct UdpSocket {
+    conn: Arc<UdpConn>,
+}
+
+impl UdpSocket {
+    /// The local address and port.
+    pub fn local(&self) -> SocketAddrV4 {
+        self.conn.local
+    }
+
+    /// Sends `data` to `to` (through the conn's squeue). Datagrams larger
+    /// than the link's MTU are fragmented.
+    pub fn send_to(&self, to: SocketAddrV4, data: &[u8]) -> Result<(), NetError> {
+        let core = self.conn.core.upgrade().ok_or(NetError::NotConnected)?;
+        if data.len() > 65507 {
+            return Err(NetError::InvalidArgument);
+        }
+        if !is_unicast(*to.ip()) || to.port() == 0 {
+            return Err(NetError::InvalidAddress);
+        }
+        core.enter(&self.conn, FeEntry::UdpSend { conn: self.conn.clone(), to, data: data.to_vec() }, None)
+    }
+
+    /// The oldest datagram received, if any.
+    pub fn recv_from(&self) -> Option<Datagram> {
+        self.conn.rcvq.recv()
+    }
+
+    /// Calls `f` (inside the conn's squeue: short, non-blocking) whenever a
+    /// datagram has been queued.
+    pub fn set_upcall(&self, f: Option<Upcall>) {
+        self.conn.rcvq.set_upcall(f);
+    }
+
+    /// Datagrams refused because the receive queue was full.
+    pub fn overflows(&self) -> u64 {
+        self.conn.rcvq.overflows()
+    }
+}
+
+impl Drop for UdpSocket {
+    fn drop(&mut self) {
+        self.conn.rcvq.set_upcall(None);
+        if let Some(core) = self.conn.core.upgrade() {
+            core.udp_unbind(&self.conn);
+        }
+    }
+}
+
+/// The UDP echo service's counters.
+#[derive(Default)]
+struct EchoCounters {
+    received: core::sync::atomic::AtomicU64,
+    refused: core::sync::atomic::AtomicU64,
+    bytes: core::sync::atomic::AtomicU64,
+}
+
+struct Requester {
+    ident: u16,
+    replies: VecDeque<EchoReply>,
+}
+
+/// The instance's shared state (what conns point back to).
+pub struct Core {
+    link: Arc<dyn Link>,
+    mac: [u8; 6],
+    mtu: usize,
+    sys: Arc<FeSystem>,
+    addrs: RwLock<Vec<AddrInfo>>,
+    /// The addresses in use: past duplicate-address detection.
+    usable: RwLock<Vec<Ipv4Net>>,
+    /// Interface routes (one per address's subnet) and static routes.
+    routes: RwLock<RouteTable>,
+    /// Static routes as the user gave them, in order.
+    static_routes: Mutex<Vec<RouteInfo>>,
+    neigh: Mutex<NeighbourCache>,
+    reass: Mutex<Reassembler>,
+    icmp_limiter: Mutex<ErrRateLimiter>,
+    /// UDP fanout: local port → conns (exact address first, then any).
+    udp: RwLock<BTreeMap<u16, Vec<Arc<UdpConn>>>>,
+    requesters: Mutex<Vec<Requester>>,
+    next_ident: AtomicU16,
+    next_port: AtomicU16,
+    ip_id: AtomicU16,
+    /// The clock of the last poll, ms (for timers run from the data path).
+    now_ms: core::sync::atomic::AtomicU64,
+    counters: Counters,
+    ip_mib: IpMib,
+    icmp_mib: IcmpMib,
+    udp_mib: UdpMib,
+    echo: EchoCounters,
+    echo_sock: Mutex<Option<UdpSocket>>,
+}
+
+/// A FireEngine instance. See the module documentation.
+pub struct FeInstance {
+    core: Arc<Core>,
+}
+
+impl FeInstance {
+    /// An instance over `link` in `sys`, with no address yet and the UDP
+    /// echo service on port 7. [`NetError::BadLink`] if the link's MAC
+    /// address is not unicast or its MTU is out of range.
+    pub fn new(link: Arc<dyn Link>, sys: Arc<FeSystem>, seed: u64) -> Result<FeInstance, NetError> {
+        let mac = link.mac_addr();
+        let mtu = link.mtu();
+        if mac[0] & 1 != 0 || mac == [0; 6] || !(MIN_MTU..=MAX_MTU).contains(&mtu) {
+            return Err(NetError::BadLink);
+        }
+        let core = Arc::new(Core {
+            link,
+            mac,
+            mtu,
+            sys,
+            addrs: RwLock::new(Vec::new()),
+            usable: RwLock::new(Vec::new()),
+            routes: RwLock::new(RouteTable::new(MAX_ROUTES)),
+            static_routes: Mutex::new(Vec::new()),
+            neigh: Mutex::new(NeighbourCache::new(mac, ArpConfig::default())),
+            reass: Mutex::new(Reassembler::default()),
+            icmp_limiter: Mutex::new(ErrRateLimiter::default()),
+            udp: RwLock::new(BTreeMap::new()),
+            requesters: Mutex::new(Vec::new()),
+            next_ident: AtomicU16::new((seed >> 17) as u16 | 1),
+            next_port: AtomicU16::new(32768 + (seed as u16 % 16384)),
+            ip_id: AtomicU16::new((seed >> 5) as u16),
+            now_ms: core::sync::atomic::AtomicU64::new(0),
+            counters: Counters::default(),
+            ip_mib: IpMib::new(),
+            icmp_mib: IcmpMib::new(),
+            udp_mib: UdpMib::new(),
+            echo: EchoCounters::default(),
+            echo_sock: Mutex::new(None),
+        });
+        let inst = FeInstance { core };
+        inst.start_echo()?;
+        Ok(inst)
+    }
+
+    /// Opens a UDP socket on `port` (0: an ephemeral port from
+    /// `smallest_anon_port`..=`largest_anon_port`).
+    pub fn udp_open(&self, port: u16) -> Result<UdpSocket, NetError> {
+        self.core.udp_bind(port).map(|conn| UdpSocket { conn })
+    }
+
+    /// The UDP echo service: answers every datagram to port 7 with the
+    /// same bytes, from its upcall (inside the squeue).
+    fn start_echo(&self) -> Result<(), NetError> {
+        let sock = self.udp_open(ECHO_PORT)?;
+        let conn = Arc::downgrade(&sock.conn);
+        sock.set_upcall(Some(Arc::new(move || {
+            let Some(conn) = conn.upgrade() else { return };
+            let Some(core) = conn.core.upgrade() else { return };
+            while let Some(d) = conn.rcvq.recv() {
+                core.echo.received.fetch_add(1, Ordering::Relaxed);
+                // Never answer another service's port: two echo services
+                // would bounce a datagram forever.
+                if matches!(d.from.port(), 7 | 9 | 13 | 19 | 37) {
+                    core.echo.refused.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                core.echo.bytes.fetch_add(d.data.len() as u64, Ordering::Relaxed);
+                let entry = FeEntry::UdpSend { conn: conn.clone(), to: d.from, data: d.data };
+                if core.enter(&conn, entry, Some(SqMode::Fill)).is_err() {
+                    core.echo.refused.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })));
+        *self.core.echo_sock.lock() = Some(sock);
+        Ok(())
+    }
+
+    /// The instance's MIBs for `netstat -s`: (section, counters).
+    pub fn mib(&self) -> Vec<(&'static str, Vec<(&'static str, u64)>)> {
+        let c = &self.core;
+        alloc::vec![
+            ("UDP", c.udp_mib.fields().collect()),
+            ("IPv4", c.ip_mib.fields().collect()),
+            ("ICMPv4", c.icmp_mib.fields().collect()),
+        ]
+    }
+
+    /// Bytes held by reassembly now.
+    pub fn reass_bytes(&self) -> usize {
+        self.core.reass.lock().bytes_held()
+    }
+}
+
+impl Core {
+    fn now_ms(&self) -> u64 {
+        self.sys.env.now_ns() / 1_000_000
+    }
+
+    fn is_ours(&self, a: Ipv4Addr) -> bool {
+        self.usable.read().iter().any(|x| x.addr() == a || (x.prefix() < 31 && x.broadcast() == a))
+    }
+
+    fn first_addr(&self) -> Option<Ipv4Addr> {
+        self.usable.read().first().map(|a| a.addr())
+    }
+
+    fn next_ip_id(&self) -> u16 {
+        self.ip_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Enters `e` into `conn`'s squeue (`mode` `None`: the sender's mode,
+    /// after `tcp_squeue_wput`).
+    fn enter(&self, conn: &UdpConn, e: FeEntry, mode: Option<SqMode>) -> Result<(), NetError> {
+        let Some(sq) = self.sys.squeues.for_cpu(conn.sqp.load(Ordering::Relaxed)) else {
+            return Err(NetError::NoBuffers);
+        };
+        let r = match mode {
+            Some(m) => sq.enter(e, m, &*self.sys.env),
+            None => sq.enter_send(e, &*self.sys.env),
+        };
+        r.map_err(|_| NetError::NoBuffers)
+    }
+
+    // ---- UDP conns ----
+
+    fn udp_bind(self: &Arc<Self>, port: u16) -> Result<Arc<UdpConn>, NetError> {
+        let mut t = self.udp.write();
+        let count: usize = t.values().map(|v| v.len()).sum();
+        if count >= MAX_UDP_CONNS {
+            return Err(NetError::TooManyConnections);
+        }
+        let port = if port != 0 {
+            if t.contains_key(&port) {
+                return Err(NetError::AddrInUse);
+            }
+            port
+        } else {
+            let (lo, hi) = (32768u16, 65535u16);
+            let span = u32::from(hi - lo) + 1;
+            let mut found = None;
+            for _ in 0..span {
+                let p = self.next_port.fetch_add(1, Ordering::Relaxed);
+                let p = lo + ((u32::from(p)) % span) as u16;
+                if !t.contains_key(&p) {
+                    found = Some(p);
+                    break;
+                }
+            }
+            found.ok_or(NetError::AddrInUse)?
+        };
+        let sq = self.sys.squeues.pick_for_new_conn(self.sys.env.cpu());
+        sq.bind_conn();
+        let conn = Arc::new(UdpConn {
+            local: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port),
+            sqp: AtomicU32::new(sq.id()),
+            rcvq: RcvQueue::new(UDP_RECV_BUF),
+            core: Arc::downgrade(self),
+        });
+        t.entry(port).or_default().push(conn.clone());
+        Ok(conn)
+    }
+
+    fn udp_unbind(&self, conn: &Arc<UdpConn>) {
+        let mut t = self.udp.write();
+        if let Some(v) = t.get_mut(&conn.local.port()) {
+            let before = v.len();
+            v.retain(|c| !Arc::ptr_eq(c, conn));
+            if v.len() != before
+                && let Some(sq) = self.sys.squeues.for_cpu(conn.sqp.load(Ordering::Relaxed))
+            {
+                sq.unbind_conn();
+            }
+            if v.is_empty() {
+                t.remove(&conn.local.port());
+            }
+        }
+    }
+
+    /// The UDP conn for a datagram to `dst:dport` (exact local address
+    /// before the wildcard, as illumos' `ipcl_classify_v4`).
+    fn udp_classify(&self, dst: Ipv4Addr, dport: u16) -> Option<Arc<UdpConn>> {
+        let t = self.udp.read();
+        let v = t.get(&dport)?;
+        v.iter().find(|c| *c.local.ip() == dst).or_else(|| v.iter().find(|c| c.local.ip().is_unspecified())).cloned()
+    }
+
+    fn udp_output(&self, conn: &UdpConn, to: SocketAddrV4, data: &[u8]) {
+        let Some(r) = self.routes.read().resolve(*to.ip()) else {
+            bump(&self.ip_mib.ip_out_no_routes);
+            bump(&self.udp_mib.udp_out_errors);
+            return;
+        };
+        let src = if conn.local.ip().is_unspecified() { r.src } else { *conn.local.ip() };
+        let mut dgram = alloc::vec![0u8; UDP_HEADER_LEN + data.len()];
+        dgram[UDP_HEADER_LEN..].copy_from_slice(data);
+        let h = UdpHeader { src_port: conn.local.port(), dst_port: to.port() };
+        if h.emit(&mut dgram, src, *to.ip()).is_err() {
+            bump(&self.udp_mib.udp_out_errors);
+            return;
+        }
+        bump(&self.udp_mib.udp_out_datagrams);
+        self.ip_output(src, *to.ip(), IPPROTO_UDP, &dgram, r.next_hop);
+    }
+
+    // ---- IP output ----
+
+    /// Builds the IPv4 datagram and sends it towards `next_hop`,
+    /// fragmenting to the link's MTU.
+    fn ip_output(&self, src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8], next_hop: Ipv4Addr) {
+        bump(&self.ip_mib.ip_out_requests);
+        let mut h = Ipv4Header::new(src, dst, proto, payload.len() as u16);
+        h.ttl = super::ip::mib::IP_DEFAULT_TTL as u8;
+        h.ident = self.next_ip_id();
+        let mut dgram = alloc::vec![0u8; h.header_len() + payload.len()];
+        let Ok(n) = h.emit(&mut dgram) else {
+            bump(&self.ip_mib.ip_out_discards);
+            return;
+        };
+        dgram[n..].copy_from_slice(payload);
+        self.send_datagram(dgram, next_hop);
+    }
+
+    /// Sends a complete datagram (fragmenting it if needed) to `next_hop`.
+    fn send_datagram(&self, dgram: Vec<u8>, next_hop: Ipv4Addr) {
+        let frags = if dgram.len() > self.mtu {
+            match frag::fragment(&dgram, self.mtu, &self.ip_mib) {
+                Ok(f) => f,
+                Err(_) => return,
+            }
+        } else {
+            alloc::vec![dgram]
+        };
+        for f in frags {
+            self.send_to_neighbour(next_hop, f);
+        }
+    }
+
+    /// Sends one IPv4 packet to on-link `next_hop`: at once when its MAC is
+    /// known, else it waits in the neighbour cache while ARP resolves.
+    fn send_to_neighbour(&self, next_hop: Ipv4Addr, pkt: Vec<u8>) {
+        let broadcast = next_hop == Ipv4Addr::BROADCAST
+            || self.usable.read().iter().any(|a| a.prefix() < 31 && a.broadcast() == next_hop);
+        if broadcast {
+            self.tx_frame(BROADCAST_MAC, ETHERTYPE_IPV4, &pkt);
+            return;
+        }
+        let now = self.now_ms();
+        let mut actions = ArpActions::default();
+        let r = self.neigh.lock().resolve(next_hop, None, now, pkt, &mut actions);
+        match r {
+            Resolution::Now(mac, pkt) => self.tx_frame(mac, ETHERTYPE_IPV4, &pkt),
+            Resolution::Queued => {}
+            Resolution::Dropped => bump(&self.ip_mib.ip_out_discards),
+        }
+        self.arp_run(actions);
+    }
+
+    /// Hands one frame to the link (no lock of the instance is held).
+    fn arp_input(&self, payload: &[u8]) {
+        let p = match ArpPacket::parse(payload) {
+            Ok(p) => p,
+            Err(_) => {
+                bump(&self.counters.rx_malformed);
+                return;
+            }
+        };
+        let now = self.now_ms();
+        let actions = self.neigh.lock().input(&p, now);
+        self.arp_run(actions);
+    }
+
+    /// Carries out what the neighbour cache asked for, with no lock held.
+    fn arp_run(&self, a: ArpActions) {
+        for (dst, p) in a.send {
+            self.tx_frame(dst, ETHERTYPE_ARP, &p.emit());
+        }
+        for (mac, pkt) in a.release {
+            self.tx_frame(mac, ETHERTYPE_IPV4, &pkt);
+        }
+        if a.addr_changes.is_empty() {
+            return;
+        }
+        {
+            let addrs = self.addrs.read();
+            let mut usable = self.usable.write();
+            for (ip, state) in a.addr_changes {
+                usable.retain(|n| n.addr() != ip);
+                if state == AddrState::Ok
+                    && let Some(info) = addrs.iter().find(|x| x.net.addr() == ip)
+                {
+                    usable.push(info.net);
+                }
+            }
+        }
+        self.sync_routes();
+    }
+
+    fn tx_frame(&self, dst: [u8; 6], ethertype: u16, payload: &[u8]) {
+        let len = ETH_HDR + payload.len();
+        let Some(mut m) = self.link.alloc_tx(len) else {
+            bump(&self.counters.tx_nobuf);
+            bump(&self.ip_mib.ip_out_discards);
+            return;
+        };
+        let mut hdr = [0u8; ETH_HDR];
+        hdr[..6].copy_from_slice(&dst);
+        hdr[6..12].copy_from_slice(&self.mac);
+        hdr[12..].copy_from_slice(&ethertype.to_be_bytes());
+        if !m.append(&hdr) || !m.append(payload) {
+            bump(&self.counters.tx_nobuf);
+            return;
+        }
+        m.meta.cksum = Cksum::None;
+        bump(&self.counters.tx_packets);
+        add(&self.counters.tx_bytes, len as u64);
+        self.link.tx(m);
+    }
+
+    // ---- input ----
+
+    fn input(&self, m: Mblk) {
+        bump(&self.counters.rx_packets);
+        add(&self.counters.rx_bytes, m.total_len() as u64);
+        let verified = m.meta.cksum == Cksum::Verified;
+        let linear;
+        let frame: &[u8] = if m.cont.is_none() {
+            m.data()
+        } else {
+            let mut v = alloc::vec![0u8; m.total_len()];
+            let n = m.copy_to(&mut v);
+            v.truncate(n);
+            linear = v;
+            &linear
+        };
+        if frame.len() < ETH_HDR {
+            bump(&self.counters.rx_malformed);
+            return;
+        }
+        if frame.len() > self.mtu + ETH_HDR && m.meta.gso.is_none() {
+            bump(&self.counters.rx_oversize);
+            return;
+        }
+        let dst: [u8; 6] = frame[..6].try_into().unwrap_or([0; 6]);
+        let link_bcast = dst[0] & 1 != 0;
+        if !link_bcast && dst != self.mac {
+            bump(&self.counters.rx_not_mine);
+            return;
+        }
+        let payload = &frame[ETH_HDR..];
+        match u16::from_be_bytes([frame[12], frame[13]]) {
+            ETHERTYPE_ARP => self.arp_input(payload),
+            ETHERTYPE_IPV4 => self.ip_input(payload, verified, link_bcast),
+            _ => bump(&self.counters.rx_unknown_proto),
+        }
+    }
+
+    fn ip_input(&self, bytes: &[u8], verified: bool, link_bcast: bool) {
+        let p = match ipin::validate(bytes, &|a| self.is_ours(a), verified, &self.ip_mib) {
+            Ok(p) => p,
+            Err(_) => return,
+        };
+        let reassembled;
+        let (hdr, datagram): (Ipv4Header, &[u8]) = if p.is_fragment {
+            let now = self.now_ms();
+            let out = self.reass.lock().input(&p.header, &bytes[p.payload.clone()], now, &self.ip_mib);
+            match out {
+                Ok(ReassOutcome::Complete(d)) => {
+                    reassembled = d;
+                    match Ipv4Header::parse(&reassembled, false) {
+                        Ok((h, _)) => (h, &reassembled[..]),
+                        Err(_) => return,
+                    }
+                }
+                _ => return,
+            }
+        } else {
+            (p.header, &bytes[..p.header.header_len() + p.payload.len()])
+        };
+        let to_bcast = p.dst_kind != DstKind::Local || self.usable.read().iter().any(|a| a.prefix() < 31 && a.broadcast() == hdr.dst);
+        let l4 = &datagram[hdr.header_len()..];
+        match hdr.protocol {
+            IPPROTO_ICMP => self.icmp_input(datagram, &hdr, to_bcast),
+            IPPROTO_UDP => self.udp_input(datagram, &hdr, l4, verified, to_bcast, link_bcast),
+            _ => {
+                ipin::count_unknown_proto(&self.ip_mib);
+                self.send_icmp_error(IcmpErrorKind::ProtocolUnreachable, datagram, &hdr, to_bcast, link_bcast);
+            }
+        }
+    }
+
+    fn icmp_input(&self, datagram: &[u8], hdr: &Ipv4Header, to_bcast: bool) {
+        let our = if to_bcast { self.first_addr().unwrap_or(hdr.dst) } else { hdr.dst };
+        let ttl = super::ip::mib::IP_DEFAULT_TTL as u8;
+        match IcmpInput::classify(datagram, our, to_bcast, ttl, self.next_ip_id(), &self.icmp_mib) {
+            IcmpInput::Reply(reply) => {
+                bump(&self.ip_mib.ip_in_delivers);
+                bump(&self.ip_mib.ip_out_requests);
+                match self.routes.read().resolve(hdr.src) {
+                    Some(r) => self.send_datagram(reply, r.next_hop),
+                    None => bump(&self.ip_mib.ip_out_no_routes),
+                }
+            }
+            IcmpInput::EchoReply { ident, seq, data_len } => {
+                bump(&self.ip_mib.ip_in_delivers);
+                let at_us = self.sys.env.now_ns() / 1000;
+                let mut rq = self.requesters.lock();
+                if let Some(r) = rq.iter_mut().find(|r| r.ident == ident) {
+                    if r.replies.len() == MAX_REPLIES {
+                        r.replies.pop_front();
+                    }
+                    r.replies.push_back(EchoReply { from: hdr.src, seq, len: data_len + 8, at_us });
+                }
+            }
+            IcmpInput::Error { .. } => bump(&self.ip_mib.ip_in_delivers),
+            IcmpInput::Drop => {}
+        }
+    }
+
+    fn udp_input(&self, datagram: &[u8], hdr: &Ipv4Header, l4: &[u8], verified: bool, to_bcast: bool, link_bcast: bool) {
+        let (uh, data) = match UdpHeader::parse(l4, hdr.src, hdr.dst, !verified) {
+            Ok(v) => v,
+            Err(_) => {
+                bump(&self.udp_mib.udp_in_errors);
+                return;
+            }
+        };
+        bump(&self.ip_mib.ip_in_delivers);
+        let Some(conn) = self.udp_classify(hdr.dst, uh.dst_port) else {
+            bump(&self.udp_mib.udp_no_ports);
+            if !to_bcast {
+                self.send_icmp_error(IcmpErrorKind::PortUnreachable, datagram, hdr, to_bcast, link_bcast);
+            }
+            return;
+        };
+        let dgram = Datagram { from: SocketAddrV4::new(hdr.src, uh.src_port), data: data.to_vec() };
+        let e = FeEntry::UdpDeliver { conn: conn.clone(), dgram };
+        if self.enter(&conn, e, Some(SqMode::Process)).is_err() {
+            bump(&self.ip_mib.ip_in_discards);
+        }
+    }
+
+    fn send_icmp_error(&self, kind: IcmpErrorKind, offending: &[u8], hdr: &Ipv4Header, to_bcast: bool, link_bcast: bool) {
+        let Some(r) = self.routes.read().resolve(hdr.src) else { return };
+        let flags = ErrorFlags {
+            dst_was_broadcast_or_multicast: to_bcast,
+            link_broadcast: link_bcast,
+            src: if to_bcast { r.src } else { hdr.dst },
+            ttl: super::ip::mib::IP_DEFAULT_TTL as u8,
+            ident: self.next_ip_id(),
+        };
+        let now = self.now_ms();
+        let err = {
+            let mut lim = self.icmp_limiter.lock();
+            icmp::error_for(&mut lim, now, kind, offending, flags, &self.icmp_mib)
+        };
+        if let Some(e) = err {
+            bump(&self.ip_mib.ip_out_requests);
+            self.send_datagram(e, r.next_hop);
+        }
+    }
+}
+
+impl Core {
+    /// Rebuilds the routing table: an interface route per address, then
+    /// the static routes whose gateway is still on-link.
+    fn sync_routes(&self) {
+        let addrs = self.addrs.read().clone();
+        let usable = self.usable.read().clone();
+        let mut statics = self.static_routes.lock();
+        let on_link = |g: Ipv4Addr| addrs.iter().any(|a| a.net.contains(g) && a.net.addr() != g);
+        statics.retain(|r| on_link(r.gateway));
+        let mut t = RouteTable::new(MAX_ROUTES);
+        for a in &usable {
+            let _ = t.add(a.trunc(), NextHop::OnLink { src: a.addr() });
+        }
+        for r in statics.iter() {
+            let _ = t.add(r.dest, NextHop::Gateway(r.gateway));
+        }
+        *self.routes.write() = t;
+    }
+}
+
+impl IpStack for FeInstance {
+    fn kind(&self) -> &'static str {
+        "fireengine"
+    }
+
+    fn stack_kind(&self) -> StackKind {
+        StackKind::FireEngine
+    }
+
+    fn link(&self) -> &dyn Link {
+        &*self.core.link
+    }
+
+    fn input(&self, m: Mblk) {
+        self.core.input(m);
+    }
+
+    fn poll_us(&self, now_us: u64) -> Option<u64> {
+        let c = &self.core;
+        let now_ms = now_us / 1000;
+        c.now_ms.store(now_ms, Ordering::Relaxed);
+        let _ = c.reass.lock().expire(now_ms, &c.ip_mib);
+        let actions = c.neigh.lock().tick(now_ms);
+        c.arp_run(actions);
+        // Timers run every 100 ms; the data path needs no poll.
+        Some(100_000)
+    }
+
+    fn rx_pending(&self) -> bool {
+        false
+    }
+
+    fn addrs(&self) -> Vec<AddrInfo> {
+        self.core.addrs.read().clone()
+    }
+
+    fn add_addr(&self, name: &str, net: Ipv4Net) -> Result<(), NetError> {
+        check_host_addr(net)?;
+        {
+            let mut addrs = self.core.addrs.write();
+            if addrs.iter().any(|a| a.name == name) {
+                return Err(NetError::AddrObjExists);
+            }
+            if addrs.iter().any(|a| a.net.addr() == net.addr()) {
+                return Err(NetError::AddrInUse);
+            }
+            if addrs.len() >= MAX_ADDRS {
+                return Err(NetError::TooManyAddresses);
+            }
+            addrs.push(AddrInfo { name: String::from(name), net });
+        }
+        self.core.sync_routes();
+        let now = self.core.now_ms();
+        let actions = self.core.neigh.lock().add_local(net.addr(), now);
+        self.core.arp_run(actions);
+        Ok(())
+    }
+
+    fn del_addr(&self, name: &str) -> Result<AddrInfo, NetError> {
+        let gone = {
+            let mut addrs = self.core.addrs.write();
+            let i = addrs.iter().position(|a| a.name == name).ok_or(NetError::NotFound)?;
+            addrs.remove(i)
+        };
+        self.core.neigh.lock().remove_local(gone.net.addr());
+        self.core.usable.write().retain(|a| a.addr() != gone.net.addr());
+        self.core.sync_routes();
+        Ok(gone)
+    }
+
+    fn routes(&self) -> Vec<RouteInfo> {
+        self.core.static_routes.lock().clone()
+    }
+
+    fn add_route(&self, dest: Ipv4Net, gateway: Ipv4Addr) -> Result<RouteInfo, NetError> {
+        if !is_unicast(gateway) {
+            return Err(NetError::InvalidAddress);
+        }
+        let addrs = self.core.addrs.read().clone();
+        if addrs.iter().any(|a| a.net.addr() == gateway) {
+            return Err(NetError::InvalidArgument);
+        }
+        if !addrs.iter().any(|a| a.net.contains(gateway)) {
+            return Err(NetError::Unreachable);
+        }
+        let route = RouteInfo { dest: dest.trunc(), gateway };
+        {
+            let mut s = self.core.static_routes.lock();
+            if s.iter().any(|r| r.dest == route.dest) {
+                return Err(NetError::RouteExists);
+            }
+            if s.len() + addrs.len() >= MAX_ROUTES {
+                return Err(NetError::TooManyRoutes);
+            }
+            s.push(route);
+        }
+        self.core.sync_routes();
+        Ok(route)
+    }
+
+    fn del_route(&self, dest: Ipv4Net, gateway: Option<Ipv4Addr>) -> Result<RouteInfo, NetError> {
+        let dest = dest.trunc();
+        let gone = {
+            let mut s = self.core.static_routes.lock();
+            let i = s
+                .iter()
+                .position(|r| r.dest == dest && gateway.is_none_or(|g| g == r.gateway))
+                .ok_or(NetError::RouteNotFound)?;
+            s.remove(i)
+        };
+        self.core.sync_routes();
+        Ok(gone)
+    }
+
+    fn ping_open(&self) -> Result<PingId, NetError> {
+        let mut rq = self.core.requesters.lock();
+        if rq.len() >= MAX_REQUESTERS {
+            return Err(NetError::TooManyRequesters);
+        }
+        let mut ident = self.core.next_ident.fetch_add(1, Ordering::Relaxed);
+        while rq.iter().any(|r| r.ident == ident) {
+            ident = ident.wrapping_add(1);
+        }
+        rq.push(Requester { ident, replies: VecDeque::new() });
+        Ok(PingId(ident))
+    }
+
+    fn ping_send(&self, id: PingId, dst: Ipv4Addr, seq: u16, data: &[u8]) -> Result<(), NetError> {
+        if !self.core.requesters.lock().iter().any(|r| r.ident == id.0) {
+            return Err(NetError::NotFound);
+        }
+        if !is_unicast(dst) {
+            return Err(NetError::InvalidAddress);
+        }
+        if data.len() + 28 > 65535 {
+            return Err(NetError::InvalidArgument);
+        }
+        let r = self.core.routes.read().resolve(dst).ok_or(NetError::Unreachable)?;
+        let msg = super::wire::icmp::IcmpMessage::EchoRequest { ident: id.0, seq, data };
+        let mut buf = alloc::vec![0u8; msg.emit_len()];
+        msg.emit(&mut buf).map_err(|_| NetError::InvalidArgument)?;
+        icmp::count_out_echo(&self.core.icmp_mib);
+        self.core.ip_output(r.src, dst, IPPROTO_ICMP, &buf, r.next_hop);
+        Ok(())
+    }
+
+    fn ping_recv(&self, id: PingId) -> Option<EchoReply> {
+        self.core.requesters.lock().iter_mut().find(|r| r.ident == id.0)?.replies.pop_front()
+    }
+
+    fn ping_close(&self, id: PingId) {
+        self.core.requesters.lock().retain(|r| r.ident != id.0);
+    }
+
+    fn tcp_connect(&self, _dst: Ipv4Addr, _port: u16) -> Result<TcpId, NetError> {
+        // TCP arrives with FireEngine part 2.
+        Err(NetError::NotSupported)
+    }
+
+    fn tcp_send(&self, _id: TcpId, _data: &[u8]) -> Result<usize, NetError> {
+        Err(NetError::NotConnected)
+    }
+
+    fn tcp_recv(&self, _id: TcpId, _buf: &mut [u8]) -> Result<usize, NetError> {
+        Err(NetError::NotConnected)
+    }
+
+    fn tcp_shutdown(&self, _id: TcpId) -> Result<(), NetError> {
+        Err(NetError::NotConnected)
+    }
+
+    fn tcp_status(&self, _id: TcpId) -> Result<TcpStatus, NetError> {
+        Err(NetError::NotConnected)
+    }
+
+    fn tcp_close(&self, _id: TcpId) {}
+
+    fn tcp_list(&self) -> Vec<(TcpId, TcpStatus)> {
+        Vec::new()
+    }
+
+    fn stats(&self) -> StackStats {
+        self.core.counters.snapshot()
+    }
+
+    fn service_stats(&self) -> Vec<ServiceStats> {
+        let e = &self.core.echo;
+        alloc::vec![ServiceStats {
+            name: "echo",
+            proto: Proto::Udp,
+            port: ECHO_PORT,
+            accepted: e.received.load(Ordering::Relaxed),
+            refused: e.refused.load(Ordering::Relaxed),
+            active: 0,
+            bytes_in: e.bytes.load(Ordering::Relaxed),
+            bytes_out: e.bytes.load(Ordering::Relaxed),
+        }]
+    }
+
+    fn mib(&self) -> Vec<(&'static str, Vec<(&'static str, u64)>)> {
+        FeInstance::mib(self)
+    }
+
+    fn addr_state(&self, name: &str) -> Option<&'static str> {
+        let ip = self.core.addrs.read().iter().find(|a| a.name == name)?.net.addr();
+        self.core.neigh.lock().local_state(ip).map(AddrState::name)
+    }
+
+    fn neighbours(&self) -> Vec<Neighbour> {
+        self.core
+            .neigh
+            .lock()
+            .entries()
+            .into_iter()
+            .map(|e| {
+                let unresolved = e.state == NeighbourState::Incomplete;
+                Neighbour { ip: e.ip, mac: (!unresolved).then_some(e.mac), unresolved }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,216 @@
+//! FireEngine instances on a simulated Ethernet, beside a smoltcp
+//! instance: ARP, ping both ways, UDP echo (fragmented datagrams too), port
+//! unreachable, the squeues the packets went through, and malformed input.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arbalest_netstack::fireengine::instance::{FeInstance, FeSystem};
+use arbalest_netstack::fireengine::squeue::SqEnv;
+use arbalest_netstack::{InstanceConfig, IpInstance, IpStack, Pinger};
+use common::{FakeLink, ip, mac, net};
+
+/// The fake kernel of the squeues: a clock and the wake-ups asked for.
+#[derive(Default)]
+struct Env {
+    now_ns: AtomicU64,
+    cpu: AtomicU64,
+    wakes: Mutex<VecDeque<u32>>,
+}
+
+impl SqEnv for Env {
+    fn now_ns(&self) -> u64 {
+        self.now_ns.load(Ordering::SeqCst)
+    }
+    fn cpu(&self) -> u32 {
+        self.cpu.load(Ordering::SeqCst) as u32
+    }
+    fn wake_worker(&self, sq: u32, _delay_ns: u64) {
+        self.wakes.lock().unwrap().push_back(sq);
+    }
+}
+
+struct Hub {
+    dma: Arc<arbalest_mac::dma::host::HeapDma>,
+    env: Arc<Env>,
+    sys: Arc<FeSystem>,
+    ports: Vec<(Arc<FakeLink>, Arc<dyn IpStack>)>,
+}
+
+impl Hub {
+    fn new(cpus: u32) -> Hub {
+        let env = Arc::new(Env::default());
+        env.now_ns.store(1_000_000_000, Ordering::SeqCst);
+        let sys = FeSystem::new(cpus, env.clone());
+        Hub { dma: Arc::new(Default::default()), env, sys, ports: Vec::new() }
+    }
+
+    fn fe(&mut self, n: u8, addr: &str) -> Arc<FeInstance> {
+        let link = FakeLink::new(&self.dma, &format!("fe{n}"), mac(n));
+        let inst = Arc::new(FeInstance::new(link.clone(), self.sys.clone(), u64::from(n)).unwrap());
+        inst.add_addr(&format!("fe{n}/v4"), net(addr)).unwrap();
+        assert_eq!(inst.addr_state(&format!("fe{n}/v4")), Some("tentative"));
+        self.ports.push((link, inst.clone()));
+        let name = format!("fe{n}/v4");
+        let i2 = inst.clone();
+        assert!(self.run_until(2000, |_| i2.addr_state(&name) == Some("ok")), "DAD of {addr} did not finish");
+        inst
+    }
+
+    fn smol(&mut self, n: u8, addr: &str) -> Arc<IpInstance> {
+        let link = FakeLink::new(&self.dma, &format!("sm{n}"), mac(n));
+        let inst = Arc::new(IpInstance::new(link.clone(), InstanceConfig::default()).unwrap());
+        inst.add_addr(&format!("sm{n}/v4"), net(addr)).unwrap();
+        self.ports.push((link, inst.clone()));
+        inst
+    }
+
+    fn now_us(&self) -> u64 {
+        self.env.now_ns() / 1000
+    }
+
+    /// Moves frames and runs the squeue workers until quiet, then advances
+    /// the clock by 1 ms and polls everyone.
+    fn tick(&mut self) {
+        for _ in 0..256 {
+            let mut moved = 0;
+            for i in 0..self.ports.len() {
+                let frames: Vec<Vec<u8>> = {
+                    let mut q = self.ports[i].0.sent.lock().unwrap();
+                    q.drain(..)
+                        .map(|m| {
+                            let mut v = vec![0u8; m.total_len()];
+                            m.copy_to(&mut v);
+                            v
+                        })
+                        .collect()
+                };
+                for f in frames {
+                    moved += 1;
+                    self.deliver(i, &f);
+                }
+            }
+            loop {
+                let Some(sq) = self.env.wakes.lock().unwrap().pop_front() else { break };
+                self.sys.worker_drain(sq);
+                moved += 1;
+            }
+            if moved == 0 {
+                break;
+            }
+        }
+        self.env.now_ns.fetch_add(1_000_000, Ordering::SeqCst);
+        let now = self.now_us();
+        for (_, inst) in &self.ports {
+            inst.poll_us(now);
+        }
+    }
+
+    fn deliver(&self, from: usize, f: &[u8]) {
+        if f.len() < 14 {
+            return;
+        }
+        let bcast = f[0] & 1 != 0;
+        for (i, (link, inst)) in self.ports.iter().enumerate() {
+            if i != from && (bcast || f[..6] == link.mac) {
+                if let Some(m) = link.rx_mblk(f, 1) {
+                    inst.input(m);
+                }
+            }
+        }
+    }
+
+    fn run_until(&mut self, ms: u64, mut done: impl FnMut(&mut Hub) -> bool) -> bool {
+        for _ in 0..ms {
+            if done(self) {
+                return true;
+            }
+            self.tick();
+        }
+        done(self)
+    }
+
+    /// Sends `count` echo requests from `from` to `dst`; returns replies.
+    fn ping(&mut self, from: Arc<dyn IpStack>, dst: &str, count: u16) -> u32 {
+        let mut p = Pinger::new(from, ip(dst), 56).unwrap();
+        let mut got = 0;
+        for _ in 0..count {
+            p.send(self.now_us()).unwrap();
+            self.run_until(200, |_| false);
+            while p.recv().is_some() {
+                got += 1;
+            }
+        }
+        got
+    }
+}
+
+#[test]
+fn fireengine_and_smoltcp_ping_each_other_and_fireengine_itself() {
+    let mut h = Hub::new(2);
+    let a = h.fe(1, "10.0.0.1/24");
+    let s = h.smol(2, "10.0.0.2/24");
+    let b = h.fe(3, "10.0.0.3/24");
+    assert_eq!(h.ping(a.clone(), "10.0.0.2", 5), 5, "FireEngine → smoltcp");
+    assert_eq!(h.ping(s.clone(), "10.0.0.1", 5), 5, "smoltcp → FireEngine");
+    assert_eq!(h.ping(a.clone(), "10.0.0.3", 5), 5, "FireEngine → FireEngine");
+    let mib: Vec<_> = a.mib().into_iter().find(|(s, _)| *s == "ICMPv4").unwrap().1;
+    let get = |n: &str| mib.iter().find(|(k, _)| *k == n).unwrap().1;
+    assert_eq!(get("icmpInEchos"), 5);
+    assert_eq!(get("icmpOutEchoReps"), 5);
+    assert_eq!(get("icmpOutEchos"), 10);
+    assert_eq!(get("icmpInEchoReps"), 10);
+    assert_eq!(a.kind(), "fireengine");
+    let _ = b;
+}
+
+#[test]
+fn udp_echo_mixed_sizes_and_fragmented_datagrams_both_ways() {
+    let mut h = Hub::new(2);
+    let a = h.fe(1, "10.0.0.1/24");
+    let _b = h.fe(2, "10.0.0.2/24");
+    let sock = a.udp_open(0).unwrap();
+    let echo = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 7);
+    let mut sizes: Vec<usize> = (0..200).map(|i| (i * 37) % 1472).collect();
+    sizes.extend(std::iter::repeat_n(8000, 20));
+    for (i, n) in sizes.iter().enumerate() {
+        let data: Vec<u8> = (0..*n).map(|k| (k * 7 + i) as u8).collect();
+        sock.send_to(echo, &data).unwrap();
+        let mut got = None;
+        h.run_until(500, |_| {
+            got = sock.recv_from();
+            got.is_some()
+        });
+        let d = got.unwrap_or_else(|| panic!("datagram {i} of {n} bytes not echoed"));
+        assert_eq!(d.from, echo);
+        assert_eq!(d.data, data, "datagram {i}");
+    }
+    let ip_mib = a.mib().into_iter().find(|(s, _)| *s == "IPv4").unwrap().1;
+    let get = |n: &str| ip_mib.iter().find(|(k, _)| *k == n).unwrap().1;
+    assert!(get("ipFragCreates") >= 20 * 6, "8000-byte datagrams leave in fragments");
+    assert_eq!(get("ipReasmOKs"), 20, "and come back in fragments");
+    assert_eq!(a.reass_bytes(), 0);
+    // The squeues saw the datagrams.
+    let st = h.sys.squeues.snapshot_all();
+    assert!(st.iter().map(|s| s.processed_inline).sum::<u64>() > 0, "{st:?}");
+}
+
+#[test]
+fn a_closed_port_draws_port_unreachable_and_counts_udp_no_ports() {
+    let mut h = Hub::new(1);
+    let a = h.fe(1, "10.0.0.1/24");
+    let b = h.fe(2, "10.0.0.2/24");
+    let sock = a.udp_open(0).unwrap();
+    sock.send_to(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 4444), b"anyone?").unwrap();
+    h.run_until(100, |_| false);
+    let get = |i: &FeInstance, sec: &str, n: &str| {
+        i.mib().into_iter().find(|(s, _)| *s == sec).unwrap().1.iter().find(|(k, _)| *k == n).unwrap().1
+    };
+    assert_eq!(get(&b, "UDP", "udpNoPorts"), 1);
+    assert_eq!(get(&b, "ICMPv4", "icmpOutDestUnreachs"), 1);
+    assert_eq!(get(&a, "ICMPv4", "icmpInDestUnreachs"), 1);
+}
