@@ -85,6 +85,7 @@ pub const COMMANDS: &[Command] = &[
         summary: "send ICMP echo requests",
         run: cmd_ip,
     },
+    Command { name: "arp", usage: arbalest_netstack::admin::arp::USAGE, summary: "show the neighbour (ARP) caches", run: cmd_ip },
     Command {
         name: "ttcp",
         usage: "ttcp [-e] [-i interface] [-n bytes] [-p port] [-t timeout] host",
@@ -101,8 +102,7 @@ impl arbalest_netstack::admin::AdminEnv for IpEnv<'_> {
         super::ip::interfaces().into_iter().map(|i| i.stack.clone()).collect()
     }
     fn squeue_stats(&self) -> alloc::vec::Vec<arbalest_netstack::fireengine::squeue::SqStats> {
-        // FireEngine's squeue set is not started yet
-        alloc::vec::Vec::new()
+        super::fe::squeue_stats()
     }
     fn create_if(
         &mut self,

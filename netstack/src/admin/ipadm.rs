@@ -333,12 +333,16 @@ fn show_addr(args: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 
         if ifname.is_some_and(|i| i != inst.name()) {
             continue;
         }
-        let state = if inst.link().link_up() { "ok" } else { "inaccessible" };
+        let link_state = if inst.link().link_up() { "ok" } else { "inaccessible" };
         for a in inst.addrs() {
             if aname.is_some_and(|n| n != a.name) {
                 continue;
             }
             found = true;
+            let state = match inst.addr_state(&a.name) {
+                Some(s) if link_state == "ok" => s,
+                _ => link_state,
+            };
             let row = vec![a.name.clone(), "static".to_string(), state.to_string(), "U--t-".to_string(), "---".to_string(), a.net.to_string()];
             let _ = o.row(out, &row);
         }

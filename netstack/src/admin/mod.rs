@@ -8,6 +8,7 @@
 //! * [`sqstat::sqstat`]: per-squeue (vertical perimeter) statistics, as
 //!   illumos statistics commands such as `mpstat` print them;
 //! * [`ping::ping`]: illumos `ping`, with and without `-s`;
+//! * [`arp::arp`]: `arp -a`, the neighbour caches;
 //! * [`ttcp::ttcp`]: a TCP connection carrying a test pattern (to the
 //!   echo service, verified), after the classic Test-TCP tool.
 //!
@@ -18,6 +19,7 @@
 //!
 //! The commands reach the system only through [`AdminEnv`].
 
+pub mod arp;
 pub mod getopt;
 pub mod ipadm;
 pub mod netstat;
@@ -93,6 +95,7 @@ pub const COMMANDS: &[(&str, Command)] = &[
     ("netstat", netstat::netstat),
     ("sqstat", sqstat::sqstat),
     ("ping", ping::ping),
+    ("arp", arp::arp),
     ("ttcp", ttcp::ttcp),
 ];
 
