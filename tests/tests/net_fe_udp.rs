@@ -29,7 +29,16 @@ const QUEUES: usize = 2;
 fn boot() -> NetVm {
     let mut cfg = Config::with_smp(SMP);
     cfg.push_append("stack=fireengine");
-    let vm = NetVm::boot_with(cfg, QUEUES);
+    let mut vm = NetVm::boot_with(cfg, QUEUES);
+    if std::env::var_os("FE_DEBUG").is_some() {
+        std::thread::sleep(Duration::from_secs(3));
+        let p = vm.ns().ping(arbalest_tests::net::GUEST_IP, 3, "0.2");
+        eprintln!("{}", p.output.describe());
+        for c in ["ipadm show-if", "ipadm show-addr", "netstat -s", "arp -a", "sqstat", "netstat -rn", "dladm show-link", "dlstat show-link"] {
+            eprintln!("# {c}\n{}", vm.run(c));
+        }
+        eprintln!("{}", vm.ns_cmd(&["ip", "neigh"]).describe());
+    }
     vm.wait_reachable(Duration::from_secs(60));
     vm
 }

@@ -22,7 +22,8 @@
 //! (sender address 0.0.0.0) go out [`ArpConfig::dad_interval_ms`] apart.
 //! Any ARP packet from another station claiming the address, or a probe
 //! for it from another station, makes it `Duplicate` (not used, shown so in
-//! `ipadm show-addr`); otherwise it becomes `Ok` and is announced by a
+//! `ipadm show-addr`; the station that has it stays reachable as a
+//! neighbour); otherwise it becomes `Ok` and is announced by a
 //! gratuitous ARP. A conflict on an address in use is defended with one
 //! gratuitous ARP (at most one per [`ArpConfig::defend_interval_ms`]).
 
@@ -248,11 +249,11 @@ impl NeighbourCache {
     /// first probe goes out now.
     pub fn add_local(&mut self, a: Ipv4Addr, now_ms: u64) -> ArpActions {
         let mut out = ArpActions::default();
-        self.entries.remove(&a);
         let mut local = Local { state: AddrState::Tentative, probes_sent: 0, next_ms: now_ms, last_defend_ms: None };
         if self.cfg.dad_probes == 0 {
             local.state = AddrState::Ok;
             self.locals.insert(a, local);
+            self.entries.remove(&a);
             self.request(BROADCAST_MAC, a, a, &mut out);
             out.addr_changes.push((a, AddrState::Ok));
             return out;
@@ -289,6 +290,8 @@ impl NeighbourCache {
                 if let Some(l) = self.locals.get_mut(&a) {
                     l.state = AddrState::Ok;
                 }
+                // Ours now: no neighbour has it.
+                self.entries.remove(&a);
                 out.addr_changes.push((a, AddrState::Ok));
                 // The announcement (RFC 5227 2.3): a gratuitous request.
                 self.request(BROADCAST_MAC, a, a, out);
@@ -404,23 +407,25 @@ impl NeighbourCache {
             None
         };
         if let Some(a) = claimed {
-            self.stats.conflicts += 1;
             let defend = self.cfg.defend_interval_ms;
             let Some(l) = self.locals.get_mut(&a) else { return out };
             match l.state {
                 AddrState::Tentative => {
+                    self.stats.conflicts += 1;
                     l.state = AddrState::Duplicate;
                     out.addr_changes.push((a, AddrState::Duplicate));
                 }
                 AddrState::Ok => {
+                    self.stats.conflicts += 1;
                     if l.last_defend_ms.is_none_or(|t| now_ms >= t + defend) {
                         l.last_defend_ms = Some(now_ms);
                         self.request(BROADCAST_MAC, a, a, &mut out);
                     }
+                    return out;
                 }
+                // The other station owns it: learn it like any neighbour.
                 AddrState::Duplicate => {}
             }
-            return out;
         }
         if !is_unicast_ip(p.spa) {
             if !p.spa.is_unspecified() {

@@ -540,14 +540,20 @@ impl Core {
             bump(&self.ip_mib.ip_out_discards);
             return;
         };
-        let mut hdr = [0u8; ETH_HDR];
-        hdr[..6].copy_from_slice(&dst);
-        hdr[6..12].copy_from_slice(&self.mac);
-        hdr[12..].copy_from_slice(&ethertype.to_be_bytes());
-        if !m.append(&hdr) || !m.append(payload) {
+        // Links hand out packets of `len` bytes or empty ones: make it
+        // exactly `len` and fill it in place.
+        let start = m.headroom();
+        m.set_range(start, len);
+        if m.len() != len || m.cont.is_some() {
             bump(&self.counters.tx_nobuf);
+            bump(&self.ip_mib.ip_out_discards);
             return;
         }
+        let b = m.data_mut();
+        b[..6].copy_from_slice(&dst);
+        b[6..12].copy_from_slice(&self.mac);
+        b[12..ETH_HDR].copy_from_slice(&ethertype.to_be_bytes());
+        b[ETH_HDR..].copy_from_slice(payload);
         m.meta.cksum = Cksum::None;
         bump(&self.counters.tx_packets);
         add(&self.counters.tx_bytes, len as u64);
