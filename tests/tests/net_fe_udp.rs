@@ -30,7 +30,7 @@ fn boot() -> NetVm {
     let mut cfg = Config::with_smp(SMP);
     cfg.push_append("stack=fireengine");
     let mut vm = NetVm::boot_with(cfg, QUEUES);
-    if std::env::var_os("FE_DEBUG").is_some() {
+    if std::env::var_os("ARBALEST_FE_DEBUG").is_some() {
         std::thread::sleep(Duration::from_secs(3));
         let p = vm.ns().ping(arbalest_tests::net::GUEST_IP, 3, "0.2");
         eprintln!("{}", p.output.describe());
