@@ -37,7 +37,7 @@ use super::ip::frag;
 use super::ip::input::{self as ipin, DstKind};
 use super::ip::mib::{IcmpMib, IpMib, UdpMib, bump};
 use super::ip::reass::{ReassOutcome, Reassembler};
-use super::arp::{AddrState, ArpActions, ArpConfig, NeighbourCache, NeighbourState, Resolution};
+use super::arp::{AddrState, ArpActions, BROADCAST_MAC, ArpConfig, NeighbourCache, NeighbourState, Resolution};
 use super::route::{NextHop, RouteTable};
 use super::wire::arp::ArpPacket;
 use super::sock::{Datagram, RcvQueue, Upcall};
@@ -55,7 +55,6 @@ use crate::stats::{Counters, StackStats, add};
 const ETH_HDR: usize = 14;
 const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_ARP: u16 = 0x0806;
-const BROADCAST_MAC: [u8; 6] = [0xff; 6];
 /// Addresses per instance.
 pub const MAX_ADDRS: usize = 8;
 /// Routes per instance (interface routes included).
@@ -87,11 +86,8 @@ impl SqEntry for FeEntry {
         match self {
             FeEntry::UdpDeliver { conn, dgram } => {
                 let Some(core) = conn.core.upgrade() else { return };
-                let n = dgram.data.len() as u64;
                 if conn.rcvq.deliver(dgram) {
                     bump(&core.udp_mib.udp_in_datagrams);
-                    add(&core.counters.rx_bytes, 0);
-                    let _ = n;
                 } else {
                     bump(&core.udp_mib.udp_in_overflows);
                     bump(&core.udp_mib.udp_in_errors);
@@ -225,8 +221,6 @@ pub struct Core {
     next_ident: AtomicU16,
     next_port: AtomicU16,
     ip_id: AtomicU16,
-    /// The clock of the last poll, ms (for timers run from the data path).
-    now_ms: core::sync::atomic::AtomicU64,
     counters: Counters,
     ip_mib: IpMib,
     icmp_mib: IcmpMib,
@@ -267,7 +261,6 @@ impl FeInstance {
             next_ident: AtomicU16::new((seed >> 17) as u16 | 1),
             next_port: AtomicU16::new(32768 + (seed as u16 % 16384)),
             ip_id: AtomicU16::new((seed >> 5) as u16),
-            now_ms: core::sync::atomic::AtomicU64::new(0),
             counters: Counters::default(),
             ip_mib: IpMib::new(),
             icmp_mib: IcmpMib::new(),
@@ -744,7 +737,6 @@ impl IpStack for FeInstance {
     fn poll_us(&self, now_us: u64) -> Option<u64> {
         let c = &self.core;
         let now_ms = now_us / 1000;
-        c.now_ms.store(now_ms, Ordering::Relaxed);
         let _ = c.reass.lock().expire(now_ms, &c.ip_mib);
         let actions = c.neigh.lock().tick(now_ms);
         c.arp_run(actions);
