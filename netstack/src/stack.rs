@@ -71,6 +71,27 @@ pub struct EchoReply {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TcpId(pub u32);
 
+/// Identifies a UDP socket a local user opened with [`IpStack::udp_open`]
+/// (unique within its instance while open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UdpId(pub u32);
+
+/// A UDP endpoint of an instance, for `netstat -an`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UdpEndpoint {
+    /// Local address (`0.0.0.0`: any) and port.
+    pub local: core::net::SocketAddrV4,
+    /// The peer, when connected.
+    pub remote: Option<core::net::SocketAddrV4>,
+}
+
+impl UdpEndpoint {
+    /// illumos' state name: `Idle` (bound) or `Connected`.
+    pub fn state(&self) -> &'static str {
+        if self.remote.is_some() { "Connected" } else { "Idle" }
+    }
+}
+
 /// The state of a connection opened with [`IpStack::tcp_connect`]: the
 /// RFC 793 states a client passes through, and two ends in error.
 /// `Closed` is only ever an orderly end (both FINs sent and acknowledged);
@@ -448,6 +469,40 @@ pub trait IpStack: Send + Sync {
     /// The connections opened with [`IpStack::tcp_connect`] that still
     /// hold a slot, released ones finishing in the background included.
     fn tcp_list(&self) -> Vec<(TcpId, TcpStatus)>;
+
+    // ---- UDP sockets of local users ----
+    //
+    // A few datagram sockets per instance for the shell's tools, bounded
+    // receive queues; nothing blocks. Every socket opened must be released
+    // with [`IpStack::udp_close`].
+
+    /// Opens a UDP socket on `port` of every address (0: an anonymous
+    /// port). [`NetError::AddrInUse`], [`NetError::TooManyConnections`]
+    /// when every slot is taken.
+    fn udp_open(&self, _port: u16) -> Result<UdpId, NetError> {
+        Err(NetError::NotSupported)
+    }
+
+    /// Sends one datagram of `data` to `to`.
+    fn udp_send_to(&self, _id: UdpId, _to: core::net::SocketAddrV4, _data: &[u8]) -> Result<(), NetError> {
+        Err(NetError::NotSupported)
+    }
+
+    /// The oldest datagram received: its sender and length, its first
+    /// `buf.len()` bytes copied into `buf` (the rest is discarded, as
+    /// `recvfrom` truncates). `Ok(None)` when none is waiting.
+    fn udp_recv_from(&self, _id: UdpId, _buf: &mut [u8]) -> Result<Option<(core::net::SocketAddrV4, usize)>, NetError> {
+        Err(NetError::NotSupported)
+    }
+
+    /// Releases the socket; `id` is invalid afterwards.
+    fn udp_close(&self, _id: UdpId) {}
+
+    /// Every UDP endpoint of the instance (services' too), for
+    /// `netstat -an`. Empty for a stack that does not list them.
+    fn udp_endpoints(&self) -> Vec<UdpEndpoint> {
+        Vec::new()
+    }
 
     // ---- statistics ----
 

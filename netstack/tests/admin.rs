@@ -168,7 +168,7 @@ fn route_and_netstat() {
     assert!(!routes.contains("192.168.1.1"), "{routes}");
     assert!(routes.contains("8.8.8.0              10.0.0.1"), "{routes}");
 
-    fails(&mut n, "netstat", 2, "netstat: only the -r and -s reports are available");
+    fails(&mut n, "netstat", 2, "netstat: only the -a, -r and -s reports are available");
     fails(&mut n, "netstat -z", 2, "netstat: illegal option -- z");
     fails(&mut n, "netstat -rn -f inet6", 1, "netstat: inet6: unknown address family");
     ok(&mut n, "netstat -rn -f inet");

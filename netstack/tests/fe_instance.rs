@@ -45,7 +45,7 @@ impl Hub {
     fn new(cpus: u32) -> Hub {
         let env = Arc::new(Env::default());
         env.now_ns.store(1_000_000_000, Ordering::SeqCst);
-        let sys = FeSystem::new(cpus, env.clone());
+        let sys = FeSystem::new(cpus, env.clone(), 256 << 20);
         Hub { dma: Arc::new(Default::default()), env, sys, ports: Vec::new() }
     }
 
@@ -213,4 +213,83 @@ fn a_closed_port_draws_port_unreachable_and_counts_udp_no_ports() {
     assert_eq!(get(&b, "UDP", "udpNoPorts"), 1);
     assert_eq!(get(&b, "ICMPv4", "icmpOutDestUnreachs"), 1);
     assert_eq!(get(&a, "ICMPv4", "icmpInDestUnreachs"), 1);
+}
+
+#[test]
+fn udp_binds_through_the_classifier_conflicts_anon_ports_and_close() {
+    let mut h = Hub::new(2);
+    let a = h.fe(1, "10.0.0.1/24");
+    // The services hold 7 and 9.
+    assert_eq!(a.udp_open(7).err(), Some(arbalest_netstack::NetError::AddrInUse));
+    assert_eq!(a.udp_open(9).err(), Some(arbalest_netstack::NetError::AddrInUse));
+    let s = a.udp_open(5000).unwrap();
+    assert_eq!(a.udp_open(5000).err(), Some(arbalest_netstack::NetError::AddrInUse));
+    assert_eq!(
+        a.udp_bind(Ipv4Addr::new(10, 0, 0, 1), 5000).err(),
+        Some(arbalest_netstack::NetError::AddrInUse),
+        "no SO_REUSEADDR: a wildcard bind holds the port for every address"
+    );
+    assert_eq!(
+        a.udp_bind(Ipv4Addr::new(10, 9, 9, 9), 5001).err(),
+        Some(arbalest_netstack::NetError::InvalidAddress),
+        "not one of ours"
+    );
+    let exact = a.udp_bind(Ipv4Addr::new(10, 0, 0, 1), 5001).unwrap();
+    assert_eq!(exact.local(), SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 5001));
+    let anon: Vec<_> = (0..50).map(|_| a.udp_open(0).unwrap()).collect();
+    let mut ports: Vec<u16> = anon.iter().map(|s| s.local().port()).collect();
+    assert!(ports.iter().all(|p| *p >= 32768), "{ports:?}");
+    ports.sort();
+    ports.dedup();
+    assert_eq!(ports.len(), 50, "anonymous ports are distinct");
+    // Two services, 5000, 5001 and the 50.
+    let eps = a.udp_endpoints();
+    assert_eq!(eps.len(), 54, "{eps:?}");
+    let conns: u64 = h.sys.squeues.snapshot_all().iter().map(|s| s.conns).sum();
+    assert_eq!(conns, 54, "each conn counted on its squeue");
+    drop(anon);
+    drop(s);
+    assert_eq!(a.udp_endpoints().len(), 3);
+    let conns: u64 = h.sys.squeues.snapshot_all().iter().map(|s| s.conns).sum();
+    assert_eq!(conns, 3, "closing unbinds from the squeue");
+    // The port is free again.
+    let again = a.udp_open(5000).unwrap();
+    drop(again);
+    drop(exact);
+}
+
+#[test]
+fn a_connected_udp_socket_only_hears_its_peer_and_netstat_lists_it() {
+    let mut h = Hub::new(2);
+    let a = h.fe(1, "10.0.0.1/24");
+    let b = h.fe(2, "10.0.0.2/24");
+    let c = h.fe(3, "10.0.0.3/24");
+    let sa = a.udp_open(6000).unwrap();
+    let sb = b.udp_open(6001).unwrap();
+    let sc = c.udp_open(6002).unwrap();
+    sa.connect(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 6001)).unwrap();
+    assert_eq!(sa.local(), SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 6000), "source picked by the route");
+    sa.send(b"to b").unwrap();
+    assert_eq!(
+        sa.send_to(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 3), 6002), b"x").err(),
+        Some(arbalest_netstack::NetError::InvalidArgument),
+        "a connected socket sends only to its peer"
+    );
+    h.run_until(50, |_| false);
+    let d = sb.recv_from().expect("b hears a");
+    assert_eq!((d.from, &d.data[..]), (SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 6000), &b"to b"[..]));
+    sb.send_to(sa.local(), b"from b").unwrap();
+    sc.send_to(sa.local(), b"from c").unwrap();
+    h.run_until(50, |_| false);
+    assert_eq!(sa.recv_from().map(|d| d.data), Some(b"from b".to_vec()));
+    assert!(sa.recv_from().is_none(), "c's datagram is not for a socket connected to b");
+    let a_udp = a.mib().into_iter().find(|(s, _)| *s == "UDP").unwrap().1;
+    let no_ports = a_udp.iter().find(|(k, _)| *k == "udpNoPorts").unwrap().1;
+    assert_eq!(no_ports, 1, "c's datagram found no conn");
+    // netstat -an in illumos' layout.
+    let insts: Vec<Arc<dyn IpStack>> = vec![a.clone()];
+    let mut out = String::new();
+    arbalest_netstack::admin::netstat::endpoints(&insts, &mut out);
+    let want = "\nUDP: IPv4\n   Local Address        Remote Address      State\n-------------------- -------------------- ----------\n      *.7                                 Idle\n      *.9                                 Idle\n10.0.0.1.6000        10.0.0.2.6001        Connected\n";
+    assert_eq!(out, want);
 }

@@ -151,6 +151,35 @@ fn fireengine_ping_udp_echo_fragments_refused_arp_and_duplicate_address() {
     vm.check(delta("ipFragCreates") >= 200 * 6, format!("and fragmented its echoes: ipFragCreates +{}\n{after}", delta("ipFragCreates")));
     vm.check(delta("udpInOverflows") == 0, format!("no receive overflow\n{after}"));
 
+    // The discard service on port 9 takes datagrams and answers nothing.
+    let sent = vm.in_ns(|| -> Result<(), String> {
+        let s = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+        for i in 0..100u32 {
+            s.send_to(&i.to_be_bytes(), guest(9)).map_err(|e| e.to_string())?;
+        }
+        s.set_read_timeout(Some(Duration::from_millis(500))).map_err(|e| e.to_string())?;
+        let mut b = [0u8; 64];
+        match s.recv_from(&mut b) {
+            Ok(r) => Err(format!("discard answered: {r:?}")),
+            Err(_) => Ok(()),
+        }
+    });
+    vm.check(sent.is_ok(), format!("discard: {sent:?}"));
+    let st = vm.run("netstat -s");
+    let accepted = st.lines().find_map(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        (w.len() >= 4 && w[1] == "9" && w[2] == "discard").then(|| w[3].parse::<u64>().ok()).flatten()
+    });
+    vm.check(accepted.is_some_and(|n| n >= 100), format!("discard took the 100 datagrams: {accepted:?}\n{st}"));
+
+    // netstat -an: the services' endpoints in illumos' UDP table.
+    let out = vm.run("netstat -an");
+    for port in [7, 9] {
+        let row = out.lines().find(|l| l.split_whitespace().next() == Some(&format!("*.{port}")));
+        vm.check(row.is_some_and(|r| r.trim_end().ends_with("Idle")), format!("netstat -an lists *.{port} Idle:\n{out}"));
+    }
+    vm.check(out.contains("UDP: IPv4") && out.contains("   Local Address        Remote Address      State"), format!("netstat -an header:\n{out}"));
+
     // A closed port: ECONNREFUSED on the Linux socket.
     let refused = vm.in_ns(|| -> Result<(), String> {
         let s = UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;

@@ -17,7 +17,8 @@ pub fn system() -> Arc<FeSystem> {
     SYSTEM
         .call_once(|| {
             let cpus = crate::percpu::count().max(1) as u32;
-            let sys = FeSystem::new(cpus, Arc::new(KernelSqEnv));
+            let (used, free) = crate::mem::heap::stats();
+            let sys = FeSystem::new(cpus, Arc::new(KernelSqEnv), (used + free) as u64);
             let workers = super::squeue::start(drain);
             log::debug!("fireengine: {cpus} squeues, {workers} workers");
             sys

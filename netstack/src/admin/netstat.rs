@@ -1,9 +1,11 @@
-//! `netstat`: the routing table (`-r`, as illumos `netstat -rn`) and the
-//! per-instance counters (`-s`).
+//! `netstat`: the routing table (`-r`, as illumos `netstat -rn`), the
+//! per-instance counters (`-s`) and the endpoints (`-a`, illumos'
+//! `UDP: IPv4` table; addresses are always numeric).
 //!
 //! ```text
 //! netstat -r [-n] [-f inet]
 //! netstat -s [-f inet]
+//! netstat -a [-n] [-f inet]
 //! ```
 //!
 //! The routing table lists, per IP interface, the default route, the
@@ -11,7 +13,8 @@
 //! for a /32), then the static routes (`UG`, `UGH` for hosts). smoltcp
 //! keeps no per-route reference or use counts: `Ref` and `Use` print 0.
 
-use alloc::string::ToString;
+use alloc::string::{String, ToString};
+use core::net::SocketAddrV4;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
@@ -20,7 +23,7 @@ use super::getopt::{OptError, getopt};
 use super::{AdminEnv, EXIT_FAIL, EXIT_USAGE};
 use crate::stack::IpStack;
 
-const USAGE: &str = "usage: netstat -r [-n] [-f inet]\n       netstat -s [-f inet]";
+const USAGE: &str = "usage: netstat -r [-n] [-f inet]\n       netstat -s [-f inet]\n       netstat -a [-n] [-f inet]";
 
 /// `netstat` (`argv[0]` is `netstat`).
 pub fn netstat(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
@@ -38,8 +41,8 @@ pub fn netstat(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i3
     if !p.operands.is_empty() {
         return usage(out, "extra arguments");
     }
-    if !p.has('r') && !p.has('s') {
-        return usage(out, "only the -r and -s reports are available");
+    if !p.has('r') && !p.has('s') && !p.has('a') {
+        return usage(out, "only the -a, -r and -s reports are available");
     }
     let instances = env.instances();
     if p.has('r') {
@@ -48,7 +51,29 @@ pub fn netstat(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i3
     if p.has('s') {
         statistics(&instances, out);
     }
+    if p.has('a') {
+        endpoints(&instances, out);
+    }
     0
+}
+
+/// `address.port` as illumos prints an endpoint: `*` for INADDR_ANY,
+/// right-aligned in 7 columns as `pr_ap` pads it.
+fn endpoint(a: SocketAddrV4) -> String {
+    if a.ip().is_unspecified() { alloc::format!("{:>7}.{}", "*", a.port()) } else { alloc::format!("{}.{}", a.ip(), a.port()) }
+}
+
+/// The `UDP: IPv4` table of every instance's UDP endpoints.
+pub fn endpoints(instances: &[Arc<dyn IpStack>], out: &mut dyn Write) {
+    let _ = writeln!(out, "\nUDP: IPv4");
+    let _ = writeln!(out, "   Local Address        Remote Address      State");
+    let _ = writeln!(out, "-------------------- -------------------- ----------");
+    for inst in instances {
+        for e in inst.udp_endpoints() {
+            let remote = e.remote.map(endpoint).unwrap_or_default();
+            let _ = writeln!(out, "{:<20} {:<20} {}", endpoint(e.local), remote, e.state());
+        }
+    }
 }
 
 fn usage(out: &mut dyn Write, msg: &str) -> i32 {

@@ -22,7 +22,7 @@
 //! The instance thread ([`IpStack::poll_us`]) only runs timers: ARP
 //! retransmits and expiry, reassembly time-outs.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
@@ -40,14 +40,18 @@ use super::ip::reass::{ReassOutcome, Reassembler};
 use super::arp::{AddrState, ArpActions, BROADCAST_MAC, ArpConfig, NeighbourCache, NeighbourState, Resolution};
 use super::route::{NextHop, RouteTable};
 use super::wire::arp::ArpPacket;
-use super::sock::{Datagram, RcvQueue, Upcall};
+use super::classifier::{Classifier, ClassifierConfig};
+use super::conn::ConnRef;
+use super::sock::Datagram;
+use super::udp::{self, UdpConn, UdpHost, UdpPcb, UdpSocket};
 use super::squeue::{SqCtx, SqEntry, SqEnv, SqMode, SquedSet};
 use super::wire::ipv4::{IPPROTO_ICMP, IPPROTO_UDP, Ipv4Header};
-use super::wire::udp::{UDP_HEADER_LEN, UdpHeader};
+use super::wire::udp::UdpHeader;
 use crate::config::{Ipv4Net, check_host_addr, is_unicast};
 use crate::link::Link;
 use crate::stack::{
     AddrInfo, EchoReply, IpStack, Neighbour, NetError, PingId, Proto, RouteInfo, ServiceStats, StackKind, TcpId, TcpStatus,
+    UdpEndpoint, UdpId,
 };
 use crate::stats::{Counters, StackStats, add};
 
@@ -59,42 +63,43 @@ const ETHERTYPE_ARP: u16 = 0x0806;
 pub const MAX_ADDRS: usize = 8;
 /// Routes per instance (interface routes included).
 pub const MAX_ROUTES: usize = 10_000;
-/// UDP conns per instance.
-pub const MAX_UDP_CONNS: usize = 4096;
 /// Echo requesters per instance.
 pub const MAX_REQUESTERS: usize = 8;
+/// UDP sockets of local users (the shell's tools) per instance.
+pub const MAX_USER_UDP: usize = 8;
 /// Replies kept per requester until read.
 const MAX_REPLIES: usize = 64;
 /// Default receive buffer of a UDP socket (illumos `udp_recv_hiwat`).
 pub const UDP_RECV_BUF: usize = 128 * 1024;
+/// UDP's anonymous ports (illumos `smallest_anon_port`,
+/// `largest_anon_port`).
+pub const UDP_ANON_PORTS: (u16, u16) = (32768, 65535);
 /// UDP echo service port.
 const ECHO_PORT: u16 = 7;
+/// UDP discard service port.
+const DISCARD_PORT: u16 = 9;
 /// Smallest and largest link MTU accepted.
 const MIN_MTU: usize = 576;
 const MAX_MTU: usize = 9216;
 
-/// The squeue entries of FireEngine: an operation on a conn.
+/// The squeue entries of FireEngine: an operation on a conn. Each holds
+/// a reference to the conn and to its instance until it has run.
 pub enum FeEntry {
     /// A datagram for a UDP conn: queue it for reading.
-    UdpDeliver { conn: Arc<UdpConn>, dgram: Datagram },
+    UdpDeliver { core: Arc<Core>, conn: ConnRef<UdpPcb>, dgram: Datagram },
     /// A datagram a UDP conn sends.
-    UdpSend { conn: Arc<UdpConn>, to: SocketAddrV4, data: Vec<u8> },
+    UdpSend { core: Arc<Core>, conn: ConnRef<UdpPcb>, to: SocketAddrV4, data: Vec<u8> },
 }
 
 impl SqEntry for FeEntry {
-    fn process(self, _ctx: &mut SqCtx<'_, Self>) {
+    fn process(self, ctx: &mut SqCtx<'_, Self>) {
         match self {
-            FeEntry::UdpDeliver { conn, dgram } => {
-                let Some(core) = conn.core.upgrade() else { return };
-                if conn.rcvq.deliver(dgram) {
-                    bump(&core.udp_mib.udp_in_datagrams);
-                } else {
-                    bump(&core.udp_mib.udp_in_overflows);
-                    bump(&core.udp_mib.udp_in_errors);
-                }
+            FeEntry::UdpDeliver { core, conn, dgram } => {
+                debug_assert_eq!(conn.sqp(), ctx.squeue_id(), "a conn's packet in another squeue");
+                udp::deliver(&conn, dgram, &core.udp_mib);
             }
-            FeEntry::UdpSend { conn, to, data } => {
-                let Some(core) = conn.core.upgrade() else { return };
+            FeEntry::UdpSend { core, conn, to, data } => {
+                debug_assert_eq!(conn.sqp(), ctx.squeue_id(), "a conn's packet in another squeue");
                 core.udp_output(&conn, to, &data);
             }
         }
@@ -108,80 +113,25 @@ pub struct FeSystem {
     pub squeues: SquedSet<FeEntry>,
     /// The clock, the CPU, the workers.
     pub env: Arc<dyn SqEnv + Send + Sync>,
+    /// The sizes of each instance's classifier tables.
+    pub classifier: ClassifierConfig,
 }
 
 impl FeSystem {
-    /// A system of `cpus` squeues over `env`.
-    pub fn new(cpus: u32, env: Arc<dyn SqEnv + Send + Sync>) -> Arc<FeSystem> {
-        Arc::new(FeSystem { squeues: SquedSet::new(cpus, super::squeue::SQ_DEFAULT_CAPACITY), env })
+    /// A system of `cpus` squeues over `env`, with classifier tables
+    /// sized for a machine of `mem_bytes` of (heap) memory.
+    pub fn new(cpus: u32, env: Arc<dyn SqEnv + Send + Sync>, mem_bytes: u64) -> Arc<FeSystem> {
+        Arc::new(FeSystem {
+            squeues: SquedSet::new(cpus, super::squeue::SQ_DEFAULT_CAPACITY),
+            env,
+            classifier: ClassifierConfig::from_memory(mem_bytes),
+        })
     }
 
     /// What squeue `id`'s worker does when woken.
     pub fn worker_drain(&self, id: u32) {
         if let Some(sq) = self.squeues.for_cpu(id) {
             sq.worker_drain(&*self.env);
-        }
-    }
-}
-
-/// A UDP conn (`conn_t` with its `udp_t`): bound to a local port, maybe
-/// connected, bound to one squeue.
-pub struct UdpConn {
-    /// Local address (`0.0.0.0`: any of the instance's) and port.
-    pub local: SocketAddrV4,
-    /// The squeue it is bound to.
-    pub sqp: AtomicU32,
-    /// Its receive queue.
-    pub rcvq: RcvQueue,
-    core: Weak<Core>,
-}
-
-/// An open UDP socket of a FireEngine instance. Closed when dropped.
-pub struct UdpSocket {
-    conn: Arc<UdpConn>,
-}
-
-impl UdpSocket {
-    /// The local address and port.
-    pub fn local(&self) -> SocketAddrV4 {
-        self.conn.local
-    }
-
-    /// Sends `data` to `to` (through the conn's squeue). Datagrams larger
-    /// than the link's MTU are fragmented.
-    pub fn send_to(&self, to: SocketAddrV4, data: &[u8]) -> Result<(), NetError> {
-        let core = self.conn.core.upgrade().ok_or(NetError::NotConnected)?;
-        if data.len() > 65507 {
-            return Err(NetError::InvalidArgument);
-        }
-        if !is_unicast(*to.ip()) || to.port() == 0 {
-            return Err(NetError::InvalidAddress);
-        }
-        core.enter(&self.conn, FeEntry::UdpSend { conn: self.conn.clone(), to, data: data.to_vec() }, None)
-    }
-
-    /// The oldest datagram received, if any.
-    pub fn recv_from(&self) -> Option<Datagram> {
-        self.conn.rcvq.recv()
-    }
-
-    /// Calls `f` (inside the conn's squeue: short, non-blocking) whenever a
-    /// datagram has been queued.
-    pub fn set_upcall(&self, f: Option<Upcall>) {
-        self.conn.rcvq.set_upcall(f);
-    }
-
-    /// Datagrams refused because the receive queue was full.
-    pub fn overflows(&self) -> u64 {
-        self.conn.rcvq.overflows()
-    }
-}
-
-impl Drop for UdpSocket {
-    fn drop(&mut self) {
-        self.conn.rcvq.set_upcall(None);
-        if let Some(core) = self.conn.core.upgrade() {
-            core.udp_unbind(&self.conn);
         }
     }
 }
@@ -215,8 +165,12 @@ pub struct Core {
     neigh: Mutex<NeighbourCache>,
     reass: Mutex<Reassembler>,
     icmp_limiter: Mutex<ErrRateLimiter>,
-    /// UDP fanout: local port → conns (exact address first, then any).
-    udp: RwLock<BTreeMap<u16, Vec<Arc<UdpConn>>>>,
+    /// The IP classifier: the instance's conns.
+    classifier: Classifier<UdpPcb>,
+    /// Serializes binds (the port check and the insert).
+    bind_lock: Mutex<()>,
+    /// This instance, for the sockets and squeue entries it hands out.
+    me: Weak<Core>,
     requesters: Mutex<Vec<Requester>>,
     next_ident: AtomicU16,
     next_port: AtomicU16,
@@ -226,7 +180,12 @@ pub struct Core {
     icmp_mib: IcmpMib,
     udp_mib: UdpMib,
     echo: EchoCounters,
-    echo_sock: Mutex<Option<UdpSocket>>,
+    /// The shell's UDP sockets.
+    user_udp: Mutex<Vec<(u32, UdpSocket)>>,
+    next_udp_id: AtomicU32,
+    /// The echo (7) and discard (9) services' sockets.
+    services: Mutex<Vec<UdpSocket>>,
+    discard: EchoCounters,
 }
 
 /// A FireEngine instance. See the module documentation.
@@ -244,7 +203,10 @@ impl FeInstance {
         if mac[0] & 1 != 0 || mac == [0; 6] || !(MIN_MTU..=MAX_MTU).contains(&mtu) {
             return Err(NetError::BadLink);
         }
-        let core = Arc::new(Core {
+        let core = Arc::new_cyclic(|me| Core {
+            me: me.clone(),
+            classifier: Classifier::new(sys.classifier),
+            bind_lock: Mutex::new(()),
             link,
             mac,
             mtu,
@@ -256,7 +218,6 @@ impl FeInstance {
             neigh: Mutex::new(NeighbourCache::new(mac, ArpConfig::default())),
             reass: Mutex::new(Reassembler::default()),
             icmp_limiter: Mutex::new(ErrRateLimiter::default()),
-            udp: RwLock::new(BTreeMap::new()),
             requesters: Mutex::new(Vec::new()),
             next_ident: AtomicU16::new((seed >> 17) as u16 | 1),
             next_port: AtomicU16::new(32768 + (seed as u16 % 16384)),
@@ -266,28 +227,48 @@ impl FeInstance {
             icmp_mib: IcmpMib::new(),
             udp_mib: UdpMib::new(),
             echo: EchoCounters::default(),
-            echo_sock: Mutex::new(None),
+            user_udp: Mutex::new(Vec::new()),
+            next_udp_id: AtomicU32::new(1),
+            services: Mutex::new(Vec::new()),
+            discard: EchoCounters::default(),
         });
         let inst = FeInstance { core };
         inst.start_echo()?;
+        inst.start_discard()?;
         Ok(inst)
     }
 
-    /// Opens a UDP socket on `port` (0: an ephemeral port from
-    /// `smallest_anon_port`..=`largest_anon_port`).
+    /// Opens a UDP socket bound to `0.0.0.0:port` (0: an anonymous port
+    /// from `smallest_anon_port`..=`largest_anon_port`).
     pub fn udp_open(&self, port: u16) -> Result<UdpSocket, NetError> {
-        self.core.udp_bind(port).map(|conn| UdpSocket { conn })
+        self.udp_bind(Ipv4Addr::UNSPECIFIED, port)
+    }
+
+    /// Opens a UDP socket bound to `laddr:port` (`laddr` one of the
+    /// instance's addresses or `0.0.0.0`).
+    pub fn udp_bind(&self, laddr: Ipv4Addr, port: u16) -> Result<UdpSocket, NetError> {
+        self.core.udp_bind(laddr, port)
+    }
+
+    /// The instance's UDP endpoints (`netstat -an`).
+    pub fn udp_endpoints(&self) -> Vec<UdpEndpoint> {
+        udp::endpoints(&self.core.classifier)
+    }
+
+    /// The classifier's counters.
+    pub fn classifier_stats(&self) -> super::classifier::ClassifierStats {
+        self.core.classifier.stats()
     }
 
     /// The UDP echo service: answers every datagram to port 7 with the
     /// same bytes, from its upcall (inside the squeue).
     fn start_echo(&self) -> Result<(), NetError> {
         let sock = self.udp_open(ECHO_PORT)?;
-        let conn = Arc::downgrade(&sock.conn);
+        let conn = Arc::downgrade(sock.conn());
+        let me = self.core.me.clone();
         sock.set_upcall(Some(Arc::new(move || {
-            let Some(conn) = conn.upgrade() else { return };
-            let Some(core) = conn.core.upgrade() else { return };
-            while let Some(d) = conn.rcvq.recv() {
+            let (Some(conn), Some(core)) = (conn.upgrade(), me.upgrade()) else { return };
+            while let Some(d) = conn.proto.rcvq.recv() {
                 core.echo.received.fetch_add(1, Ordering::Relaxed);
                 // Never answer another service's port: two echo services
                 // would bounce a datagram forever.
@@ -296,13 +277,29 @@ impl FeInstance {
                     continue;
                 }
                 core.echo.bytes.fetch_add(d.data.len() as u64, Ordering::Relaxed);
-                let entry = FeEntry::UdpSend { conn: conn.clone(), to: d.from, data: d.data };
-                if core.enter(&conn, entry, Some(SqMode::Fill)).is_err() {
+                let entry = FeEntry::UdpSend { core: core.clone(), conn: conn.clone(), to: d.from, data: d.data };
+                if core.enter(conn.sqp(), entry, Some(SqMode::Fill)).is_err() {
                     core.echo.refused.fetch_add(1, Ordering::Relaxed);
                 }
             }
         })));
-        *self.core.echo_sock.lock() = Some(sock);
+        self.core.services.lock().push(sock);
+        Ok(())
+    }
+
+    /// The UDP discard service: reads and counts every datagram to port 9.
+    fn start_discard(&self) -> Result<(), NetError> {
+        let sock = self.udp_open(DISCARD_PORT)?;
+        let conn = Arc::downgrade(sock.conn());
+        let me = self.core.me.clone();
+        sock.set_upcall(Some(Arc::new(move || {
+            let (Some(conn), Some(core)) = (conn.upgrade(), me.upgrade()) else { return };
+            while let Some(d) = conn.proto.rcvq.recv() {
+                core.discard.received.fetch_add(1, Ordering::Relaxed);
+                core.discard.bytes.fetch_add(d.data.len() as u64, Ordering::Relaxed);
+            }
+        })));
+        self.core.services.lock().push(sock);
         Ok(())
     }
 
@@ -339,10 +336,10 @@ impl Core {
         self.ip_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Enters `e` into `conn`'s squeue (`mode` `None`: the sender's mode,
-    /// after `tcp_squeue_wput`).
-    fn enter(&self, conn: &UdpConn, e: FeEntry, mode: Option<SqMode>) -> Result<(), NetError> {
-        let Some(sq) = self.sys.squeues.for_cpu(conn.sqp.load(Ordering::Relaxed)) else {
+    /// Enters `e` into squeue `sqp` (a conn's; `mode` `None`: the
+    /// sender's mode, after `tcp_squeue_wput`).
+    fn enter(&self, sqp: u32, e: FeEntry, mode: Option<SqMode>) -> Result<(), NetError> {
+        let Some(sq) = self.sys.squeues.for_cpu(sqp) else {
             return Err(NetError::NoBuffers);
         };
         let r = match mode {
@@ -354,65 +351,17 @@ impl Core {
 
     // ---- UDP conns ----
 
-    fn udp_bind(self: &Arc<Self>, port: u16) -> Result<Arc<UdpConn>, NetError> {
-        let mut t = self.udp.write();
-        let count: usize = t.values().map(|v| v.len()).sum();
-        if count >= MAX_UDP_CONNS {
-            return Err(NetError::TooManyConnections);
+    fn udp_bind(&self, laddr: Ipv4Addr, port: u16) -> Result<UdpSocket, NetError> {
+        if !laddr.is_unspecified() && !self.addrs.read().iter().any(|a| a.net.addr() == laddr) {
+            // EADDRNOTAVAIL
+            return Err(NetError::InvalidAddress);
         }
-        let port = if port != 0 {
-            if t.contains_key(&port) {
-                return Err(NetError::AddrInUse);
-            }
-            port
-        } else {
-            let (lo, hi) = (32768u16, 65535u16);
-            let span = u32::from(hi - lo) + 1;
-            let mut found = None;
-            for _ in 0..span {
-                let p = self.next_port.fetch_add(1, Ordering::Relaxed);
-                let p = lo + ((u32::from(p)) % span) as u16;
-                if !t.contains_key(&p) {
-                    found = Some(p);
-                    break;
-                }
-            }
-            found.ok_or(NetError::AddrInUse)?
-        };
+        let _g = self.bind_lock.lock();
         let sq = self.sys.squeues.pick_for_new_conn(self.sys.env.cpu());
+        let conn = udp::bind(&self.classifier, laddr, port, UDP_ANON_PORTS, &self.next_port, sq.id(), UDP_RECV_BUF)?;
         sq.bind_conn();
-        let conn = Arc::new(UdpConn {
-            local: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port),
-            sqp: AtomicU32::new(sq.id()),
-            rcvq: RcvQueue::new(UDP_RECV_BUF),
-            core: Arc::downgrade(self),
-        });
-        t.entry(port).or_default().push(conn.clone());
-        Ok(conn)
-    }
-
-    fn udp_unbind(&self, conn: &Arc<UdpConn>) {
-        let mut t = self.udp.write();
-        if let Some(v) = t.get_mut(&conn.local.port()) {
-            let before = v.len();
-            v.retain(|c| !Arc::ptr_eq(c, conn));
-            if v.len() != before
-                && let Some(sq) = self.sys.squeues.for_cpu(conn.sqp.load(Ordering::Relaxed))
-            {
-                sq.unbind_conn();
-            }
-            if v.is_empty() {
-                t.remove(&conn.local.port());
-            }
-        }
-    }
-
-    /// The UDP conn for a datagram to `dst:dport` (exact local address
-    /// before the wildcard, as illumos' `ipcl_classify_v4`).
-    fn udp_classify(&self, dst: Ipv4Addr, dport: u16) -> Option<Arc<UdpConn>> {
-        let t = self.udp.read();
-        let v = t.get(&dport)?;
-        v.iter().find(|c| *c.local.ip() == dst).or_else(|| v.iter().find(|c| c.local.ip().is_unspecified())).cloned()
+        let host: Weak<dyn UdpHost> = self.me.clone();
+        Ok(UdpSocket::new(conn, host))
     }
 
     fn udp_output(&self, conn: &UdpConn, to: SocketAddrV4, data: &[u8]) {
@@ -421,14 +370,12 @@ impl Core {
             bump(&self.udp_mib.udp_out_errors);
             return;
         };
-        let src = if conn.local.ip().is_unspecified() { r.src } else { *conn.local.ip() };
-        let mut dgram = alloc::vec![0u8; UDP_HEADER_LEN + data.len()];
-        dgram[UDP_HEADER_LEN..].copy_from_slice(data);
-        let h = UdpHeader { src_port: conn.local.port(), dst_port: to.port() };
-        if h.emit(&mut dgram, src, *to.ip()).is_err() {
+        let laddr = conn.laddr();
+        let src = if laddr.is_unspecified() { r.src } else { laddr };
+        let Some(dgram) = udp::build(src, conn.lport(), to, data) else {
             bump(&self.udp_mib.udp_out_errors);
             return;
-        }
+        };
         bump(&self.udp_mib.udp_out_datagrams);
         self.ip_output(src, *to.ip(), IPPROTO_UDP, &dgram, r.next_hop);
     }
@@ -662,7 +609,7 @@ impl Core {
             }
         };
         bump(&self.ip_mib.ip_in_delivers);
-        let Some(conn) = self.udp_classify(hdr.dst, uh.dst_port) else {
+        let Some(conn) = udp::classify(&self.classifier, hdr.src, uh.src_port, hdr.dst, uh.dst_port) else {
             bump(&self.udp_mib.udp_no_ports);
             if !to_bcast {
                 self.send_icmp_error(IcmpErrorKind::PortUnreachable, datagram, hdr, to_bcast, link_bcast);
@@ -670,8 +617,10 @@ impl Core {
             return;
         };
         let dgram = Datagram { from: SocketAddrV4::new(hdr.src, uh.src_port), data: data.to_vec() };
-        let e = FeEntry::UdpDeliver { conn: conn.clone(), dgram };
-        if self.enter(&conn, e, Some(SqMode::Process)).is_err() {
+        let Some(core) = self.me.upgrade() else { return };
+        let sqp = conn.sqp();
+        let e = FeEntry::UdpDeliver { core, conn, dgram };
+        if self.enter(sqp, e, Some(SqMode::Process)).is_err() {
             bump(&self.ip_mib.ip_in_discards);
         }
     }
@@ -693,6 +642,28 @@ impl Core {
         if let Some(e) = err {
             bump(&self.ip_mib.ip_out_requests);
             self.send_datagram(e, r.next_hop);
+        }
+    }
+}
+
+impl UdpHost for Core {
+    fn udp_send(&self, conn: &ConnRef<UdpPcb>, to: SocketAddrV4, data: &[u8]) -> Result<(), NetError> {
+        let core = self.me.upgrade().ok_or(NetError::NotConnected)?;
+        let e = FeEntry::UdpSend { core, conn: conn.clone(), to, data: data.to_vec() };
+        self.enter(conn.sqp(), e, None)
+    }
+
+    fn udp_source_for(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.routes.read().resolve(dst).map(|r| r.src)
+    }
+
+    fn udp_classifier(&self) -> &Classifier<UdpPcb> {
+        &self.classifier
+    }
+
+    fn udp_closed(&self, conn: &ConnRef<UdpPcb>) {
+        if let Some(sq) = self.sys.squeues.for_cpu(conn.sqp()) {
+            sq.unbind_conn();
         }
     }
 }
@@ -897,22 +868,74 @@ impl IpStack for FeInstance {
         Vec::new()
     }
 
+    fn udp_open(&self, port: u16) -> Result<UdpId, NetError> {
+        let mut v = self.core.user_udp.lock();
+        if v.len() >= MAX_USER_UDP {
+            return Err(NetError::TooManyConnections);
+        }
+        let sock = FeInstance::udp_open(self, port)?;
+        let id = self.core.next_udp_id.fetch_add(1, Ordering::Relaxed);
+        v.push((id, sock));
+        Ok(UdpId(id))
+    }
+
+    fn udp_send_to(&self, id: UdpId, to: SocketAddrV4, data: &[u8]) -> Result<(), NetError> {
+        let v = self.core.user_udp.lock();
+        let (_, s) = v.iter().find(|(i, _)| *i == id.0).ok_or(NetError::NotFound)?;
+        s.send_to(to, data)
+    }
+
+    fn udp_recv_from(&self, id: UdpId, buf: &mut [u8]) -> Result<Option<(SocketAddrV4, usize)>, NetError> {
+        let v = self.core.user_udp.lock();
+        let (_, s) = v.iter().find(|(i, _)| *i == id.0).ok_or(NetError::NotFound)?;
+        Ok(s.recv_from().map(|d| {
+            let n = d.data.len().min(buf.len());
+            buf[..n].copy_from_slice(&d.data[..n]);
+            (d.from, d.data.len())
+        }))
+    }
+
+    fn udp_close(&self, id: UdpId) {
+        let gone = {
+            let mut v = self.core.user_udp.lock();
+            v.iter().position(|(i, _)| *i == id.0).map(|i| v.remove(i))
+        };
+        // The socket closes here, with no lock held.
+        drop(gone);
+    }
+
+    fn udp_endpoints(&self) -> Vec<UdpEndpoint> {
+        FeInstance::udp_endpoints(self)
+    }
+
     fn stats(&self) -> StackStats {
         self.core.counters.snapshot()
     }
 
     fn service_stats(&self) -> Vec<ServiceStats> {
-        let e = &self.core.echo;
-        alloc::vec![ServiceStats {
-            name: "echo",
-            proto: Proto::Udp,
-            port: ECHO_PORT,
-            accepted: e.received.load(Ordering::Relaxed),
-            refused: e.refused.load(Ordering::Relaxed),
-            active: 0,
-            bytes_in: e.bytes.load(Ordering::Relaxed),
-            bytes_out: e.bytes.load(Ordering::Relaxed),
-        }]
+        let (e, d) = (&self.core.echo, &self.core.discard);
+        alloc::vec![
+            ServiceStats {
+                name: "echo",
+                proto: Proto::Udp,
+                port: ECHO_PORT,
+                accepted: e.received.load(Ordering::Relaxed),
+                refused: e.refused.load(Ordering::Relaxed),
+                active: 0,
+                bytes_in: e.bytes.load(Ordering::Relaxed),
+                bytes_out: e.bytes.load(Ordering::Relaxed),
+            },
+            ServiceStats {
+                name: "discard",
+                proto: Proto::Udp,
+                port: DISCARD_PORT,
+                accepted: d.received.load(Ordering::Relaxed),
+                refused: 0,
+                active: 0,
+                bytes_in: d.bytes.load(Ordering::Relaxed),
+                bytes_out: 0,
+            },
+        ]
     }
 
     fn mib(&self) -> Vec<(&'static str, Vec<(&'static str, u64)>)> {

@@ -4,8 +4,11 @@
 //! down this list only (a room uses the rooms below it, never above):
 //!
 //! * [`instance`]: a FireEngine stack instance on a link ([`crate::IpStack`]):
-//!   the receive walk, output, the UDP echo service; [`sock`]: the socket
-//!   interface services use.
+//!   the receive walk, output, the UDP echo and discard services.
+//! * [`udp`]: UDP conns (`udp_t`) in the classifier's UDP table: bind,
+//!   connect, classify, deliver, and the socket handle services use
+//!   (through [`udp::UdpHost`], which the instance implements).
+//! * [`sock`]: the socket interface's bounded receive queues and upcalls.
 //! * [`classifier`]: the IP classifier, fanout tables of [`conn`]s in
 //!   illumos' lookup order (connected 5-tuple, bound/listening, UDP,
 //!   protocol).
@@ -24,10 +27,7 @@
 //! * [`wire`]: header types that parse and emit (IPv4, ARP, ICMP, UDP) and
 //!   the Internet checksum.
 //!
-//! Part 1 (issue 12) builds these rooms as host-tested code; the instance
-//! that wires them to a link, the socket interface, ICMP/UDP processing and
-//! the admin commands follow. smoltcp (`crate::smol`) stays a separate,
-//! self-contained alternative.
+//! smoltcp (`crate::smol`) stays a separate, self-contained alternative.
 
 pub mod arp;
 pub mod classifier;
@@ -38,4 +38,5 @@ pub mod instance;
 pub mod route;
 pub mod sock;
 pub mod squeue;
+pub mod udp;
 pub mod wire;

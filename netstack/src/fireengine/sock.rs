@@ -26,6 +26,14 @@ pub struct Datagram {
     pub data: Vec<u8>,
 }
 
+/// What a queued datagram costs beyond its payload, so that a flood of
+/// empty datagrams is bounded too (illumos charges the whole mblk).
+pub const DATAGRAM_OVERHEAD: usize = 64;
+
+fn cost(d: &Datagram) -> usize {
+    d.data.len() + DATAGRAM_OVERHEAD
+}
+
 /// Called when a datagram has been queued for reading.
 pub type Upcall = Arc<dyn Fn() + Send + Sync>;
 
@@ -39,8 +47,8 @@ pub struct RcvQueue {
 }
 
 impl RcvQueue {
-    /// A queue holding at most `limit` bytes of datagrams (at least one
-    /// datagram of any size is refused beyond it).
+    /// A queue holding at most `limit` bytes of datagrams, each charged
+    /// its payload plus [`DATAGRAM_OVERHEAD`].
     pub fn new(limit: usize) -> RcvQueue {
         RcvQueue {
             q: Mutex::new((VecDeque::new(), 0)),
@@ -57,11 +65,11 @@ impl RcvQueue {
         {
             let mut g = self.q.lock();
             let (q, bytes) = &mut *g;
-            if *bytes + d.data.len() > self.limit {
+            if *bytes + cost(&d) > self.limit {
                 self.overflows.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
-            *bytes += d.data.len();
+            *bytes += cost(&d);
             q.push_back(d);
         }
         self.delivered.fetch_add(1, Ordering::Relaxed);
@@ -77,7 +85,7 @@ impl RcvQueue {
         let mut g = self.q.lock();
         let (q, bytes) = &mut *g;
         let d = q.pop_front()?;
-        *bytes -= d.data.len();
+        *bytes -= cost(&d);
         Some(d)
     }
 
@@ -91,7 +99,8 @@ impl RcvQueue {
         self.len() == 0
     }
 
-    /// Bytes waiting.
+    /// Bytes charged for what is waiting (payload plus
+    /// [`DATAGRAM_OVERHEAD`] each).
     pub fn bytes(&self) -> usize {
         self.q.lock().1
     }
@@ -130,20 +139,27 @@ mod tests {
     }
 
     #[test]
+    fn empty_datagrams_are_bounded_too() {
+        let q = RcvQueue::new(10 * DATAGRAM_OVERHEAD);
+        let accepted = (0..1000).filter(|_| q.deliver(d(0))).count();
+        assert_eq!((accepted, q.overflows()), (10, 990));
+    }
+
+    #[test]
     fn bounded_by_bytes_with_counted_overflows_and_upcalls() {
-        let q = RcvQueue::new(1000);
+        let q = RcvQueue::new(1000 + 2 * DATAGRAM_OVERHEAD);
         let calls = Arc::new(AtomicUsize::new(0));
         let c = calls.clone();
         q.set_upcall(Some(Arc::new(move || {
             c.fetch_add(1, Ordering::Relaxed);
         })));
         assert!(q.deliver(d(600)));
-        assert!(!q.deliver(d(401)), "600 + 401 > 1000");
+        assert!(!q.deliver(d(401)), "600 + 401 > 1000 (plus two overheads)");
         assert!(q.deliver(d(400)));
-        assert_eq!((q.len(), q.bytes(), q.overflows(), q.delivered()), (2, 1000, 1, 2));
+        assert_eq!((q.len(), q.bytes(), q.overflows(), q.delivered()), (2, 1000 + 2 * DATAGRAM_OVERHEAD, 1, 2));
         assert_eq!(calls.load(Ordering::Relaxed), 2, "no upcall for a refused datagram");
         assert_eq!(q.recv().map(|x| x.data.len()), Some(600));
-        assert_eq!(q.bytes(), 400);
+        assert_eq!(q.bytes(), 400 + DATAGRAM_OVERHEAD);
         q.clear();
         assert!(q.is_empty() && q.recv().is_none());
     }
