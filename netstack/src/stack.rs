@@ -276,6 +276,9 @@ pub enum NetError {
     ConnectionReset,
     /// The connection is not (or no longer) open for this operation.
     NotConnected,
+    /// The datagram is larger than the protocol's `send_buf` or than IP
+    /// carries (EMSGSIZE).
+    MessageTooLong,
 }
 
 impl fmt::Display for NetError {
@@ -301,6 +304,7 @@ impl fmt::Display for NetError {
             NetError::ConnectionRefused => "Connection refused",
             NetError::ConnectionReset => "Connection reset by peer",
             NetError::NotConnected => "Socket is not connected",
+            NetError::MessageTooLong => "Message too long",
         })
     }
 }

@@ -293,3 +293,88 @@ fn a_connected_udp_socket_only_hears_its_peer_and_netstat_lists_it() {
     let want = "\nUDP: IPv4\n   Local Address        Remote Address      State\n-------------------- -------------------- ----------\n      *.7                                 Idle\n      *.9                                 Idle\n10.0.0.1.6000        10.0.0.2.6001        Connected\n";
     assert_eq!(out, want);
 }
+
+#[test]
+fn protocol_properties_act_on_the_data_path() {
+    use arbalest_netstack::NetError;
+    use arbalest_netstack::fireengine::tunables::Tun;
+    let mut h = Hub::new(2);
+    let a = h.fe(1, "10.0.0.1/24");
+    let b = h.fe(2, "10.0.0.2/24");
+    let t = h.sys.tunables.clone();
+    let early = b.udp_open(6100).unwrap();
+    // Resolve b's MAC first, so that the next datagram leaves at once.
+    assert_eq!(h.ping(a.clone(), "10.0.0.2", 1), 1);
+    t.set(Tun::Ttl, 17).unwrap();
+    let s = a.udp_open(0).unwrap();
+    let to_b = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 6100);
+    s.send_to(to_b, b"ttl?").unwrap();
+    let frame = {
+        let q = h.ports[0].0.sent.lock().unwrap();
+        let m = q.back().expect("the datagram left inline");
+        let mut v = vec![0u8; m.total_len()];
+        m.copy_to(&mut v);
+        v
+    };
+    assert_eq!(frame[14 + 8], 17, "the IP header carries the ttl property");
+    let ip_mib = a.mib().into_iter().find(|(s, _)| *s == "IPv4").unwrap().1;
+    assert_eq!(ip_mib.iter().find(|(k, _)| *k == "ipDefaultTTL").unwrap().1, 17);
+    // send_buf bounds a datagram (EMSGSIZE), the boundary included.
+    t.set(Tun::UdpSendBuf, 1000).unwrap();
+    assert_eq!(s.send_to(to_b, &[1u8; 1001]).err(), Some(NetError::MessageTooLong));
+    s.send_to(to_b, &[1u8; 1000]).unwrap();
+    // The anonymous range: binds to port 0 stay in it until it is used up.
+    t.set(Tun::UdpSmallestAnon, 40000).unwrap();
+    t.set(Tun::UdpLargestAnon, 40003).unwrap();
+    let anon: Vec<_> = (0..4).map(|_| a.udp_open(0).unwrap()).collect();
+    let mut ports: Vec<u16> = anon.iter().map(|s| s.local().port()).collect();
+    ports.sort();
+    assert_eq!(ports, vec![40000, 40001, 40002, 40003]);
+    assert_eq!(a.udp_open(0).err(), Some(NetError::AddrInUse), "the range is used up");
+    // recv_buf: sockets opened after the change get the new queue size;
+    // one opened before keeps its own.
+    t.set(Tun::UdpRecvBuf, 2000).unwrap();
+    let small = b.udp_open(6101).unwrap();
+    for _ in 0..10 {
+        s.send_to(to_b, &[2u8; 500]).unwrap();
+        s.send_to(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 6101), &[3u8; 500]).unwrap();
+    }
+    h.run_until(50, |_| false);
+    let mut n_early = 0;
+    while early.recv_from().is_some() {
+        n_early += 1;
+    }
+    let mut n_small = 0;
+    while small.recv_from().is_some() {
+        n_small += 1;
+    }
+    assert_eq!(n_early, 12, "the early socket's 128 KiB queue holds all (ttl?, 1000 B, 10 × 500 B)");
+    assert!((1..=3).contains(&n_small), "a 2000-byte queue holds about three 500-byte datagrams, got {n_small}");
+    let b_udp = b.mib().into_iter().find(|(s, _)| *s == "UDP").unwrap().1;
+    assert_eq!(b_udp.iter().find(|(k, _)| *k == "udpInOverflows").unwrap().1, 10 - n_small as u64);
+    // ICMP send_buf bounds an echo request (8-byte header + data).
+    t.set(Tun::IcmpSendBuf, 1000).unwrap();
+    let id = a.ping_open().unwrap();
+    assert_eq!(a.ping_send(id, Ipv4Addr::new(10, 0, 0, 2), 1, &[0u8; 993]).err(), Some(NetError::MessageTooLong));
+    a.ping_send(id, Ipv4Addr::new(10, 0, 0, 2), 2, &[0u8; 992]).unwrap();
+    a.ping_close(id);
+}
+
+#[test]
+fn ip_squeue_fanout_spreads_new_conns_over_every_squeue() {
+    use arbalest_netstack::fireengine::tunables::Tun;
+    let mut h = Hub::new(4);
+    let a = h.fe(1, "10.0.0.1/24");
+    let base: Vec<u64> = h.sys.squeues.snapshot_all().iter().map(|s| s.conns).collect();
+    h.env.cpu.store(2, Ordering::SeqCst);
+    let on_two: Vec<_> = (0..8).map(|_| a.udp_open(0).unwrap()).collect();
+    let now: Vec<u64> = h.sys.squeues.snapshot_all().iter().map(|s| s.conns).collect();
+    let delta: Vec<u64> = now.iter().zip(&base).map(|(n, b)| n - b).collect();
+    assert_eq!(delta, vec![0, 0, 8, 0], "fanout 0: the squeue of the CPU that opened them");
+    h.sys.tunables.set(Tun::SqFanout, 1).unwrap();
+    let spread: Vec<_> = (0..8).map(|_| a.udp_open(0).unwrap()).collect();
+    let after: Vec<u64> = h.sys.squeues.snapshot_all().iter().map(|s| s.conns).collect();
+    let delta: Vec<u64> = after.iter().zip(&now).map(|(n, b)| n - b).collect();
+    assert_eq!(delta, vec![2, 2, 2, 2], "fanout 1: round-robin over all squeues");
+    drop((on_two, spread));
+}

@@ -52,8 +52,8 @@ pub const COMMANDS: &[Command] = &[
     super::nicctl::COMMAND,
     Command {
         name: "ndd",
-        usage: "ndd /dev/mac [name]\nndd -set /dev/mac name value",
-        summary: "get and set the MAC layer's tunables (soft ring set watermarks, poll limit, dynamic polling)",
+        usage: "ndd /dev/mac|/dev/ip|/dev/icmp|/dev/udp|/dev/tcp [name]\nndd -set /dev/mac|/dev/ip|/dev/icmp|/dev/udp|/dev/tcp name value",
+        summary: "get and set tunables: the MAC layer's (/dev/mac) and FireEngine's (/dev/ip, /dev/icmp, /dev/udp, /dev/tcp)",
         run: cmd_ndd,
     },
     Command { name: "dladm", usage: admin::DLADM_USAGE, summary: "administer data links", run: cmd_dladm },
@@ -62,7 +62,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "flowstat", usage: admin::FLOWSTAT_USAGE, summary: "report flow statistics", run: cmd_flowstat },
     Command {
         name: "ipadm",
-        usage: "ipadm create-addr -T static -a address/prefixlen link[/addrobj]\nipadm delete-addr addrobj\nipadm show-addr [addrobj]\nipadm show-if [link]\nipadm create-if link\nipadm delete-if link",
+        usage: "ipadm create-addr -T static -a address/prefixlen link[/addrobj]\nipadm delete-addr addrobj\nipadm show-addr [addrobj]\nipadm show-if [link]\nipadm create-if [-s fireengine|smoltcp] link\nipadm delete-if link\nipadm show-prop [[-c] -o field,...] [-p prop,...] [ip|ipv4|icmp|udp]\nipadm set-prop [-t] -p prop=value ip|ipv4|icmp|udp\nipadm reset-prop [-t] -p prop ip|ipv4|icmp|udp",
         summary: "configure IP interfaces and addresses",
         run: cmd_ip,
     },
@@ -103,6 +103,9 @@ impl arbalest_netstack::admin::AdminEnv for IpEnv<'_> {
     }
     fn squeue_stats(&self) -> alloc::vec::Vec<arbalest_netstack::fireengine::squeue::SqStats> {
         super::fe::squeue_stats()
+    }
+    fn fe_tunables(&self) -> Option<alloc::sync::Arc<arbalest_netstack::fireengine::tunables::Tunables>> {
+        Some(super::fe::system().tunables.clone())
     }
     fn create_if(
         &mut self,
@@ -179,8 +182,8 @@ fn cmd_ndd(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
     };
     let Some((&dev, rest)) = rest.split_first() else { return ctx.usage_error() };
     if dev != "/dev/mac" {
-        ctx.error(format_args!("{dev}: no such driver (only /dev/mac has tunables)"));
-        return 1;
+        // FireEngine's drivers (and the error for any other name).
+        return cmd_ip(ctx, argv);
     }
     match (set, rest) {
         (false, []) => {

@@ -7,6 +7,7 @@
 //! ipadm create-addr [-t] -T static -a [local=]addr[/prefixlen] <addrobj>
 //! ipadm delete-addr <addrobj>
 //! ipadm show-addr [[-p] -o <field>,...] [<addrobj>]
+//! ipadm show-prop|set-prop|reset-prop ...   (see `ipadm_prop`)
 //! ipadm help [<subcommand>]
 //! ```
 //!
@@ -36,6 +37,9 @@ const SUBCOMMANDS: &[(&str, &str)] = &[
     ("create-addr", "create-addr\t[-t] -T static -a [local=]addr[/prefixlen] <addrobj>"),
     ("delete-addr", "delete-addr\t<addrobj>"),
     ("show-addr", "show-addr\t[[-p] -o <field>,...] [<addrobj>]"),
+    ("show-prop", super::ipadm_prop::SHOW_USAGE),
+    ("set-prop", super::ipadm_prop::SET_USAGE),
+    ("reset-prop", super::ipadm_prop::RESET_USAGE),
     ("help", "help\t\t[<subcommand>]"),
 ];
 
@@ -76,6 +80,9 @@ pub fn ipadm(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 
         "create-addr" => create_addr(args, env, out),
         "delete-addr" => delete_addr(args, env, out),
         "show-addr" => show_addr(args, env, out),
+        "show-prop" => super::ipadm_prop::show_prop(args, env, out),
+        "set-prop" => super::ipadm_prop::set_prop(args, env, out),
+        "reset-prop" => super::ipadm_prop::reset_prop(args, env, out),
         "help" | "-?" | "--help" => help(args, out),
         _ => {
             let _ = writeln!(out, "ipadm: unknown subcommand '{sub}'");

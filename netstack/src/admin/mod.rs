@@ -2,7 +2,10 @@
 //! kernel's shell calls and host tests drive:
 //!
 //! * [`ipadm::ipadm`]: `create-ip`, `delete-ip`, `show-if`, `create-addr`,
-//!   `delete-addr`, `show-addr`, `help`;
+//!   `delete-addr`, `show-addr`, `show-prop`, `set-prop`, `reset-prop`,
+//!   `help`;
+//! * [`ndd::ndd`]: FireEngine's `ndd` variables (`/dev/ip`, `/dev/icmp`,
+//!   `/dev/udp`, `/dev/tcp`); the kernel's `ndd` hands these drivers here;
 //! * [`route::route`]: `add`, `delete`, `help`;
 //! * [`netstat::netstat`]: `-r` (`-rn`) and `-s`;
 //! * [`sqstat::sqstat`]: per-squeue (vertical perimeter) statistics, as
@@ -22,6 +25,8 @@
 pub mod arp;
 pub mod getopt;
 pub mod ipadm;
+pub mod ipadm_prop;
+pub mod ndd;
 pub mod netstat;
 pub mod ofmt;
 pub mod ping;
@@ -63,6 +68,14 @@ pub trait AdminEnv {
         Vec::new()
     }
 
+    /// FireEngine's protocol properties and `ndd` variables (shared by
+    /// every FireEngine instance), for `ipadm show-prop`/`set-prop` and
+    /// `ndd`. The default is none: those commands then say FireEngine is
+    /// not available.
+    fn fe_tunables(&self) -> Option<Arc<crate::fireengine::tunables::Tunables>> {
+        None
+    }
+
     /// Creates an IP interface on the data link `link` running `stack`
     /// (`None`: the system's default stack) ([`NetError::NoSuchInterface`]
     /// if there is no such link, [`NetError::InterfaceExists`] if it has
@@ -91,6 +104,7 @@ pub type Command = fn(&[&str], &mut dyn AdminEnv, &mut dyn Write) -> i32;
 /// The commands by name.
 pub const COMMANDS: &[(&str, Command)] = &[
     ("ipadm", ipadm::ipadm),
+    ("ndd", ndd::ndd),
     ("route", route::route),
     ("netstat", netstat::netstat),
     ("sqstat", sqstat::sqstat),

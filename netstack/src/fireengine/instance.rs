@@ -45,6 +45,7 @@ use super::conn::ConnRef;
 use super::sock::Datagram;
 use super::udp::{self, UdpConn, UdpHost, UdpPcb, UdpSocket};
 use super::squeue::{SqCtx, SqEntry, SqEnv, SqMode, SquedSet};
+use super::tunables::Tunables;
 use super::wire::ipv4::{IPPROTO_ICMP, IPPROTO_UDP, Ipv4Header};
 use super::wire::udp::UdpHeader;
 use crate::config::{Ipv4Net, check_host_addr, is_unicast};
@@ -67,13 +68,9 @@ pub const MAX_ROUTES: usize = 10_000;
 pub const MAX_REQUESTERS: usize = 8;
 /// UDP sockets of local users (the shell's tools) per instance.
 pub const MAX_USER_UDP: usize = 8;
-/// Replies kept per requester until read.
+/// Replies kept per requester until read (besides the ICMP `recv_buf`
+/// bytes bound).
 const MAX_REPLIES: usize = 64;
-/// Default receive buffer of a UDP socket (illumos `udp_recv_hiwat`).
-pub const UDP_RECV_BUF: usize = 128 * 1024;
-/// UDP's anonymous ports (illumos `smallest_anon_port`,
-/// `largest_anon_port`).
-pub const UDP_ANON_PORTS: (u16, u16) = (32768, 65535);
 /// UDP echo service port.
 const ECHO_PORT: u16 = 7;
 /// UDP discard service port.
@@ -115,16 +112,21 @@ pub struct FeSystem {
     pub env: Arc<dyn SqEnv + Send + Sync>,
     /// The sizes of each instance's classifier tables.
     pub classifier: ClassifierConfig,
+    /// The protocol properties and `ndd` variables, shared by every
+    /// instance (the squeue tunables among them).
+    pub tunables: Arc<Tunables>,
 }
 
 impl FeSystem {
     /// A system of `cpus` squeues over `env`, with classifier tables
     /// sized for a machine of `mem_bytes` of (heap) memory.
     pub fn new(cpus: u32, env: Arc<dyn SqEnv + Send + Sync>, mem_bytes: u64) -> Arc<FeSystem> {
+        let tunables = Arc::new(Tunables::default());
         Arc::new(FeSystem {
-            squeues: SquedSet::new(cpus, super::squeue::SQ_DEFAULT_CAPACITY),
+            squeues: SquedSet::with_config(cpus, super::squeue::SQ_DEFAULT_CAPACITY, tunables.squeue.clone()),
             env,
             classifier: ClassifierConfig::from_memory(mem_bytes),
+            tunables,
         })
     }
 
@@ -306,6 +308,8 @@ impl FeInstance {
     /// The instance's MIBs for `netstat -s`: (section, counters).
     pub fn mib(&self) -> Vec<(&'static str, Vec<(&'static str, u64)>)> {
         let c = &self.core;
+        // ipDefaultTTL is a value: the current `ttl` property.
+        c.ip_mib.ip_default_ttl.store(u64::from(c.sys.tunables.ttl()), Ordering::Relaxed);
         alloc::vec![
             ("UDP", c.udp_mib.fields().collect()),
             ("IPv4", c.ip_mib.fields().collect()),
@@ -358,7 +362,8 @@ impl Core {
         }
         let _g = self.bind_lock.lock();
         let sq = self.sys.squeues.pick_for_new_conn(self.sys.env.cpu());
-        let conn = udp::bind(&self.classifier, laddr, port, UDP_ANON_PORTS, &self.next_port, sq.id(), UDP_RECV_BUF)?;
+        let t = &self.sys.tunables;
+        let conn = udp::bind(&self.classifier, laddr, port, t.udp_anon_ports(), &self.next_port, sq.id(), t.udp_recv_buf())?;
         sq.bind_conn();
         let host: Weak<dyn UdpHost> = self.me.clone();
         Ok(UdpSocket::new(conn, host))
@@ -387,7 +392,7 @@ impl Core {
     fn ip_output(&self, src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8], next_hop: Ipv4Addr) {
         bump(&self.ip_mib.ip_out_requests);
         let mut h = Ipv4Header::new(src, dst, proto, payload.len() as u16);
-        h.ttl = super::ip::mib::IP_DEFAULT_TTL as u8;
+        h.ttl = self.sys.tunables.ttl();
         h.ident = self.next_ip_id();
         let mut dgram = alloc::vec![0u8; h.header_len() + payload.len()];
         let Ok(n) = h.emit(&mut dgram) else {
@@ -574,7 +579,7 @@ impl Core {
 
     fn icmp_input(&self, datagram: &[u8], hdr: &Ipv4Header, to_bcast: bool) {
         let our = if to_bcast { self.first_addr().unwrap_or(hdr.dst) } else { hdr.dst };
-        let ttl = super::ip::mib::IP_DEFAULT_TTL as u8;
+        let ttl = self.sys.tunables.ttl();
         match IcmpInput::classify(datagram, our, to_bcast, ttl, self.next_ip_id(), &self.icmp_mib) {
             IcmpInput::Reply(reply) => {
                 bump(&self.ip_mib.ip_in_delivers);
@@ -589,10 +594,16 @@ impl Core {
                 let at_us = self.sys.env.now_ns() / 1000;
                 let mut rq = self.requesters.lock();
                 if let Some(r) = rq.iter_mut().find(|r| r.ident == ident) {
-                    if r.replies.len() == MAX_REPLIES {
+                    // Bounded by count and by the ICMP `recv_buf` bytes:
+                    // the oldest unread reply makes room.
+                    let len = data_len + 8;
+                    let cap = self.sys.tunables.icmp_recv_buf();
+                    while !r.replies.is_empty()
+                        && (r.replies.len() == MAX_REPLIES || r.replies.iter().map(|e| e.len).sum::<usize>() + len > cap)
+                    {
                         r.replies.pop_front();
                     }
-                    r.replies.push_back(EchoReply { from: hdr.src, seq, len: data_len + 8, at_us });
+                    r.replies.push_back(EchoReply { from: hdr.src, seq, len, at_us });
                 }
             }
             IcmpInput::Error { .. } => bump(&self.ip_mib.ip_in_delivers),
@@ -631,7 +642,7 @@ impl Core {
             dst_was_broadcast_or_multicast: to_bcast,
             link_broadcast: link_bcast,
             src: if to_bcast { r.src } else { hdr.dst },
-            ttl: super::ip::mib::IP_DEFAULT_TTL as u8,
+            ttl: self.sys.tunables.ttl(),
             ident: self.next_ip_id(),
         };
         let now = self.now_ms();
@@ -648,6 +659,10 @@ impl Core {
 
 impl UdpHost for Core {
     fn udp_send(&self, conn: &ConnRef<UdpPcb>, to: SocketAddrV4, data: &[u8]) -> Result<(), NetError> {
+        if data.len() > self.sys.tunables.udp_send_buf() {
+            // EMSGSIZE: larger than UDP's `send_buf`.
+            return Err(NetError::MessageTooLong);
+        }
         let core = self.me.upgrade().ok_or(NetError::NotConnected)?;
         let e = FeEntry::UdpSend { core, conn: conn.clone(), to, data: data.to_vec() };
         self.enter(conn.sqp(), e, None)
@@ -821,8 +836,9 @@ impl IpStack for FeInstance {
         if !is_unicast(dst) {
             return Err(NetError::InvalidAddress);
         }
-        if data.len() + 28 > 65535 {
-            return Err(NetError::InvalidArgument);
+        if data.len() + 28 > 65535 || data.len() + 8 > self.core.sys.tunables.icmp_send_buf() {
+            // EMSGSIZE: above IP's limit or ICMP's `send_buf`.
+            return Err(NetError::MessageTooLong);
         }
         let r = self.core.routes.read().resolve(dst).ok_or(NetError::Unreachable)?;
         let msg = super::wire::icmp::IcmpMessage::EchoRequest { ident: id.0, seq, data };

@@ -9,6 +9,9 @@
 //!   connect, classify, deliver, and the socket handle services use
 //!   (through [`udp::UdpHost`], which the instance implements).
 //! * [`sock`]: the socket interface's bounded receive queues and upcalls.
+//! * [`tunables`]: the protocol properties (`ipadm show-prop`/`set-prop`)
+//!   and `ndd` variables of `/dev/ip`, `/dev/icmp`, `/dev/udp`,
+//!   `/dev/tcp`, shared by every instance, the squeue tunables among them.
 //! * [`classifier`]: the IP classifier, fanout tables of [`conn`]s in
 //!   illumos' lookup order (connected 5-tuple, bound/listening, UDP,
 //!   protocol).
@@ -38,5 +41,6 @@ pub mod instance;
 pub mod route;
 pub mod sock;
 pub mod squeue;
+pub mod tunables;
 pub mod udp;
 pub mod wire;
