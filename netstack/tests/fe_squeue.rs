@@ -152,8 +152,10 @@ fn every_mode_queues_while_someone_is_inside_and_the_insider_runs_them_in_order(
     assert_eq!((s.processed_inline, s.queued, s.drained_other), (1, 3, 3));
     assert_eq!(s.max_queue_len, 3);
     assert_eq!(s.queue_len, 0);
-    // Queued while someone was inside: no worker needed.
-    assert!(env.wakes().is_empty());
+    // Queued while someone was inside: the insider ran them; the worker was
+    // asked for once, after ip_squeue_wait, as the backstop (the later
+    // entries found that wake-up pending).
+    assert_eq!(env.wakes(), vec![(0, 10 * MS)]);
 }
 
 #[test]
@@ -227,7 +229,9 @@ fn a_fill_from_inside_runs_after_the_current_entry_in_the_same_drain() {
     // Nothing recursive: every follow-up after its parent ended, in FIFO order,
     // all before enter() returned and without the worker.
     assert_eq!(seen(&l), names(&["a", "a-end", "x", "a2", "a2-end", "a3", "c"]));
-    assert!(env.wakes().is_empty());
+    // Fills from inside never ask for the worker; x, from another thread,
+    // asked once (the backstop after ip_squeue_wait).
+    assert_eq!(env.wakes(), vec![(0, 10 * MS)]);
     assert_eq!(q.snapshot().drained_other, 4);
 }
 
@@ -583,4 +587,25 @@ fn stress_one_thread_inside_fifo_per_producer_every_entry_once() {
     assert_eq!(s.drained_worker, sh.by_worker.load(Ordering::SeqCst));
     assert!(s.max_queue_len <= 256);
     eprintln!("stress: {s:?}");
+}
+
+#[test]
+fn an_entry_that_finds_the_squeue_busy_asks_for_the_worker_after_ip_squeue_wait() {
+    for (wait_ms, delay) in [(10u32, 10 * MS), (0, 0)] {
+        let (l, env) = (log(), FakeEnv::new());
+        let cfg = Arc::new(SqConfig::new());
+        cfg.set_ip_squeue_wait_ms(wait_ms).unwrap();
+        let q: Squeue<Ev> = Squeue::new(0, 0, 16, cfg);
+        let first = ev("a", &l)
+            .then(Then::Enter(ev("b", &l), SqMode::Process))
+            .then(Then::Enter(ev("c", &l), SqMode::Process)) // wake-up pending: no second
+            .then(Then::WorkerDrain) // the worker comes, finds a thread inside, leaves
+            .then(Then::Enter(ev("d", &l), SqMode::Process)) // served: asks again
+            .then(Then::End);
+        assert!(q.enter(first, SqMode::Process, &env).is_ok());
+        assert_eq!(seen(&l), names(&["a", "a-end", "b", "c", "d"]), "the insider ran them all");
+        assert_eq!(env.wakes(), vec![(0, delay), (0, delay)], "ip_squeue_wait {wait_ms}");
+        let s = q.snapshot();
+        assert_eq!((s.worker_wakeups, s.drained_worker, s.drained_other), (2, 0, 3));
+    }
 }

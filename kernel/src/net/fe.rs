@@ -19,11 +19,16 @@ pub fn system() -> Arc<FeSystem> {
             let cpus = crate::percpu::count().max(1) as u32;
             let (used, free) = crate::mem::heap::stats();
             let sys = FeSystem::new(cpus, Arc::new(KernelSqEnv), (used + free) as u64);
-            let workers = super::squeue::start(drain);
+            let workers = super::squeue::start(drain, bound);
             log::debug!("fireengine: {cpus} squeues, {workers} workers");
             sys
         })
         .clone()
+}
+
+/// `ip_squeue_bind`: whether the workers stay on their own CPUs.
+fn bound() -> bool {
+    SYSTEM.get().is_none_or(|s| s.tunables.squeue.ip_squeue_bind() == 1)
 }
 
 fn drain(id: usize, _env: &dyn SqEnv) {

@@ -93,11 +93,17 @@ impl Shell {
     /// newlines. Calls [`ShellHost::clear_interrupt`] before the command
     /// starts. An empty line gives `Status(0)`; an unknown command prints
     /// `name: command not found` and gives status 127; a line with an
-    /// unterminated quote gives status 2.
+    /// unterminated quote gives status 2. A word `$?` is replaced by the
+    /// last exit status, so that `echo $?` tells how a command ended.
     pub fn execute(&mut self, line: &str, host: &dyn ShellHost, out: &mut dyn Write) -> Outcome {
         let mut out = Crlf::new(out);
         let words = match words::split(line) {
-            Ok(w) => w,
+            Ok(mut w) => {
+                for word in w.iter_mut().filter(|w| *w == "$?") {
+                    *word = alloc::format!("{}", self.last_status);
+                }
+                w
+            }
             Err(e) => {
                 let _ = writeln!(out, "sh: {e}");
                 self.last_status = EXIT_USAGE;
@@ -179,6 +185,16 @@ mod tests {
         let (o, out) = run(&mut sh, &host, "echo \"oops");
         assert_eq!(o, Outcome::Status(2));
         assert_eq!(out, "sh: unterminated quote \"\r\n");
+    }
+
+    #[test]
+    fn dollar_question_is_the_last_status() {
+        let host = FakeHost::new(1);
+        let mut sh = Shell::new();
+        assert_eq!(run(&mut sh, &host, "echo $?").1, "0\r\n");
+        let _ = run(&mut sh, &host, "nosuch");
+        assert_eq!(run(&mut sh, &host, "echo $? x$?").1, "127 x$?\r\n", "only a whole word");
+        assert_eq!(run(&mut sh, &host, "echo $?").1, "0\r\n", "echo itself succeeded");
     }
 
     #[test]

@@ -14,7 +14,12 @@
 //! * `SQ_PROCESS` ([`SqMode::Process`]): nobody inside and nothing queued →
 //!   the fast path, run here with no queueing, then drain whatever others
 //!   queued meanwhile. Nobody inside but a backlog → queue ours at the tail
-//!   and drain. Somebody inside → queue and leave (they run it).
+//!   and drain. Somebody inside → queue and leave: they run it, and the
+//!   worker is asked for after `ip_squeue_wait` (0 = at once) in case they
+//!   do not (illumos `SQUEUE_WORKER_WAKEUP` with `sq_wait`); while a
+//!   wake-up is pending no other is asked for, so with the default 10 ms a
+//!   busy squeue calls its worker at most about 100 times a second, and
+//!   with 0 at every entry that finds it busy.
 //! * `SQ_NODRAIN` ([`SqMode::NoDrain`]): inline only if nobody is inside and
 //!   nothing is queued; otherwise queue and leave. A thread that ran inline
 //!   leaves what arrived meanwhile to the worker.
@@ -221,8 +226,14 @@ impl<E: SqEntry> Squeue<E> {
         }
         let mut st = self.state.lock();
         if st.inside {
-            // The thread inside runs it before it leaves.
-            return self.push_locked(&mut st, entry);
+            // The thread inside runs it before it leaves; the worker is
+            // asked for after `ip_squeue_wait` as well, in case that
+            // thread stays inside (a wake-up already pending covers it).
+            let r = self.push_locked(&mut st, entry);
+            let wake = if r.is_ok() { self.arm(&mut st, self.config.worker_wait_ns()) } else { None };
+            drop(st);
+            self.wake(env, wake);
+            return r;
         }
         let empty = st.q.is_empty();
         match mode {
