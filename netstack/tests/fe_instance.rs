@@ -378,3 +378,20 @@ fn ip_squeue_fanout_spreads_new_conns_over_every_squeue() {
     assert_eq!(delta, vec![2, 2, 2, 2], "fanout 1: round-robin over all squeues");
     drop((on_two, spread));
 }
+
+#[test]
+fn an_instance_that_goes_away_unbinds_every_conn_from_its_squeue() {
+    let mut h = Hub::new(2);
+    let conns = |h: &Hub| h.sys.squeues.snapshot_all().iter().map(|s| s.conns).sum::<u64>();
+    let a = h.fe(1, "10.0.0.1/24");
+    let held = a.udp_open(5555).unwrap();
+    assert_eq!(conns(&h), 3, "echo, discard and a user's socket");
+    h.ports.clear();
+    drop(a);
+    assert_eq!(conns(&h), 0, "the instance's conns left their squeues with it");
+    drop(held);
+    assert_eq!(conns(&h), 0, "a socket that outlived its instance unbinds nothing twice");
+    // A new instance binds the services again.
+    let _b = h.fe(2, "10.0.0.2/24");
+    assert_eq!(conns(&h), 2);
+}

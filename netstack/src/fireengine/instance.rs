@@ -323,6 +323,24 @@ impl FeInstance {
     }
 }
 
+/// An instance going away closes every conn still in its classifier (the
+/// services', and any socket a user still holds): each leaves its table and
+/// its squeue's conn count here, because a socket dropped later can no
+/// longer reach this instance to do it.
+impl Drop for Core {
+    fn drop(&mut self) {
+        let mut left = Vec::new();
+        self.classifier.walk(&mut |c| left.push(c.clone()));
+        for c in left {
+            if self.classifier.remove(&c)
+                && let Some(sq) = self.sys.squeues.for_cpu(c.sqp())
+            {
+                sq.unbind_conn();
+            }
+        }
+    }
+}
+
 impl Core {
     fn now_ms(&self) -> u64 {
         self.sys.env.now_ns() / 1_000_000
