@@ -31,9 +31,11 @@ pub trait Link: Send + Sync {
     /// IP MTU (payload of an Ethernet frame), e.g. 1500.
     fn mtu(&self) -> usize;
 
-    /// An empty Tx packet (`len() == 0`) with at least [`TX_HEADROOM`]
-    /// bytes of headroom and room for `len` bytes after it, or `None` when
-    /// the pool is empty (the stack counts that as a Tx no-buffer drop).
+    /// A Tx packet of exactly `len` bytes (zeroed or stale: the stack
+    /// writes every one) after at least [`TX_HEADROOM`] bytes of headroom,
+    /// as the MAC layer's `alloc_tx` hands them out; `None` when `len` does
+    /// not fit a buffer or the pool is empty (the stack counts that as a Tx
+    /// no-buffer drop).
     fn alloc_tx(&self, len: usize) -> Option<Mblk>;
 
     /// Sends one Ethernet frame (without FCS). Consumes it; the MAC layer

@@ -503,8 +503,9 @@ impl Core {
             bump(&self.ip_mib.ip_out_discards);
             return;
         };
-        // Links hand out packets of `len` bytes or empty ones: make it
-        // exactly `len` and fill it in place.
+        // Links hand out packets of `len` bytes (`Link::alloc_tx`); the
+        // range is set again so that a link giving more or less is caught
+        // below rather than sending stale bytes.
         let start = m.headroom();
         m.set_range(start, len);
         if m.len() != len || m.cont.is_some() {

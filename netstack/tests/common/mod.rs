@@ -90,7 +90,8 @@ impl Link for FakeLink {
         if self.starve.load(Ordering::Relaxed) || len + 64 > BUF {
             return None;
         }
-        Some(Mblk::with_range(self.tx_pool.alloc()?, 64, 0))
+        // As the MAC layer does: `len` bytes after the headroom.
+        Some(Mblk::with_range(self.tx_pool.alloc()?, 64, len))
     }
     fn tx(&self, m: Mblk) {
         self.sent.lock().unwrap().push_back(m);
