@@ -395,3 +395,82 @@ fn an_instance_that_goes_away_unbinds_every_conn_from_its_squeue() {
     let _b = h.fe(2, "10.0.0.2/24");
     assert_eq!(conns(&h), 2);
 }
+
+/// An IPv4 fragment from `src` (MAC `smac`) to `dst` (MAC `dmac`).
+fn fragment_frame(smac: [u8; 6], dmac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr, ident: u16, offset: u16, more: bool, payload: &[u8]) -> Vec<u8> {
+    use arbalest_netstack::fireengine::wire::ipv4::Ipv4Header;
+    let mut h = Ipv4Header::new(src, dst, 17, payload.len() as u16);
+    h.ident = ident;
+    h.frag_offset = offset;
+    h.more_frags = more;
+    let mut f = Vec::new();
+    f.extend_from_slice(&dmac);
+    f.extend_from_slice(&smac);
+    f.extend_from_slice(&0x0800u16.to_be_bytes());
+    let mut ip = vec![0u8; h.header_len() + payload.len()];
+    let n = h.emit(&mut ip).unwrap();
+    ip[n..].copy_from_slice(payload);
+    f.extend_from_slice(&ip);
+    f
+}
+
+#[test]
+fn a_train_that_never_completes_draws_time_exceeded_only_if_its_first_fragment_came() {
+    let mut h = Hub::new(1);
+    let a = h.fe(1, "10.0.0.1/24");
+    let b = h.fe(2, "10.0.0.2/24");
+    assert_eq!(h.ping(a.clone(), "10.0.0.2", 1), 1, "ARP resolved both ways");
+    let (ia, ib) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+    // A first fragment (UDP header and 16 bytes, more to come) and, of
+    // another datagram, only a middle fragment.
+    let first = fragment_frame(mac(1), mac(2), ia, ib, 0x1111, 0, true, &[0x11; 24]);
+    let middle = fragment_frame(mac(1), mac(2), ia, ib, 0x2222, 24, true, &[0x22; 24]);
+    h.deliver(0, &first);
+    h.deliver(0, &middle);
+    let get = |i: &FeInstance, sec: &str, n: &str| {
+        i.mib().into_iter().find(|(s, _)| *s == sec).unwrap().1.iter().find(|(k, _)| *k == n).unwrap().1
+    };
+    assert_eq!(get(&b, "IPv4", "ipReasmReqds"), 2);
+    h.run_until(59_000, |_| false);
+    assert_eq!(get(&b, "ICMPv4", "icmpOutTimeExcds"), 0, "not before ipReasmTimeout (60 s)");
+    h.run_until(2_000, |_| false);
+    assert_eq!(get(&b, "IPv4", "ipReasmFails"), 2, "both trains given up");
+    assert_eq!(get(&b, "ICMPv4", "icmpOutTimeExcds"), 1, "one time exceeded: the train whose first fragment came");
+    assert_eq!(get(&a, "ICMPv4", "icmpInTimeExcds"), 1, "and the sender got it");
+    assert_eq!(b.reass_bytes(), 0);
+}
+
+#[test]
+fn a_conn_reuses_its_cached_route_until_the_routing_table_changes() {
+    let mut h = Hub::new(1);
+    let a = h.fe(1, "10.0.0.1/24");
+    let b = h.fe(2, "10.0.0.2/24");
+    let c = h.fe(3, "10.0.0.3/24");
+    let sock = a.udp_open(0).unwrap();
+    let rb = b.udp_open(7000).unwrap();
+    let rc = c.udp_open(7000).unwrap();
+    // 10.9.9.9 via b.
+    a.add_route(net("10.9.9.0/24"), Ipv4Addr::new(10, 0, 0, 2)).unwrap();
+    let far = SocketAddrV4::new(Ipv4Addr::new(10, 9, 9, 9), 7000);
+    let h0 = a.route_cache_hits();
+    for _ in 0..10 {
+        sock.send_to(far, b"x").unwrap();
+        h.run_until(5, |_| false);
+    }
+    assert_eq!(a.route_cache_hits() - h0, 9, "one lookup, then nine sends on the cached route");
+    // The datagrams went to b's MAC (b is no router: it drops them as not
+    // its address).
+    let b_ip = b.mib().into_iter().find(|(s, _)| *s == "IPv4").unwrap().1;
+    assert_eq!(b_ip.iter().find(|(k, _)| *k == "ipInAddrErrors").unwrap().1, 10);
+    // A new route: the cache is stale, the next send looks up again and
+    // follows it to c.
+    a.del_route(net("10.9.9.0/24"), None).unwrap();
+    a.add_route(net("10.9.9.0/24"), Ipv4Addr::new(10, 0, 0, 3)).unwrap();
+    let h1 = a.route_cache_hits();
+    sock.send_to(far, b"y").unwrap();
+    h.run_until(20, |_| false);
+    assert_eq!(a.route_cache_hits(), h1, "a changed table is not trusted");
+    let c_ip = c.mib().into_iter().find(|(s, _)| *s == "IPv4").unwrap().1;
+    assert_eq!(c_ip.iter().find(|(k, _)| *k == "ipInAddrErrors").unwrap().1, 1, "the datagram followed the new route");
+    drop((rb, rc));
+}

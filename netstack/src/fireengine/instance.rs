@@ -27,7 +27,7 @@ use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
-use core::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, Ordering};
 
 use arbalest_mac::sync::{Mutex, RwLock};
 use arbalest_mac::{Cksum, Mblk};
@@ -43,7 +43,7 @@ use super::wire::arp::ArpPacket;
 use super::classifier::{Classifier, ClassifierConfig};
 use super::conn::ConnRef;
 use super::sock::Datagram;
-use super::udp::{self, UdpConn, UdpHost, UdpPcb, UdpSocket};
+use super::udp::{self, CachedRoute, UdpConn, UdpHost, UdpPcb, UdpSocket};
 use super::squeue::{SqCtx, SqEntry, SqEnv, SqMode, SquedSet};
 use super::tunables::Tunables;
 use super::wire::ipv4::{IPPROTO_ICMP, IPPROTO_UDP, Ipv4Header};
@@ -177,6 +177,11 @@ pub struct Core {
     next_ident: AtomicU16,
     next_port: AtomicU16,
     ip_id: AtomicU16,
+    /// The routing table's generation, readable without its lock (conns
+    /// compare their cached route's against it).
+    route_gen: AtomicU64,
+    /// Sends that reused a conn's cached route.
+    route_cache_hits: AtomicU64,
     counters: Counters,
     ip_mib: IpMib,
     icmp_mib: IcmpMib,
@@ -224,6 +229,8 @@ impl FeInstance {
             next_ident: AtomicU16::new((seed >> 17) as u16 | 1),
             next_port: AtomicU16::new(32768 + (seed as u16 % 16384)),
             ip_id: AtomicU16::new((seed >> 5) as u16),
+            route_gen: AtomicU64::new(0),
+            route_cache_hits: AtomicU64::new(0),
             counters: Counters::default(),
             ip_mib: IpMib::new(),
             icmp_mib: IcmpMib::new(),
@@ -317,6 +324,11 @@ impl FeInstance {
         ]
     }
 
+    /// Sends that reused a conn's cached route (no routing lookup).
+    pub fn route_cache_hits(&self) -> u64 {
+        self.core.route_cache_hits.load(Ordering::Relaxed)
+    }
+
     /// Bytes held by reassembly now.
     pub fn reass_bytes(&self) -> usize {
         self.core.reass.lock().bytes_held()
@@ -387,8 +399,26 @@ impl Core {
         Ok(UdpSocket::new(conn, host))
     }
 
+    /// The route to `dst` for `conn`: its cached one while the routing
+    /// generation holds, else a lookup it then caches.
+    fn conn_route(&self, conn: &UdpConn, dst: Ipv4Addr) -> Option<CachedRoute> {
+        let generation = self.route_gen.load(Ordering::Acquire);
+        let mut cache = conn.proto.route.lock();
+        if let Some(c) = *cache
+            && c.dst == dst
+            && c.generation == generation
+        {
+            bump(&self.route_cache_hits);
+            return Some(c);
+        }
+        let r = self.routes.read().resolve(dst)?;
+        let c = CachedRoute { dst, next_hop: r.next_hop, src: r.src, generation: r.generation };
+        *cache = Some(c);
+        Some(c)
+    }
+
     fn udp_output(&self, conn: &UdpConn, to: SocketAddrV4, data: &[u8]) {
-        let Some(r) = self.routes.read().resolve(*to.ip()) else {
+        let Some(r) = self.conn_route(conn, *to.ip()) else {
             bump(&self.ip_mib.ip_out_no_routes);
             bump(&self.udp_mib.udp_out_errors);
             return;
@@ -718,7 +748,12 @@ impl Core {
         for r in statics.iter() {
             let _ = t.add(r.dest, NextHop::Gateway(r.gateway));
         }
-        *self.routes.write() = t;
+        let mut routes = self.routes.write();
+        // Generations only grow, across rebuilds too: a conn's cached
+        // route from any older table is seen to be stale.
+        t.continue_from(routes.generation());
+        self.route_gen.store(t.generation(), Ordering::Release);
+        *routes = t;
     }
 }
 
@@ -742,7 +777,16 @@ impl IpStack for FeInstance {
     fn poll_us(&self, now_us: u64) -> Option<u64> {
         let c = &self.core;
         let now_ms = now_us / 1000;
-        let _ = c.reass.lock().expire(now_ms, &c.ip_mib);
+        let expired = c.reass.lock().expire(now_ms, &c.ip_mib);
+        for e in expired {
+            // RFC 792/1122: time exceeded (code 1) to the source, only if
+            // the first fragment arrived (so there is a header to quote),
+            // and never about a datagram to a broadcast or multicast.
+            let Some(q) = e.quote else { continue };
+            let Ok((h, _)) = Ipv4Header::parse_quoted(&q) else { continue };
+            let ours = c.usable.read().iter().any(|a| a.addr() == h.dst);
+            c.send_icmp_error(IcmpErrorKind::ReassemblyExceeded, &q, &h, !ours, false);
+        }
         let actions = c.neigh.lock().tick(now_ms);
         c.arp_run(actions);
         // Timers run every 100 ms; the data path needs no poll.

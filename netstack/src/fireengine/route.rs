@@ -86,6 +86,12 @@ impl RouteTable {
         self.generation
     }
 
+    /// Makes this (new) table's generation follow `older`'s, so that a
+    /// rebuilt table never repeats a generation a conn may have cached.
+    pub fn continue_from(&mut self, older: u64) {
+        self.generation = self.generation.saturating_add(older);
+    }
+
     /// Adds a route to `dest` (host bits are cleared). One route per
     /// destination prefix.
     pub fn add(&mut self, dest: Ipv4Net, via: NextHop) -> Result<Route, NetError> {

@@ -21,6 +21,8 @@ use alloc::vec::Vec;
 use core::net::{Ipv4Addr, SocketAddrV4};
 use core::sync::atomic::{AtomicU16, Ordering};
 
+use arbalest_mac::sync::Mutex;
+
 use super::classifier::{ClassifyError, Classifier};
 use super::conn::{Conn, ConnRef, ConnTuple, IPPROTO_UDP};
 use super::ip::mib::{UdpMib, bump};
@@ -36,6 +38,23 @@ pub const UDP_MAX_PAYLOAD: usize = 65_507;
 pub struct UdpPcb {
     /// Datagrams waiting to be read.
     pub rcvq: RcvQueue,
+    /// The route of the last destination sent to (illumos caches it in
+    /// the conn's `ixa`): reused while the instance's routing generation
+    /// is unchanged. Touched only inside the conn's squeue.
+    pub route: Mutex<Option<CachedRoute>>,
+}
+
+/// A route lookup a conn keeps: for `dst`, at routing `generation`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CachedRoute {
+    /// The destination it was looked up for.
+    pub dst: Ipv4Addr,
+    /// The next hop and source address.
+    pub next_hop: Ipv4Addr,
+    /// The source address the route gives.
+    pub src: Ipv4Addr,
+    /// The instance's routing generation at the lookup.
+    pub generation: u64,
 }
 
 /// A UDP conn.
@@ -74,7 +93,7 @@ pub fn bind(
     } else {
         pick_anon(cl, anon, next)?
     };
-    let conn = Conn::new(ConnTuple::bound(IPPROTO_UDP, laddr, port), sqp, UdpPcb { rcvq: RcvQueue::new(recv_buf) });
+    let conn = Conn::new(ConnTuple::bound(IPPROTO_UDP, laddr, port), sqp, UdpPcb { rcvq: RcvQueue::new(recv_buf), route: Mutex::new(None) });
     cl.insert_udp(&conn).map_err(refusal)?;
     Ok(conn)
 }
