@@ -22,6 +22,7 @@ extern crate std;
 pub mod admin;
 pub mod buf;
 pub mod bw;
+pub mod cksum;
 pub mod client;
 pub mod clock;
 pub mod dma;

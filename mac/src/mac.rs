@@ -57,6 +57,12 @@ pub struct MacStats {
     pub tx_no_buf: AtomicU64,
     /// Link state changes.
     pub link_changes: AtomicU64,
+    /// Partial checksums finished in software (the NIC has no Tx
+    /// checksum offload).
+    pub tx_sw_cksum: AtomicU64,
+    /// Tx packets dropped because their partial checksum could not be
+    /// finished (offsets outside the frame).
+    pub tx_cksum_drops: AtomicU64,
 }
 
 
@@ -353,6 +359,13 @@ impl Mac {
     /// Sends a frame on the Tx ring its flow hashes to. A full ring keeps
     /// it in a bounded backlog until the driver resumes the ring.
     pub fn tx(&self, mut m: Mblk) {
+        if matches!(m.meta.cksum, crate::mblk::Cksum::Partial { .. }) && !self.info.cksum.tx_partial {
+            if !crate::cksum::finish(&mut m) {
+                self.stats.tx_cksum_drops.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            self.stats.tx_sw_cksum.fetch_add(1, Ordering::Relaxed);
+        }
         let rings = self.info.tx_rings.max(1);
         if m.meta.hash == 0 {
             m.meta.hash = crate::hash::frame_hash(m.data());

@@ -31,6 +31,11 @@ pub struct SwitchStats {
     pub copy_failures: AtomicU64,
     /// Frames switched between clients.
     pub local_frames: AtomicU64,
+    /// Partial checksums finished in software for a frame that stays in
+    /// the machine (no device will finish them).
+    pub sw_cksum: AtomicU64,
+    /// Frames dropped because their partial checksum could not be finished.
+    pub cksum_drops: AtomicU64,
 }
 
 /// A virtual switch.
@@ -200,6 +205,12 @@ impl Switch {
         let mut dst = [0u8; 6];
         dst.copy_from_slice(&m.data()[0..6]);
         let clients = self.clients.read().clone();
+        let local = !is_multicast(&dst) && clients.iter().any(|c| c.addr() == dst && c.vid() == vid);
+        let mut m = m;
+        if (local || is_multicast(&dst) || self.wire().is_none()) && !self.finish_cksum(&mut m) {
+            sender.stats.tx_drops.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         if is_multicast(&dst) {
             let others: Vec<usize> =
                 (0..clients.len()).filter(|&i| !Arc::ptr_eq(&clients[i], sender) && clients[i].vid() == vid).collect();
@@ -246,6 +257,22 @@ impl Switch {
             None => {
                 self.stats.unknown_unicast.fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Finishes a partial checksum in software for a frame some client of
+    /// this machine will receive (copies share the result). False: it
+    /// could not be, the frame is to be dropped (counted here).
+    fn finish_cksum(&self, m: &mut Mblk) -> bool {
+        if !matches!(m.meta.cksum, crate::mblk::Cksum::Partial { .. }) {
+            return true;
+        }
+        if crate::cksum::finish(m) {
+            self.stats.sw_cksum.fetch_add(1, Ordering::Relaxed);
+            true
+        } else {
+            self.stats.cksum_drops.fetch_add(1, Ordering::Relaxed);
+            false
         }
     }
 

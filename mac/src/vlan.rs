@@ -20,6 +20,8 @@ pub fn tag(m: &mut Mblk, vid: u16) -> bool {
     d.copy_within(4..16, 0);
     d[12..14].copy_from_slice(&TPID.to_be_bytes());
     d[14..16].copy_from_slice(&(vid & 0x0fff).to_be_bytes());
+    // A partial checksum's start counts from the frame's first byte.
+    crate::cksum::shift(m, 4);
     true
 }
 
@@ -29,5 +31,6 @@ pub fn strip(m: &mut Mblk) {
         let d = m.data_mut();
         d.copy_within(0..12, 4);
         m.advance(4);
+        crate::cksum::shift(m, -4);
     }
 }

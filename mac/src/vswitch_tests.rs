@@ -146,3 +146,97 @@ fn protection_drops_forged_frames_and_counts_them() {
     assert_eq!(a.stats.snapshot().spoof_drops, 3);
     let _ = tcp4_frame(1, 2, 60);
 }
+
+/// An Ethernet + IPv4 (no options) + UDP frame from `src` to `dst` whose
+/// UDP checksum field holds the pseudo-header sum (a partial checksum, as
+/// a stack leaves it for the device), and the 16-bit words of its pseudo
+/// header.
+fn partial_udp(dst: [u8; 6], src: [u8; 6], payload: &[u8]) -> (Vec<u8>, [u16; 6]) {
+    let ulen = 8 + payload.len();
+    let pseudo = [0x0a00, 0x0001, 0x0a00, 0x0002, 17, ulen as u16];
+    let mut f = frame(dst, src, 0x0800, 0);
+    f.truncate(14);
+    let mut ip = [0u8; 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&((20 + ulen) as u16).to_be_bytes());
+    ip[8] = 64;
+    ip[9] = 17;
+    ip[12..16].copy_from_slice(&[10, 0, 0, 1]);
+    ip[16..20].copy_from_slice(&[10, 0, 0, 2]);
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&[0x30, 0x39, 0x00, 0x07]);
+    f.extend_from_slice(&(ulen as u16).to_be_bytes());
+    f.extend_from_slice(&ones_sum(&pseudo, &[]).to_be_bytes());
+    f.extend_from_slice(payload);
+    (f, pseudo)
+}
+
+fn ones_sum(words: &[u16], bytes: &[u8]) -> u16 {
+    let mut s: u32 = words.iter().map(|w| u32::from(*w)).sum();
+    let mut c = bytes.chunks_exact(2);
+    for w in &mut c {
+        s += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    if let [l] = c.remainder() {
+        s += u32::from(*l) << 8;
+    }
+    while s >> 16 != 0 {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+fn send_partial(c: &Arc<MacClient>, f: &[u8], start: u16) {
+    let mut m = c.alloc_tx(f.len()).expect("tx buffer");
+    m.data_mut().copy_from_slice(f);
+    m.meta.cksum = crate::mblk::Cksum::Partial { start, offset: 6 };
+    c.tx(m);
+}
+
+#[test]
+fn partial_checksums_are_finished_wherever_no_device_will() {
+    use core::sync::atomic::Ordering::Relaxed;
+    // VNIC to VNIC on an etherstub, on VLAN 9 (the tag moves the start):
+    // the receiver gets a complete checksum.
+    link::create_etherstub("tstub5", Arc::new(HeapDma::default())).unwrap();
+    let a = link::create_vnic("tpa5", "tstub5", MacSpec::Random, 9, 21).unwrap();
+    let b = link::create_vnic("tpb5", "tstub5", MacSpec::Random, 9, 22).unwrap();
+    let gb = collect(&b);
+    let (f, pseudo) = partial_udp(b.addr(), a.addr(), b"odd");
+    send_partial(&a, &f, 34);
+    let got = gb.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0][..40], f[..40], "all but the checksum as sent");
+    assert_eq!(ones_sum(&pseudo, &got[0][34..]), 0xffff, "the receiver's check passes");
+    let sw = a.lower().unwrap();
+    assert_eq!(sw.stats.sw_cksum.load(Relaxed), 1);
+    // Offsets outside the frame: dropped and counted, never half-done.
+    send_partial(&a, &f[..38], 34);
+    assert_eq!(gb.lock().unwrap().len(), 1);
+    assert_eq!(sw.stats.cksum_drops.load(Relaxed), 1);
+    b.set_rx(None);
+
+    // A NIC without Tx checksum offload: finished before the ring.
+    let nic = FakeNic::new(1, 1);
+    let mac = nic.register().unwrap();
+    mac.start().unwrap();
+    let p = mac.primary().clone();
+    let (f, pseudo) = partial_udp([2, 0, 0, 0, 0, 1], p.addr(), b"to the wire");
+    send_partial(&p, &f, 34);
+    let sent = nic.take_sent(0);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(ones_sum(&pseudo, &sent[0][34..]), 0xffff);
+    assert_eq!(mac.stats.tx_sw_cksum.load(Relaxed), 1);
+
+    // A NIC that offloads it: left for the device, untouched.
+    let mut info = crate::fake::fake_info(1, 1);
+    info.cksum.tx_partial = true;
+    let nic2 = FakeNic::with_info(info);
+    let mac2 = nic2.register().unwrap();
+    mac2.start().unwrap();
+    let p2 = mac2.primary().clone();
+    let (f, _) = partial_udp([2, 0, 0, 0, 0, 1], p2.addr(), b"offloaded");
+    send_partial(&p2, &f, 34);
+    assert_eq!(nic2.take_sent(0), std::vec![f], "the pseudo-header sum, for the device to finish");
+    assert_eq!(mac2.stats.tx_sw_cksum.load(Relaxed), 0);
+}

@@ -59,6 +59,8 @@ use crate::stats::{Counters, StackStats, add};
 /// Ethernet header length.
 const ETH_HDR: usize = 14;
 const ETHERTYPE_IPV4: u16 = 0x0800;
+/// An IPv4 header without options (what FireEngine sends).
+const IPV4_HDR_MIN: usize = 20;
 const ETHERTYPE_ARP: u16 = 0x0806;
 /// Addresses per instance.
 pub const MAX_ADDRS: usize = 8;
@@ -425,19 +427,24 @@ impl Core {
         };
         let laddr = conn.laddr();
         let src = if laddr.is_unspecified() { r.src } else { laddr };
-        let Some(dgram) = udp::build(src, conn.lport(), to, data) else {
+        // One frame: the device (or the MAC layer) finishes the checksum;
+        // a datagram to fragment is summed here, across all of it.
+        let partial = IPV4_HDR_MIN + super::wire::udp::UDP_HEADER_LEN + data.len() <= self.mtu;
+        let Some(dgram) = udp::build(src, conn.lport(), to, data, partial) else {
             bump(&self.udp_mib.udp_out_errors);
             return;
         };
         bump(&self.udp_mib.udp_out_datagrams);
-        self.ip_output(src, *to.ip(), IPPROTO_UDP, &dgram, r.next_hop);
+        self.ip_output(src, *to.ip(), IPPROTO_UDP, &dgram, r.next_hop, partial.then_some(udp::UDP_CKSUM_OFFSET));
     }
 
     // ---- IP output ----
 
     /// Builds the IPv4 datagram and sends it towards `next_hop`,
-    /// fragmenting to the link's MTU.
-    fn ip_output(&self, src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8], next_hop: Ipv4Addr) {
+    /// fragmenting to the link's MTU. `l4_partial`: the payload's
+    /// transport checksum is left partial, to be finished at this offset
+    /// into it (by the device, or the MAC layer in software).
+    fn ip_output(&self, src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8], next_hop: Ipv4Addr, l4_partial: Option<u16>) {
         bump(&self.ip_mib.ip_out_requests);
         let mut h = Ipv4Header::new(src, dst, proto, payload.len() as u16);
         h.ttl = self.sys.tunables.ttl();
@@ -448,38 +455,50 @@ impl Core {
             return;
         };
         dgram[n..].copy_from_slice(payload);
-        self.send_datagram(dgram, next_hop);
+        let cksum = match l4_partial {
+            Some(offset) if dgram.len() <= self.mtu => Cksum::Partial { start: (ETH_HDR + n) as u16, offset },
+            Some(_) => {
+                // It must be fragmented: no device can finish it now.
+                udp::finish_cksum_in(&mut dgram);
+                Cksum::None
+            }
+            None => Cksum::None,
+        };
+        self.send_datagram_with(dgram, next_hop, cksum);
     }
 
     /// Sends a complete datagram (fragmenting it if needed) to `next_hop`.
     fn send_datagram(&self, dgram: Vec<u8>, next_hop: Ipv4Addr) {
-        let frags = if dgram.len() > self.mtu {
-            match frag::fragment(&dgram, self.mtu, &self.ip_mib) {
-                Ok(f) => f,
-                Err(_) => return,
-            }
-        } else {
-            alloc::vec![dgram]
-        };
+        self.send_datagram_with(dgram, next_hop, Cksum::None);
+    }
+
+    /// [`send_datagram`](Self::send_datagram) of a datagram whose frame
+    /// asks for `cksum` (a partial checksum only when it fits one frame).
+    fn send_datagram_with(&self, dgram: Vec<u8>, next_hop: Ipv4Addr, cksum: Cksum) {
+        if dgram.len() <= self.mtu {
+            self.send_to_neighbour(next_hop, dgram, cksum);
+            return;
+        }
+        let Ok(frags) = frag::fragment(&dgram, self.mtu, &self.ip_mib) else { return };
         for f in frags {
-            self.send_to_neighbour(next_hop, f);
+            self.send_to_neighbour(next_hop, f, Cksum::None);
         }
     }
 
     /// Sends one IPv4 packet to on-link `next_hop`: at once when its MAC is
     /// known, else it waits in the neighbour cache while ARP resolves.
-    fn send_to_neighbour(&self, next_hop: Ipv4Addr, pkt: Vec<u8>) {
+    fn send_to_neighbour(&self, next_hop: Ipv4Addr, pkt: Vec<u8>, cksum: Cksum) {
         let broadcast = next_hop == Ipv4Addr::BROADCAST
             || self.usable.read().iter().any(|a| a.prefix() < 31 && a.broadcast() == next_hop);
         if broadcast {
-            self.tx_frame(BROADCAST_MAC, ETHERTYPE_IPV4, &pkt);
+            self.tx_frame(BROADCAST_MAC, ETHERTYPE_IPV4, &pkt, cksum);
             return;
         }
         let now = self.now_ms();
         let mut actions = ArpActions::default();
         let r = self.neigh.lock().resolve(next_hop, None, now, pkt, &mut actions);
         match r {
-            Resolution::Now(mac, pkt) => self.tx_frame(mac, ETHERTYPE_IPV4, &pkt),
+            Resolution::Now(mac, pkt) => self.tx_frame(mac, ETHERTYPE_IPV4, &pkt, cksum),
             Resolution::Queued => {}
             Resolution::Dropped => bump(&self.ip_mib.ip_out_discards),
         }
@@ -503,10 +522,13 @@ impl Core {
     /// Carries out what the neighbour cache asked for, with no lock held.
     fn arp_run(&self, a: ArpActions) {
         for (dst, p) in a.send {
-            self.tx_frame(dst, ETHERTYPE_ARP, &p.emit());
+            self.tx_frame(dst, ETHERTYPE_ARP, &p.emit(), Cksum::None);
         }
-        for (mac, pkt) in a.release {
-            self.tx_frame(mac, ETHERTYPE_IPV4, &pkt);
+        for (mac, mut pkt) in a.release {
+            // It waited without its frame's offload request: whatever it
+            // was, its UDP checksum is completed here.
+            udp::finish_cksum_in(&mut pkt);
+            self.tx_frame(mac, ETHERTYPE_IPV4, &pkt, Cksum::None);
         }
         if a.addr_changes.is_empty() {
             return;
@@ -526,7 +548,7 @@ impl Core {
         self.sync_routes();
     }
 
-    fn tx_frame(&self, dst: [u8; 6], ethertype: u16, payload: &[u8]) {
+    fn tx_frame(&self, dst: [u8; 6], ethertype: u16, payload: &[u8], cksum: Cksum) {
         let len = ETH_HDR + payload.len();
         let Some(mut m) = self.link.alloc_tx(len) else {
             bump(&self.counters.tx_nobuf);
@@ -548,7 +570,7 @@ impl Core {
         b[6..12].copy_from_slice(&self.mac);
         b[12..ETH_HDR].copy_from_slice(&ethertype.to_be_bytes());
         b[ETH_HDR..].copy_from_slice(payload);
-        m.meta.cksum = Cksum::None;
+        m.meta.cksum = cksum;
         bump(&self.counters.tx_packets);
         add(&self.counters.tx_bytes, len as u64);
         self.link.tx(m);
@@ -908,7 +930,7 @@ impl IpStack for FeInstance {
         let mut buf = alloc::vec![0u8; msg.emit_len()];
         msg.emit(&mut buf).map_err(|_| NetError::InvalidArgument)?;
         icmp::count_out_echo(&self.core.icmp_mib);
-        self.core.ip_output(r.src, dst, IPPROTO_ICMP, &buf, r.next_hop);
+        self.core.ip_output(r.src, dst, IPPROTO_ICMP, &buf, r.next_hop, None);
         Ok(())
     }
 

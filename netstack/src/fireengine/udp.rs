@@ -141,12 +141,38 @@ pub fn deliver(conn: &UdpConn, dgram: Datagram, mib: &UdpMib) {
 
 /// The UDP header and payload of a datagram from `src:sport` to `to`,
 /// checksummed.
-pub fn build(src: Ipv4Addr, sport: u16, to: SocketAddrV4, data: &[u8]) -> Option<Vec<u8>> {
+pub fn build(src: Ipv4Addr, sport: u16, to: SocketAddrV4, data: &[u8], partial: bool) -> Option<Vec<u8>> {
     let mut dgram = alloc::vec![0u8; UDP_HEADER_LEN + data.len()];
     dgram[UDP_HEADER_LEN..].copy_from_slice(data);
     let h = UdpHeader { src_port: sport, dst_port: to.port() };
-    h.emit(&mut dgram, src, *to.ip()).ok()?;
+    if partial {
+        h.emit_partial(&mut dgram, src, *to.ip()).ok()?;
+    } else {
+        h.emit(&mut dgram, src, *to.ip()).ok()?;
+    }
     Some(dgram)
+}
+
+/// Offset of the checksum in the UDP header.
+pub const UDP_CKSUM_OFFSET: u16 = 6;
+
+/// Completes the UDP checksum of the IPv4 datagram `ip` in software, from
+/// scratch, whatever its field holds (a complete sum, or the pseudo-header
+/// sum a partial-checksum offload would have finished). Only for a whole,
+/// unfragmented UDP datagram; anything else is left as it is.
+pub fn finish_cksum_in(ip: &mut [u8]) {
+    let Ok((h, _)) = super::wire::ipv4::Ipv4Header::parse_quoted(ip) else { return };
+    if h.protocol != IPPROTO_UDP || h.more_frags || h.frag_offset != 0 {
+        return;
+    }
+    let (hl, total) = (h.header_len(), h.total_len());
+    if total > ip.len() || total < hl + UDP_HEADER_LEN {
+        return;
+    }
+    let d = &mut ip[hl..total];
+    let (src, dst) = (h.src, h.dst);
+    let hdr = UdpHeader { src_port: u16::from_be_bytes([d[0], d[1]]), dst_port: u16::from_be_bytes([d[2], d[3]]) };
+    let _ = hdr.emit(d, src, dst);
 }
 
 /// Every UDP conn of `cl`, for `netstat -an`, by local port.

@@ -68,6 +68,24 @@ impl UdpHeader {
         Ok((h, &dgram[UDP_HEADER_LEN..]))
     }
 
+    /// As [`emit`](Self::emit), but leaves the checksum for the device:
+    /// the field holds the pseudo-header sum, not complemented, as a
+    /// partial-checksum offload (virtio `NEEDS_CSUM`, igb `TXSM`, or the
+    /// MAC layer in software) expects; the sum over the datagram from byte
+    /// 0, complemented and stored at offset 6, completes it.
+    pub fn emit_partial(&self, datagram: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<(), UdpError> {
+        let len = datagram.len();
+        if !(UDP_HEADER_LEN..=usize::from(u16::MAX)).contains(&len) {
+            return Err(UdpError::BadBuffer);
+        }
+        datagram[0..2].copy_from_slice(&self.src_port.to_be_bytes());
+        datagram[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
+        datagram[4..6].copy_from_slice(&(len as u16).to_be_bytes());
+        let ps = checksum::pseudo_header_v4(src, dst, IPPROTO_UDP, len as u16).fold();
+        datagram[6..8].copy_from_slice(&ps.to_be_bytes());
+        Ok(())
+    }
+
     /// Writes the header into the first 8 bytes of `datagram`, whose
     /// remaining bytes are the data already in place, and computes the
     /// checksum over the pseudo-header from `src` to `dst`.
