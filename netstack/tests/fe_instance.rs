@@ -482,3 +482,30 @@ fn a_conn_reuses_its_cached_route_until_the_routing_table_changes() {
     assert_eq!(c_ip.iter().find(|(k, _)| *k == "ipInAddrErrors").unwrap().1, 1, "the datagram followed the new route");
     drop((rb, rc));
 }
+
+#[test]
+fn the_icmp_error_rate_limit_follows_its_properties() {
+    use arbalest_netstack::fireengine::tunables::Tun;
+    let mut h = Hub::new(1);
+    let a = h.fe(1, "10.0.0.1/24");
+    let b = h.fe(2, "10.0.0.2/24");
+    let t = h.sys.tunables.clone();
+    t.set(Tun::IcmpErrBurst, 2).unwrap();
+    t.set(Tun::IcmpErrInterval, 10_000).unwrap();
+    let sock = a.udp_open(0).unwrap();
+    let closed = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 4444);
+    let get = |i: &FeInstance, n: &str| {
+        i.mib().into_iter().find(|(s, _)| *s == "ICMPv4").unwrap().1.iter().find(|(k, _)| *k == n).unwrap().1
+    };
+    for _ in 0..5 {
+        sock.send_to(closed, b"x").unwrap();
+        h.run_until(2, |_| false);
+    }
+    assert_eq!((get(&b, "icmpOutDestUnreachs"), get(&b, "icmpOutDrops")), (2, 3), "a burst of 2, then refused");
+    t.set(Tun::IcmpErrInterval, 0).unwrap();
+    for _ in 0..5 {
+        sock.send_to(closed, b"x").unwrap();
+        h.run_until(2, |_| false);
+    }
+    assert_eq!(get(&b, "icmpOutDestUnreachs"), 7, "interval 0: no limit");
+}

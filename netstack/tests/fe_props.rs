@@ -58,6 +58,8 @@ fn snapshot(env: &mut Env) -> String {
 
 const SHOW_ALL: &str = "\
 PROTO PROPERTY              PERM CURRENT      PERSISTENT   DEFAULT      POSSIBLE
+ipv4  _icmp_err_burst       rw   10           --           10           1-99999
+ipv4  _icmp_err_interval    rw   100          --           100          0-99999
 ipv4  forwarding            rw   off          --           off          on,off
 ipv4  ttl                   rw   255          --           255          1-255
 icmp  max_buf               rw   2097152      --           2097152      65536-16777216
@@ -76,8 +78,8 @@ fn show_prop_prints_illumos_columns_for_every_protocol() {
     assert_eq!(run(&mut e, "ipadm show-prop"), (0, SHOW_ALL.to_string()));
     let (st, out) = run(&mut e, "ipadm show-prop ip");
     assert_eq!(st, 0);
-    assert_eq!(out.lines().count(), 3, "header + forwarding + ttl:\n{out}");
-    assert_eq!(run(&mut e, "ipadm show-prop -p ttl ipv4").1.lines().nth(1), SHOW_ALL.lines().nth(2));
+    assert_eq!(out.lines().count(), 5, "header + two private ones + forwarding + ttl:\n{out}");
+    assert_eq!(run(&mut e, "ipadm show-prop -p ttl ipv4").1.lines().nth(1), SHOW_ALL.lines().nth(4));
     assert_eq!(run(&mut e, "ipadm show-prop -c -o property,current -p send_buf,recv_buf udp"), (0, "send_buf:57344\nrecv_buf:131072\n".into()));
     // Without a protocol, a name matches in every protocol that has it.
     assert_eq!(run(&mut e, "ipadm show-prop -c -o proto,current -p max_buf"), (0, "icmp:2097152\nudp:2097152\n".into()));
@@ -113,7 +115,10 @@ fn set_prop_and_reset_prop_change_the_live_values() {
     let (st, list) = run(&mut e, "ndd /dev/ip \\?");
     assert_eq!(st, 0);
     let names: Vec<&str> = list.lines().map(|l| l.split_whitespace().next().unwrap()).collect();
-    assert_eq!(names, ["ip_forwarding", "ip_def_ttl", "ip_squeue_fanout", "ip_squeue_wait", "ip_squeue_bind"]);
+    assert_eq!(
+        names,
+        ["ip_forwarding", "ip_def_ttl", "ip_icmp_err_interval", "ip_icmp_err_burst", "ip_squeue_fanout", "ip_squeue_wait", "ip_squeue_bind"]
+    );
 }
 
 #[test]

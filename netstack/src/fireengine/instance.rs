@@ -719,6 +719,9 @@ impl Core {
         let now = self.now_ms();
         let err = {
             let mut lim = self.icmp_limiter.lock();
+            let (interval, burst) = self.sys.tunables.icmp_err_rate();
+            lim.set_interval_ms(interval);
+            lim.set_burst(burst);
             icmp::error_for(&mut lim, now, kind, offending, flags, &self.icmp_mib)
         };
         if let Some(e) = err {

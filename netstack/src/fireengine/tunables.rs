@@ -17,6 +17,8 @@
 //! changes nothing. Where each value acts:
 //!
 //! * `ttl`: every datagram FireEngine sends (and `ipDefaultTTL`);
+//! * `_icmp_err_interval`, `_icmp_err_burst`: the ICMP error rate
+//!   limit of every instance (illumos' private `ip` properties);
 //! * `forwarding`: `off` only — FireEngine instances are hosts; `on` is
 //!   refused until the virtual router forwards between interfaces;
 //! * `udp` `recv_buf`: the receive queue of each socket opened after the
@@ -116,6 +118,8 @@ pub enum Possible {
 pub enum Tun {
     Ttl,
     Forwarding,
+    IcmpErrInterval,
+    IcmpErrBurst,
     IcmpSendBuf,
     IcmpRecvBuf,
     IcmpMaxBuf,
@@ -181,6 +185,8 @@ use Possible::{OnOff, Range};
 pub const ALL: &[TunInfo] = &[
     info(Tun::Forwarding, Some((Proto::Ipv4, "forwarding")), (NddDev::Ip, "ip_forwarding"), OnOff, 0, "forward between interfaces (off: FireEngine instances are hosts)"),
     info(Tun::Ttl, Some((Proto::Ipv4, "ttl")), (NddDev::Ip, "ip_def_ttl"), Range(1, 255), 255, "TTL of datagrams sent"),
+    info(Tun::IcmpErrInterval, Some((Proto::Ipv4, "_icmp_err_interval")), (NddDev::Ip, "ip_icmp_err_interval"), Range(0, 99_999), super::icmp::ICMP_ERR_INTERVAL_MS as u32, "ms per ICMP error token (0: no limit)"),
+    info(Tun::IcmpErrBurst, Some((Proto::Ipv4, "_icmp_err_burst")), (NddDev::Ip, "ip_icmp_err_burst"), Range(1, 99_999), super::icmp::ICMP_ERR_BURST, "ICMP errors sent back to back"),
     info(Tun::SqFanout, None, (NddDev::Ip, "ip_squeue_fanout"), Range(0, 1), 0, "1: spread new conns over every CPU's squeue"),
     info(Tun::SqWait, None, (NddDev::Ip, "ip_squeue_wait"), Range(0, super::squeue::IP_SQUEUE_WAIT_MAX_MS), super::squeue::IP_SQUEUE_WAIT_DEFAULT_MS, "ms queued entries wait before the squeue worker runs (0: at once)"),
     info(Tun::SqBind, None, (NddDev::Ip, "ip_squeue_bind"), Range(0, 1), 1, "1: squeue workers stay on their own CPU"),
@@ -249,6 +255,8 @@ pub struct Tunables {
     /// The squeue tunables, shared with the squeue set.
     pub squeue: Arc<SqConfig>,
     ttl: AtomicU32,
+    icmp_err_interval: AtomicU32,
+    icmp_err_burst: AtomicU32,
     icmp_send_buf: AtomicU32,
     icmp_recv_buf: AtomicU32,
     icmp_max_buf: AtomicU32,
@@ -274,6 +282,8 @@ impl Tunables {
         Tunables {
             squeue,
             ttl: d(Tun::Ttl),
+            icmp_err_interval: d(Tun::IcmpErrInterval),
+            icmp_err_burst: d(Tun::IcmpErrBurst),
             icmp_send_buf: d(Tun::IcmpSendBuf),
             icmp_recv_buf: d(Tun::IcmpRecvBuf),
             icmp_max_buf: d(Tun::IcmpMaxBuf),
@@ -288,6 +298,12 @@ impl Tunables {
     /// `ttl`.
     pub fn ttl(&self) -> u8 {
         self.ttl.load(Ordering::Relaxed) as u8
+    }
+
+    /// `_icmp_err_interval` (ms per token, 0: unlimited) and
+    /// `_icmp_err_burst`: the ICMP error rate limit.
+    pub fn icmp_err_rate(&self) -> (u64, u32) {
+        (u64::from(self.icmp_err_interval.load(Ordering::Relaxed)), self.icmp_err_burst.load(Ordering::Relaxed))
     }
 
     /// UDP `send_buf`: the largest datagram a socket may send.
@@ -323,6 +339,8 @@ impl Tunables {
         match tun {
             Tun::Ttl => r(&self.ttl),
             Tun::Forwarding => 0,
+            Tun::IcmpErrInterval => r(&self.icmp_err_interval),
+            Tun::IcmpErrBurst => r(&self.icmp_err_burst),
             Tun::IcmpSendBuf => r(&self.icmp_send_buf),
             Tun::IcmpRecvBuf => r(&self.icmp_recv_buf),
             Tun::IcmpMaxBuf => r(&self.icmp_max_buf),
@@ -395,6 +413,14 @@ impl Tunables {
                 Err(TunError::Unsupported("FireEngine instances do not forward between interfaces yet"))
             }
             Tun::Forwarding => Ok(()),
+            Tun::IcmpErrInterval => {
+                w(&self.icmp_err_interval, v);
+                Ok(())
+            }
+            Tun::IcmpErrBurst => {
+                w(&self.icmp_err_burst, v);
+                Ok(())
+            }
             Tun::IcmpSendBuf => buf(&self.icmp_send_buf, &self.icmp_max_buf),
             Tun::IcmpRecvBuf => buf(&self.icmp_recv_buf, &self.icmp_max_buf),
             Tun::IcmpMaxBuf => max_buf(&self.icmp_max_buf, &self.icmp_send_buf, &self.icmp_recv_buf),
