@@ -276,6 +276,8 @@ pub enum NetError {
     ConnectionReset,
     /// The connection is not (or no longer) open for this operation.
     NotConnected,
+    /// A datagram larger than the stack can send (`EMSGSIZE`).
+    MessageTooLong,
 }
 
 impl fmt::Display for NetError {
@@ -301,6 +303,7 @@ impl fmt::Display for NetError {
             NetError::ConnectionRefused => "Connection refused",
             NetError::ConnectionReset => "Connection reset by peer",
             NetError::NotConnected => "Socket is not connected",
+            NetError::MessageTooLong => "Message too long",
         })
     }
 }

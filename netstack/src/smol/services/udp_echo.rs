@@ -2,13 +2,17 @@
 //! sender, from the address it was sent to. A datagram leaves the receive
 //! queue only once its answer is queued, so a full send queue delays
 //! answers instead of losing them; datagrams that cannot be answered at all
-//! (source port 0) are counted as refused.
+//! (source port 0, or larger than the instance can send) are counted as
+//! refused, and so are datagrams from the port of another echo-like
+//! service (7, 9, 13, 19, 37): two echo services would bounce a datagram
+//! between them forever.
 
 use alloc::vec;
 
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::udp;
 
+use crate::smol::udp_users::MAX_PAYLOAD;
 use crate::stack::{Proto, ServiceStats};
 
 /// The port.
@@ -39,6 +43,14 @@ impl UdpEcho {
         let s = sockets.get_mut::<udp::Socket>(self.handle);
         loop {
             let (n, meta) = match s.peek() {
+                Ok((data, meta)) if matches!(meta.endpoint.port, 7 | 9 | 13 | 19 | 37) || data.len() > MAX_PAYLOAD => {
+                    let n = data.len();
+                    let _ = s.recv();
+                    self.received += 1;
+                    self.bytes_in += n as u64;
+                    self.refused += 1;
+                    continue;
+                }
                 Ok((data, meta)) if data.len() <= scratch.len() => {
                     scratch[..data.len()].copy_from_slice(data);
                     (data.len(), *meta)
