@@ -188,6 +188,11 @@ impl IpInstance {
         })
     }
 
+    /// Payload bytes held by reassembly now.
+    pub fn reass_bytes(&self) -> usize {
+        self.inner.lock().reass.bytes_held()
+    }
+
     /// Validates one frame, reassembles it if it is a fragment, and hands
     /// it to smoltcp.
     fn ingress(&self, inner: &mut Inner, now: Instant, m: &Mblk) {
