@@ -11,14 +11,16 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use arbalest_netstack::fireengine::ip::frag::fragment;
 use arbalest_netstack::fireengine::ip::mib::IpMib;
+use arbalest_netstack::fireengine::ip::reass::{ReassOutcome, Reassembler};
+use arbalest_netstack::fireengine::wire::ipv4::Ipv4Header;
 use arbalest_netstack::smol::udp_users::{MAX_PAYLOAD, MAX_USER_UDP, QUEUE_PACKETS};
 use arbalest_netstack::stack::Proto;
 use arbalest_netstack::{IpStack, NetError, UdpId};
 use common::*;
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, IpAddress, IpProtocol, Ipv4Packet, Ipv4Repr,
-    UdpPacket, UdpRepr,
+    EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpAddress, IpProtocol,
+    Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
 };
 
 /// A (net0, 10.0.0.1) and B (net1, 10.0.0.2).
@@ -204,14 +206,19 @@ fn udp_datagram(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, data: &[u8
         |p| p.copy_from_slice(data),
         &ChecksumCapabilities::default(),
     );
-    let repr = Ipv4Repr { src_addr: src, dst_addr: dst, next_header: IpProtocol::Udp, payload_len: l4.len(), hop_limit: 64 };
+    ip_datagram(src, dst, IpProtocol::Udp, &l4, ident)
+}
+
+/// An IPv4 datagram carrying `l4`, fragments allowed.
+fn ip_datagram(src: Ipv4Addr, dst: Ipv4Addr, proto: IpProtocol, l4: &[u8], ident: u16) -> Vec<u8> {
+    let repr = Ipv4Repr { src_addr: src, dst_addr: dst, next_header: proto, payload_len: l4.len(), hop_limit: 64 };
     let mut buf = vec![0u8; 20 + l4.len()];
     let mut p = Ipv4Packet::new_unchecked(&mut buf[..]);
     repr.emit(&mut p, &ChecksumCapabilities::default());
     p.set_ident(ident);
     p.set_dont_frag(false);
     p.fill_checksum();
-    p.payload_mut().copy_from_slice(&l4);
+    p.payload_mut().copy_from_slice(l4);
     buf
 }
 
@@ -308,4 +315,65 @@ fn the_receive_queue_is_bounded() {
         got.push(u32::from_be_bytes(buf));
     }
     assert_eq!(got, (0..QUEUE_PACKETS as u32).collect::<Vec<_>>(), "the first {QUEUE_PACKETS}, in order");
+}
+
+/// Two large pings arriving in one poll: smoltcp answers each from the
+/// receive path, in fragments; the second answer must wait until the
+/// first one's last fragment has left, or it would overwrite it.
+#[test]
+fn echo_replies_to_fragmented_pings_in_one_poll_both_leave_whole() {
+    let mut n = lan();
+    n.add_peer(9, "10.0.0.9/24");
+    let a = n.inst(0);
+    // A learns the peer's MAC.
+    let mut p = arbalest_netstack::Pinger::new(a.clone(), ip("10.0.0.9"), 8).unwrap();
+    p.send(n.now_us).unwrap();
+    assert!(n.run_until(100, |_| p.recv().is_some()));
+    let (src, dst) = (ip("10.0.0.9"), ip("10.0.0.1"));
+    let mib = IpMib::new();
+    let datas: Vec<Vec<u8>> = (0..2u32).map(|i| pattern(3000, 40 + i)).collect();
+    for (i, data) in datas.iter().enumerate() {
+        let repr = Icmpv4Repr::EchoRequest { ident: 0x77, seq_no: i as u16, data };
+        let mut l4 = vec![0u8; repr.buffer_len()];
+        repr.emit(&mut Icmpv4Packet::new_unchecked(&mut l4[..]), &ChecksumCapabilities::default());
+        for f in fragment(&ip_datagram(src, dst, IpProtocol::Icmp, &l4, 300 + i as u16), 1500, &mib).unwrap() {
+            inject(&mut n, 0, &eth(mac(1), mac(9), &f));
+        }
+    }
+    // Poll A alone and keep what it sends.
+    for _ in 0..10 {
+        a.poll_us(n.now_us);
+        n.now_us += 1000;
+    }
+    let sent: Vec<Vec<u8>> = n.ports[0]
+        .link
+        .sent
+        .lock()
+        .unwrap()
+        .drain(..)
+        .map(|m| {
+            let mut v = vec![0u8; m.total_len()];
+            m.copy_to(&mut v);
+            v
+        })
+        .collect();
+    let mut r = Reassembler::default();
+    let mut replies = Vec::new();
+    for f in &sent {
+        let (h, payload) = Ipv4Header::parse(&f[14..], true).unwrap();
+        let whole = match r.input(&h, payload, 0, &mib) {
+            Ok(ReassOutcome::Complete(d)) => d,
+            Ok(ReassOutcome::Held) => continue,
+            Err(e) => panic!("A's fragments do not reassemble: {e:?}"),
+        };
+        let icmp = Icmpv4Packet::new_checked(&whole[20..]).unwrap();
+        assert!(icmp.verify_checksum());
+        if let Icmpv4Repr::EchoReply { seq_no, data, .. } = Icmpv4Repr::parse(&icmp, &ChecksumCapabilities::default()).unwrap() {
+            replies.push((seq_no, data.to_vec()));
+        }
+    }
+    assert_eq!(replies.len(), 2, "{} frames sent: {}", sent.len(), n.dump());
+    for (seq, data) in replies {
+        assert!(data == datas[usize::from(seq)], "reply {seq} differs");
+    }
 }
