@@ -20,9 +20,11 @@
 //! One datagram is out at a time. Datagram `n` carries `n` (32 bits, big
 //! endian) in its first 4 bytes and then a pattern that depends on `n` and
 //! the offset, so that a reply is matched to its datagram and any damage,
-//! truncation or mix-up shows. Each reply prints a line,
+//! truncation or mix-up shows. Once the first datagram is out, a header;
+//! then each reply prints a line,
 //!
 //! ```text
+//! UDPECHO 10.0.0.2 port 7: 64 data bytes
 //! 64 bytes from 10.0.0.2: udp_seq=0. time=0.512 ms
 //! 64 bytes from 10.0.0.2: udp_seq=3. time=0.733 ms (corrupt: byte 17 is 0x00, expected 0x5a)
 //! udp_seq=4. no reply within 1000 ms
@@ -281,8 +283,6 @@ impl Run {
     }
 
     fn run(mut self, sock: &Sock, env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
-        let sizes: Vec<String> = self.sizes.iter().map(|s| alloc::format!("{s}")).collect();
-        let _ = writeln!(out, "UDPECHO {} port {}: {} data bytes", self.host(), self.to.port(), sizes.join(","));
         let largest = self.sizes.iter().copied().max().unwrap_or(DEFAULT_SIZE);
         let mut payload = vec![0u8; largest];
         let mut buf = vec![0u8; largest + 1];
@@ -315,6 +315,10 @@ impl Run {
                         break 'run;
                     }
                 }
+            }
+            if self.stats.sent == 0 {
+                let sizes: Vec<String> = self.sizes.iter().map(|s| alloc::format!("{s}")).collect();
+                let _ = writeln!(out, "UDPECHO {} port {}: {} data bytes", self.host(), self.to.port(), sizes.join(","));
             }
             self.stats.sent += 1;
             next_send = sent_at.saturating_add(self.interval_us);
@@ -370,6 +374,9 @@ impl Run {
             }
         }
         let st = &self.stats;
+        if st.sent == 0 {
+            return EXIT_FAIL;
+        }
         let lost = st.sent - st.replies();
         let _ = writeln!(out);
         let _ = writeln!(out, "----{} UDPECHO Statistics----", self.host());
