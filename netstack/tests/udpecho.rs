@@ -136,10 +136,11 @@ impl Hub {
         }
         let bcast = f[0] & 1 != 0;
         for (i, (link, inst)) in self.ports.iter().enumerate() {
-            if i != from && (bcast || f[..6] == link.mac) {
-                if let Some(m) = link.rx_mblk(f, 1) {
-                    inst.input(m);
-                }
+            if i != from
+                && (bcast || f[..6] == link.mac)
+                && let Some(m) = link.rx_mblk(f, 1)
+            {
+                inst.input(m);
             }
         }
     }

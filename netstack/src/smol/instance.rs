@@ -38,7 +38,7 @@ use arbalest_mac::sync::Mutex;
 
 use super::client::Clients;
 use super::device::{ETH_HDR, FragGate, SmolDevice};
-use super::reass::Reassembly;
+use super::reass::{Reassembly, Refused};
 use super::requester::Requesters;
 use super::rxcheck::{self, Drop};
 use super::services::Services;
@@ -220,7 +220,7 @@ impl IpInstance {
         let whole = match inner.reass.input(frame, now_ms, &self.ip_mib) {
             Ok(Some(whole)) => whole,
             Ok(None) => return,
-            Err(()) => return bump(&self.counters.rx_fragments),
+            Err(Refused) => return bump(&self.counters.rx_fragments),
         };
         // The datagram's transport header and checksum, checked now.
         match rxcheck::check(&whole, false, LARGE_FRAME, self.mac) {
@@ -369,7 +369,10 @@ impl IpStack for IpInstance {
             inner.clients.observe(&mut inner.sockets, now_us);
         }
         exhausted |= self.egress(inner, now, self.tx_rounds, false);
-        if !self.rxq.is_empty() && !(exhausted && self.gate().busy()) {
+        // Frames held back behind a fragmented datagram that cannot leave
+        // (no Tx buffers) wait for the retry below, not a busy loop.
+        let held_back = exhausted && self.gate().busy();
+        if !self.rxq.is_empty() && !held_back {
             return Some(0);
         }
         if !inner.clients.is_empty() {

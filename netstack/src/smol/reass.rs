@@ -32,6 +32,11 @@ pub const CONFIG: ReassConfig = ReassConfig {
     max_holes: 64,
 };
 
+/// A fragment reassembly did not take (malformed, a duplicate, over a
+/// cap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused;
+
 /// The datagrams being reassembled.
 pub struct Reassembly {
     r: Reassembler,
@@ -47,21 +52,20 @@ impl Reassembly {
     /// Takes one fragment, `frame` (an Ethernet frame whose IPv4 header
     /// [`super::rxcheck`] has validated), at time `now_ms`. `Ok(Some)`:
     /// the datagram is complete, rebuilt as a frame with `frame`'s
-    /// Ethernet header; `Ok(None)`: held; `Err(())`: refused (malformed,
-    /// a duplicate, over a cap; counted in `mib`).
-    pub fn input(&mut self, frame: &[u8], now_ms: u64, mib: &IpMib) -> Result<Option<Vec<u8>>, ()> {
-        let (eth, ip) = frame.split_at_checked(ETH_HDR).ok_or(())?;
-        let (header, payload) = Ipv4Header::parse(ip, false).map_err(|_| ())?;
+    /// Ethernet header; `Ok(None)`: held; [`Refused`] (counted in `mib`).
+    pub fn input(&mut self, frame: &[u8], now_ms: u64, mib: &IpMib) -> Result<Option<Vec<u8>>, Refused> {
+        let (eth, ip) = frame.split_at_checked(ETH_HDR).ok_or(Refused)?;
+        let (header, payload) = Ipv4Header::parse(ip, false).map_err(|_| Refused)?;
         match self.r.input(&header, payload, now_ms, mib) {
             Ok(ReassOutcome::Held) => Ok(None),
             Ok(ReassOutcome::Complete(datagram)) => {
                 let mut out = Vec::new();
-                out.try_reserve_exact(ETH_HDR + datagram.len()).map_err(|_| ())?;
+                out.try_reserve_exact(ETH_HDR + datagram.len()).map_err(|_| Refused)?;
                 out.extend_from_slice(eth);
                 out.extend_from_slice(&datagram);
                 Ok(Some(out))
             }
-            Err(_) => Err(()),
+            Err(_) => Err(Refused),
         }
     }
 
