@@ -377,3 +377,24 @@ fn echo_replies_to_fragmented_pings_in_one_poll_both_leave_whole() {
         assert!(data == datas[usize::from(seq)], "reply {seq} differs");
     }
 }
+
+/// An echo request larger than the fragmentation buffer: smoltcp could
+/// not send the reply; it is not answered, and counted.
+#[test]
+fn a_ping_too_large_to_answer_is_counted_in_ip_frag_fails() {
+    let mut n = lan();
+    let (src, dst) = (ip("10.0.0.9"), ip("10.0.0.1"));
+    let mib = IpMib::new();
+    let data = pattern(9000, 3);
+    let repr = Icmpv4Repr::EchoRequest { ident: 0x78, seq_no: 1, data: &data };
+    let mut l4 = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut Icmpv4Packet::new_unchecked(&mut l4[..]), &ChecksumCapabilities::default());
+    for f in fragment(&ip_datagram(src, dst, IpProtocol::Icmp, &l4, 500), 1500, &mib).unwrap() {
+        inject(&mut n, 0, &eth(mac(1), mac(9), &f));
+    }
+    n.run_ms(20);
+    assert_eq!(ip_mib(&n, 0, "ipReasmOKs"), 1);
+    assert_eq!(ip_mib(&n, 0, "ipFragFails"), 1);
+    assert_eq!(ip_mib(&n, 0, "ipFragOKs"), 0);
+    assert_eq!(n.inst(0).stats().tx_packets, 0, "no reply, not even an ARP request");
+}

@@ -37,7 +37,7 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Cid
 use arbalest_mac::sync::Mutex;
 
 use super::client::Clients;
-use super::device::{ETH_HDR, FragGate, SmolDevice};
+use super::device::{ETH_HDR, FragGate, MAX_TX_DATAGRAM, SmolDevice};
 use super::reass::{Reassembly, Refused};
 use super::requester::Requesters;
 use super::rxcheck::{self, Drop};
@@ -66,7 +66,11 @@ const LARGE_FRAME: usize = 65535 + ETH_HDR;
 /// before a received frame is handed to smoltcp.
 const FLUSH_ROUNDS: usize = 64;
 /// The counters of the IPv4 MIB a smoltcp instance keeps (reassembly and
-/// fragmentation), in illumos' order.
+/// fragmentation), in illumos' order. Nothing larger than
+/// [`MAX_TX_DATAGRAM`] is handed to smoltcp to send (users' datagrams are
+/// refused, the UDP echo service refuses to answer them), except the
+/// reply to an echo request that came in fragments: such a request is not
+/// answered, and counted in `ipFragFails`.
 const IP_MIB_FIELDS: [&str; 9] = [
     "ipReasmTimeout",
     "ipReasmReqds",
@@ -78,6 +82,13 @@ const IP_MIB_FIELDS: [&str; 9] = [
     "ipFragFails",
     "ipFragCreates",
 ];
+
+/// Whether `frame` (validated) carries an ICMP echo request.
+fn is_echo_request(frame: &[u8]) -> bool {
+    let Some(ip) = frame.get(ETH_HDR..) else { return false };
+    let hlen = usize::from(ip.first().map_or(0, |b| b & 0x0f)) * 4;
+    frame[12..14] == [0x08, 0x00] && ip.get(9) == Some(&1) && ip.get(hlen) == Some(&8)
+}
 
 /// An IP stack instance on smoltcp. See the module documentation.
 pub struct IpInstance {
@@ -224,6 +235,11 @@ impl IpInstance {
         };
         // The datagram's transport header and checksum, checked now.
         match rxcheck::check(&whole, false, LARGE_FRAME, self.mac) {
+            Ok(_) if is_echo_request(&whole) && whole.len() - ETH_HDR > MAX_TX_DATAGRAM => {
+                // smoltcp would build the reply and drop it unseen: it
+                // cannot be fragmented (illumos counts that so too).
+                bump(&self.ip_mib.ip_frag_fails);
+            }
             Ok(info) if !info.fragment => {
                 let Inner { iface, sockets, services, clients, .. } = inner;
                 self.deliver(iface, sockets, services, clients, now, &whole, info);
