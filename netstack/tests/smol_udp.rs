@@ -398,3 +398,25 @@ fn a_ping_too_large_to_answer_is_counted_in_ip_frag_fails() {
     assert_eq!(ip_mib(&n, 0, "ipFragOKs"), 0);
     assert_eq!(n.inst(0).stats().tx_packets, 0, "no reply, not even an ARP request");
 }
+
+/// Two echo services would bounce a datagram between them forever: the
+/// smoltcp instance's does not answer the ports of echo-like services
+/// (7, 9, 13, 19, 37), as FireEngine's does not; it counts them refused.
+#[test]
+fn the_echo_service_does_not_answer_service_ports() {
+    let mut n = lan();
+    n.add_peer(9, "10.0.0.9/24");
+    let (src, dst) = (ip("10.0.0.9"), ip("10.0.0.1"));
+    for (i, sport) in [7u16, 9, 13, 19, 37, 5000].into_iter().enumerate() {
+        inject(&mut n, 0, &eth(mac(1), mac(9), &udp_datagram(src, dst, sport, 7, b"bounce?", 900 + i as u16)));
+    }
+    let peer_sock = n.peer().udp_bind(5000);
+    n.run_ms(20);
+    let echo = n.inst(0).service_stats().into_iter().find(|s| s.name == "echo" && s.proto == Proto::Udp).unwrap();
+    assert_eq!((echo.accepted, echo.refused), (6, 5));
+    let mut back = 0;
+    while n.peer().udp(peer_sock).recv().is_ok() {
+        back += 1;
+    }
+    assert_eq!(back, 1, "only the datagram from port 5000 is answered");
+}
