@@ -420,3 +420,33 @@ fn the_echo_service_does_not_answer_service_ports() {
     }
     assert_eq!(back, 1, "only the datagram from port 5000 is answered");
 }
+
+/// A broadcast address sends nothing: a datagram from the subnet's
+/// broadcast address is dropped (a martian, counted malformed). A
+/// datagram *to* a broadcast address is echoed from the instance's own
+/// address, never from the broadcast address.
+#[test]
+fn broadcast_sources_are_dropped_and_broadcasts_answered_from_our_address() {
+    let mut n = lan();
+    n.add_peer(9, "10.0.0.9/24");
+    let peer_sock = n.peer().udp_bind(5000);
+    let before = n.inst(0).stats();
+    inject(&mut n, 0, &eth(mac(1), mac(9), &udp_datagram(ip("10.0.0.255"), ip("10.0.0.1"), 5000, 7, b"martian", 1)));
+    n.run_ms(20);
+    let st = n.inst(0).stats();
+    assert_eq!(st.rx_malformed, before.rx_malformed + 1, "{st:?}");
+    assert_eq!(st.tx_packets, before.tx_packets, "not answered");
+    for (i, to) in ["10.0.0.255", "255.255.255.255"].into_iter().enumerate() {
+        let d = udp_datagram(ip("10.0.0.9"), ip(to), 5000, 7, to.as_bytes(), 10 + i as u16);
+        inject(&mut n, 0, &eth([0xff; 6], mac(9), &d));
+        n.run_ms(20);
+        let (data, meta) = {
+            let s = n.peer().udp(peer_sock);
+            let (d, m) = s.recv().unwrap_or_else(|_| panic!("the broadcast to {to} was not echoed"));
+            (d.to_vec(), m)
+        };
+        assert_eq!(data, to.as_bytes());
+        assert_eq!(meta.endpoint.addr, IpAddress::Ipv4(ip("10.0.0.1")), "answered from our address");
+        assert_eq!(meta.endpoint.port, 7);
+    }
+}

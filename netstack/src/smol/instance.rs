@@ -223,6 +223,13 @@ impl IpInstance {
             Err(why) => return self.count_drop(why),
             Ok(info) => info,
         };
+        if let Some(src) = info.src
+            && inner.addrs.iter().any(|a| a.net.prefix() <= 30 && a.net.broadcast() == src)
+        {
+            // A subnet's broadcast address sends nothing (a martian, as
+            // illumos calls it); answering would broadcast the answer.
+            return bump(&self.counters.rx_malformed);
+        }
         if !info.fragment {
             let Inner { iface, sockets, services, clients, .. } = inner;
             return self.deliver(iface, sockets, services, clients, now, frame, info);
@@ -380,7 +387,10 @@ impl IpStack for IpInstance {
         }
         inner.reass.expire(now.total_millis().max(0) as u64, &self.ip_mib);
         inner.requesters.collect(&mut inner.sockets, now_us);
-        inner.services.run(&mut inner.sockets, &mut inner.scratch);
+        {
+            let Inner { services, sockets, scratch, addrs, .. } = &mut *inner;
+            services.run(sockets, scratch, &|a| addrs.iter().any(|x| x.net.addr() == a));
+        }
         if !inner.clients.is_empty() {
             inner.clients.observe(&mut inner.sockets, now_us);
         }

@@ -57,6 +57,9 @@ pub struct Info {
     pub syn: Option<Syn>,
     /// An IPv4 fragment, to reassemble before anything else.
     pub fragment: bool,
+    /// The IPv4 source address (the instance checks it against its
+    /// subnets' broadcast addresses, which this check does not know).
+    pub src: Option<Ipv4Addr>,
 }
 
 /// Checks `frame` for an interface with MAC `mac` and frames of at most
@@ -99,11 +102,11 @@ fn check_ipv4(bytes: &[u8], verified: bool) -> Result<Info, Drop> {
         return Err(Drop::Malformed);
     }
     if ip.more_frags() || ip.frag_offset() != 0 {
-        return Ok(Info { syn: None, fragment: true });
+        return Ok(Info { syn: None, fragment: true, src: Some(src) });
     }
     let payload = ip.payload();
     let (s, d) = (IpAddress::Ipv4(src), IpAddress::Ipv4(dst));
-    let mut info = Info::default();
+    let mut info = Info { src: Some(src), ..Info::default() };
     match proto {
         IpProtocol::Tcp => {
             let tcp = TcpPacket::new_checked(payload).map_err(|_| Drop::Malformed)?;

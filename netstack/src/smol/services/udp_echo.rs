@@ -1,5 +1,6 @@
 //! UDP echo (RFC 862): every datagram received on port 7 goes back to its
-//! sender, from the address it was sent to. A datagram leaves the receive
+//! sender, from the address it was sent to (from the instance's address
+//! on the sender's subnet when that was a broadcast address). A datagram leaves the receive
 //! queue only once its answer is queued, so a full send queue delays
 //! answers instead of losing them; datagrams that cannot be answered at all
 //! (source port 0, or larger than the instance can send) are counted as
@@ -10,7 +11,10 @@
 use alloc::vec;
 
 use smoltcp::iface::{SocketHandle, SocketSet};
+use core::net::Ipv4Addr;
+
 use smoltcp::socket::udp;
+use smoltcp::wire::IpAddress;
 
 use crate::smol::udp_users::MAX_PAYLOAD;
 use crate::stack::{Proto, ServiceStats};
@@ -38,8 +42,9 @@ impl UdpEcho {
         UdpEcho { handle, received: 0, refused: 0, bytes_in: 0, bytes_out: 0 }
     }
 
-    /// Answers queued datagrams while the send queue takes them.
-    pub fn run(&mut self, sockets: &mut SocketSet<'static>, scratch: &mut [u8]) {
+    /// Answers queued datagrams while the send queue takes them; `ours`
+    /// tells the instance's unicast addresses.
+    pub fn run(&mut self, sockets: &mut SocketSet<'static>, scratch: &mut [u8], ours: &dyn Fn(Ipv4Addr) -> bool) {
         let s = sockets.get_mut::<udp::Socket>(self.handle);
         loop {
             let (n, meta) = match s.peek() {
@@ -53,7 +58,16 @@ impl UdpEcho {
                 }
                 Ok((data, meta)) if data.len() <= scratch.len() => {
                     scratch[..data.len()].copy_from_slice(data);
-                    (data.len(), *meta)
+                    let mut meta = *meta;
+                    #[allow(irrefutable_let_patterns)]
+                    if let Some(IpAddress::Ipv4(to)) = meta.local_address
+                        && !ours(to)
+                    {
+                        // Sent to a broadcast address: answer from ours
+                        // (smoltcp picks the sender's subnet's).
+                        meta.local_address = None;
+                    }
+                    (data.len(), meta)
                 }
                 Ok(_) => {
                     // Larger than any frame we accept: cannot happen; drop.
