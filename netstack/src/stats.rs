@@ -54,7 +54,8 @@ counters! {
     rx_unknown_proto => "rxUnknownProto",
     /// Unicast frames for another MAC address.
     rx_not_mine => "rxNotMine",
-    /// IPv4 fragments (reassembly is not supported).
+    /// IPv4 fragments reassembly refused (malformed, duplicates, over a
+    /// cap); fragments taken are counted in the `ipReasm*` MIB.
     rx_fragments => "rxFragments",
     /// Frames handed to the link.
     tx_packets => "txPackets",

@@ -82,14 +82,9 @@ impl Hub {
                 let frames: Vec<Vec<u8>> = {
                     let mut q = self.ports[i].0.sent.lock().unwrap();
                     q.drain(..)
-                        .map(|mut m| {
-                            // What the MAC layer does for a frame no device
-                            // finishes: complete a partial checksum.
-                            assert!(arbalest_mac::cksum::finish(&mut m), "a partial checksum inside the frame");
-                            let mut v = vec![0u8; m.total_len()];
-                            m.copy_to(&mut v);
-                            v
-                        })
+                        // What the MAC layer does for a frame no device
+                        // finishes: complete a partial checksum.
+                        .map(common::wire_bytes)
                         .collect()
                 };
                 for f in frames {
@@ -508,4 +503,52 @@ fn the_icmp_error_rate_limit_follows_its_properties() {
         h.run_until(2, |_| false);
     }
     assert_eq!(get(&b, "icmpOutDestUnreachs"), 7, "interval 0: no limit");
+}
+
+/// An Ethernet frame from `mac(9)` to `dst_mac` carrying a UDP datagram
+/// `src:sport` → `dst:dport`.
+fn udp_frame(dst_mac: [u8; 6], src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, data: &[u8]) -> Vec<u8> {
+    let l4 = arbalest_netstack::fireengine::udp::build(src, sport, SocketAddrV4::new(dst, dport), data, false).unwrap();
+    let mut f = Vec::new();
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&mac(9));
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (20 + l4.len()) as u16;
+    let mut h = [0x45, 0, 0, 0, 0x12, 0x34, 0, 0, 64, 17, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    h[2..4].copy_from_slice(&total.to_be_bytes());
+    h[12..16].copy_from_slice(&src.octets());
+    h[16..20].copy_from_slice(&dst.octets());
+    let mut sum: u32 = h.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    h[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    f.extend_from_slice(&h);
+    f.extend_from_slice(&l4);
+    f
+}
+
+/// A datagram whose source is the directed broadcast of the instance's
+/// subnet is a martian (illumos drops it, `ipInAddrErrors`): the echo
+/// service must not answer it, which would broadcast the answer.
+#[test]
+fn a_datagram_from_a_subnet_broadcast_address_is_dropped() {
+    let mut h = Hub::new(1);
+    let a = h.fe(1, "10.0.0.1/24");
+    let get = |i: &FeInstance, sec: &str, n: &str| {
+        i.mib().into_iter().find(|(s, _)| *s == sec).unwrap().1.iter().find(|(k, _)| *k == n).unwrap().1
+    };
+    let (errs, delivers, tx) = (get(&a, "IPv4", "ipInAddrErrors"), get(&a, "IPv4", "ipInDelivers"), a.stats().tx_packets);
+    let (link, inst) = h.ports[0].clone();
+    let f = udp_frame(mac(1), ip("10.0.0.255"), 5000, ip("10.0.0.1"), 7, b"from broadcast");
+    inst.input(link.rx_mblk(&f, 1).unwrap());
+    h.run_until(50, |_| false);
+    assert_eq!(get(&a, "IPv4", "ipInAddrErrors"), errs + 1);
+    assert_eq!(get(&a, "IPv4", "ipInDelivers"), delivers);
+    assert_eq!(a.stats().tx_packets, tx, "nothing answered");
+    // From a host of the subnet it is answered.
+    let f = udp_frame(mac(1), ip("10.0.0.9"), 5000, ip("10.0.0.1"), 7, b"from a host");
+    inst.input(link.rx_mblk(&f, 1).unwrap());
+    h.run_until(50, |_| false);
+    assert_eq!(get(&a, "UDP", "udpInDatagrams"), 1);
 }

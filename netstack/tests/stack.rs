@@ -369,11 +369,14 @@ fn malformed_frames_are_counted_and_ping_still_works() {
     let mut other = good.clone();
     other[5] = 0x77;
     inject(&mut n, &other, 1, false);
-    // A fragment.
+    // A fragment reassembly refuses: More Fragments, and a payload that
+    // is not a multiple of 8 bytes.
     let mut frag = good.clone();
+    frag.truncate(14 + 20 + 39);
     {
         let mut p = Ipv4Packet::new_unchecked(&mut frag[14..]);
         p.set_more_frags(true);
+        p.set_total_len(20 + 39);
         p.fill_checksum();
     }
     inject(&mut n, &frag, 1, false);

@@ -92,6 +92,12 @@ pub const COMMANDS: &[Command] = &[
         summary: "send a test pattern over TCP (verify the echo with -e or port 7)",
         run: cmd_ip,
     },
+    Command {
+        name: "udpecho",
+        usage: arbalest_netstack::admin::udpecho::USAGE,
+        summary: "send numbered datagrams to a UDP echo service and verify each reply",
+        run: cmd_ip,
+    },
 ];
 
 /// What the IP commands need from the kernel.

@@ -13,7 +13,9 @@
 //! * [`ping::ping`]: illumos `ping`, with and without `-s`;
 //! * [`arp::arp`]: `arp -a`, the neighbour caches;
 //! * [`ttcp::ttcp`]: a TCP connection carrying a test pattern (to the
-//!   echo service, verified), after the classic Test-TCP tool.
+//!   echo service, verified), after the classic Test-TCP tool;
+//! * [`udpecho::udpecho`]: numbered datagrams to a UDP echo service, each
+//!   verified when it comes back, reported like `ping -s`.
 //!
 //! Each is a [`Command`]: `argv[0]` is the command name, output and error
 //! messages go to `out` (there is one console), the result is the exit
@@ -33,6 +35,7 @@ pub mod ping;
 pub mod route;
 pub mod sqstat;
 pub mod ttcp;
+pub mod udpecho;
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -111,6 +114,7 @@ pub const COMMANDS: &[(&str, Command)] = &[
     ("ping", ping::ping),
     ("arp", arp::arp),
     ("ttcp", ttcp::ttcp),
+    ("udpecho", udpecho::udpecho),
 ];
 
 /// Runs `argv` if `argv[0]` names one of [`COMMANDS`]; `None` otherwise.

@@ -364,6 +364,12 @@ impl Core {
         self.usable.read().iter().any(|x| x.addr() == a || (x.prefix() < 31 && x.broadcast() == a))
     }
 
+    /// Whether `a` is the directed broadcast of one of our subnets (as a
+    /// source, a martian: illumos drops it).
+    fn is_subnet_broadcast(&self, a: Ipv4Addr) -> bool {
+        self.usable.read().iter().any(|x| x.prefix() < 31 && x.broadcast() == a)
+    }
+
     fn first_addr(&self) -> Option<Ipv4Addr> {
         self.usable.read().first().map(|a| a.addr())
     }
@@ -619,6 +625,12 @@ impl Core {
             Ok(p) => p,
             Err(_) => return,
         };
+        if self.is_subnet_broadcast(p.header.src) {
+            // A broadcast address sends nothing; answering it would
+            // broadcast the answer.
+            bump(&self.ip_mib.ip_in_addr_errors);
+            return;
+        }
         let reassembled;
         let (hdr, datagram): (Ipv4Header, &[u8]) = if p.is_fragment {
             let now = self.now_ms();

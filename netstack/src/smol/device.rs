@@ -13,18 +13,72 @@
 //! `txNoBuffer`). The token paired with a received frame (ARP replies, ICMP
 //! echo replies, RSTs) allocates when used; without a buffer the reply is
 //! built into a throw-away buffer and dropped (counted).
+//!
+//! Fragments: smoltcp fragments a datagram larger than the MTU into one
+//! buffer per interface (its first fragment leaves at once, the others
+//! one per `poll_egress`), and a second large datagram dispatched before
+//! the first one's last fragment is out overwrites that buffer. The device
+//! therefore watches the IPv4 frames it carries ([`FragGate`]: a frame
+//! with More Fragments set means a datagram is part-way out) and, while
+//! one is, hands out no Tx token except the single one a `poll_egress`
+//! call needs for the next fragment; the sockets' egress then stops
+//! (smoltcp sees a full device and tries again) until the last fragment
+//! has left. The instance never hands smoltcp a received frame while a
+//! datagram is part-way out, for the same reason (an echo reply to a large
+//! ping is fragmented too). Fragments sent are counted as illumos counts
+//! them (`ipFragOKs` per datagram, `ipFragCreates` per fragment).
 
 use alloc::vec;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use arbalest_mac::Mblk;
 use smoltcp::phy::{self, Checksum, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
+use crate::fireengine::ip::mib::IpMib;
 use crate::link::Link;
 use crate::stats::{Counters, add, bump};
 
 /// Ethernet header length.
 pub const ETH_HDR: usize = 14;
+
+/// The largest IPv4 datagram (header included) an instance can send:
+/// smoltcp's fragmentation buffer (`fragmentation-buffer-size-*`).
+pub const MAX_TX_DATAGRAM: usize = smoltcp::config::FRAGMENTATION_BUFFER_SIZE;
+
+/// Whether a datagram is part-way out in fragments, and the fragmentation
+/// counters (see the module documentation).
+#[derive(Clone, Copy)]
+pub struct FragGate<'a> {
+    /// Set while the last frame sent was a fragment with More Fragments.
+    pub busy: &'a AtomicBool,
+    /// Where `ipFragOKs` and `ipFragCreates` are counted.
+    pub mib: &'a IpMib,
+}
+
+impl FragGate<'_> {
+    /// Whether a datagram is part-way out.
+    pub fn busy(&self) -> bool {
+        self.busy.load(Ordering::Relaxed)
+    }
+
+    /// Notes a frame smoltcp has just written.
+    fn sent(&self, frame: &[u8]) {
+        if frame.len() < ETH_HDR + 20 || frame[12..14] != [0x08, 0x00] {
+            return;
+        }
+        let flags = u16::from_be_bytes([frame[ETH_HDR + 6], frame[ETH_HDR + 7]]);
+        let more = flags & 0x2000 != 0;
+        let offset = flags & 0x1fff;
+        self.busy.store(more, Ordering::Relaxed);
+        if more || offset != 0 {
+            bump(&self.mib.ip_frag_creates);
+            if offset == 0 {
+                bump(&self.mib.ip_frag_oks);
+            }
+        }
+    }
+}
 
 /// smoltcp's view of a link for one poll step.
 pub struct SmolDevice<'a> {
@@ -32,6 +86,11 @@ pub struct SmolDevice<'a> {
     link: &'a dyn Link,
     counters: &'a Counters,
     frame_max: usize,
+    frag: FragGate<'a>,
+    /// Tx tokens `transmit` may still hand out while a datagram is
+    /// part-way out: one if it was when the step began (for its next
+    /// fragment), else none.
+    busy_tokens: u8,
     /// Set when `transmit` found the Tx pool empty or the link blocked.
     pub tx_exhausted: bool,
 }
@@ -39,8 +98,15 @@ pub struct SmolDevice<'a> {
 impl<'a> SmolDevice<'a> {
     /// A device offering `rx` (if any) and sending frames of at most
     /// `frame_max` bytes over `link`.
-    pub fn new(rx: Option<&'a [u8]>, link: &'a dyn Link, counters: &'a Counters, frame_max: usize) -> Self {
-        SmolDevice { rx, link, counters, frame_max, tx_exhausted: false }
+    pub fn new(
+        rx: Option<&'a [u8]>,
+        link: &'a dyn Link,
+        counters: &'a Counters,
+        frame_max: usize,
+        frag: FragGate<'a>,
+    ) -> Self {
+        let busy_tokens = u8::from(frag.busy());
+        SmolDevice { rx, link, counters, frame_max, frag, busy_tokens, tx_exhausted: false }
     }
 }
 
@@ -72,10 +138,17 @@ impl phy::Device for SmolDevice<'_> {
 
     fn receive(&mut self, _now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
         let frame = self.rx.take()?;
-        Some((RxToken { frame }, TxToken { link: self.link, counters: self.counters, m: None }))
+        Some((RxToken { frame }, TxToken { link: self.link, counters: self.counters, frag: self.frag, m: None }))
     }
 
     fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
+        if self.frag.busy() {
+            if self.busy_tokens == 0 {
+                // The rest of a fragmented datagram goes first.
+                return None;
+            }
+            self.busy_tokens -= 1;
+        }
         if !self.link.tx_ready() {
             if !self.tx_exhausted {
                 bump(&self.counters.tx_blocked);
@@ -84,7 +157,7 @@ impl phy::Device for SmolDevice<'_> {
             return None;
         }
         match self.link.alloc_tx(self.frame_max) {
-            Some(m) => Some(TxToken { link: self.link, counters: self.counters, m: Some(m) }),
+            Some(m) => Some(TxToken { link: self.link, counters: self.counters, frag: self.frag, m: Some(m) }),
             None => {
                 if !self.tx_exhausted {
                     bump(&self.counters.tx_nobuf);
@@ -115,6 +188,7 @@ impl phy::RxToken for RxToken<'_> {
 pub struct TxToken<'a> {
     link: &'a dyn Link,
     counters: &'a Counters,
+    frag: FragGate<'a>,
     m: Option<Mblk>,
 }
 
@@ -126,6 +200,7 @@ impl phy::TxToken for TxToken<'_> {
             m.set_range(start, len);
             if m.len() == len && m.cont.is_none() {
                 let r = f(m.data_mut());
+                self.frag.sent(m.data());
                 self.link.tx(m);
                 bump(&self.counters.tx_packets);
                 add(&self.counters.tx_bytes, len as u64);
@@ -135,6 +210,8 @@ impl phy::TxToken for TxToken<'_> {
         // No (big enough) buffer: let smoltcp finish its work, then drop it.
         bump(&self.counters.tx_nobuf);
         let mut sink = vec![0u8; len];
-        f(&mut sink)
+        let r = f(&mut sink);
+        self.frag.sent(&sink);
+        r
     }
 }

@@ -11,17 +11,23 @@
 //! interrupt context except `input`.
 //!
 //! One poll: up to `rx_budget` queued frames, each validated
-//! ([`super::rxcheck`]; drops counted), linearized if it spans buffers, and
-//! handed to smoltcp alone so that service listeners are re-armed between
-//! frames (and client connections' state changes are seen one by one);
-//! then replies for echo requesters are collected, the services run, and
-//! up to `tx_rounds` egress rounds transmit.
+//! ([`super::rxcheck`]; drops counted), linearized if it spans buffers,
+//! reassembled if it is a fragment ([`super::reass`]), and handed to
+//! smoltcp alone so that service listeners are re-armed between frames
+//! (and client connections' state changes are seen one by one); then
+//! replies for echo requesters are collected, the services run, and up to
+//! `tx_rounds` egress rounds transmit. While a datagram is part-way out in
+//! fragments, no received frame is handed to smoltcp until its last
+//! fragment has left (see [`super::device`]).
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::net::Ipv4Addr;
+use core::net::{Ipv4Addr, SocketAddrV4};
+use core::sync::atomic::AtomicBool;
+use core::sync::atomic::Ordering::Relaxed;
 
 use arbalest_mac::{Cksum, Mblk};
 use crossbeam_queue::ArrayQueue;
@@ -31,13 +37,18 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Cid
 use arbalest_mac::sync::Mutex;
 
 use super::client::Clients;
-use super::device::{ETH_HDR, SmolDevice};
+use super::device::{ETH_HDR, FragGate, MAX_TX_DATAGRAM, SmolDevice};
+use super::reass::{Reassembly, Refused};
 use super::requester::Requesters;
 use super::rxcheck::{self, Drop};
 use super::services::Services;
+use super::udp_users::{self, UdpUsers};
 use crate::config::{InstanceConfig, IpArg, Ipv4Net, check_host_addr, is_unicast};
+use crate::fireengine::ip::mib::IpMib;
 use crate::link::Link;
-use crate::stack::{AddrInfo, EchoReply, IpStack, NetError, PingId, RouteInfo, ServiceStats, TcpId, TcpStatus};
+use crate::stack::{
+    AddrInfo, EchoReply, IpStack, NetError, PingId, RouteInfo, ServiceStats, TcpId, TcpStatus, UdpEndpoint, UdpId,
+};
 use crate::stats::{Counters, StackStats, add, bump};
 
 /// Addresses per instance (smoltcp's `iface-max-addr-count`).
@@ -48,8 +59,36 @@ pub const MAX_ROUTES: usize = 16;
 pub const MIN_MTU: usize = 576;
 /// Largest IP MTU accepted from a link.
 pub const MAX_MTU: usize = 9216;
-/// Largest frame accepted when the NIC merged segments (large receive).
+/// Largest frame accepted when the NIC merged segments (large receive),
+/// and the largest reassembled datagram.
 const LARGE_FRAME: usize = 65535 + ETH_HDR;
+/// Egress rounds one attempt to finish a fragmented datagram may take
+/// before a received frame is handed to smoltcp.
+const FLUSH_ROUNDS: usize = 64;
+/// The counters of the IPv4 MIB a smoltcp instance keeps (reassembly and
+/// fragmentation), in illumos' order. Nothing larger than
+/// [`MAX_TX_DATAGRAM`] is handed to smoltcp to send (users' datagrams are
+/// refused, the UDP echo service refuses to answer them), except the
+/// reply to an echo request that came in fragments: such a request is not
+/// answered, and counted in `ipFragFails`.
+const IP_MIB_FIELDS: [&str; 9] = [
+    "ipReasmTimeout",
+    "ipReasmReqds",
+    "ipReasmOKs",
+    "ipReasmFails",
+    "ipReasmDuplicates",
+    "ipReasmPartDups",
+    "ipFragOKs",
+    "ipFragFails",
+    "ipFragCreates",
+];
+
+/// Whether `frame` (validated) carries an ICMP echo request.
+fn is_echo_request(frame: &[u8]) -> bool {
+    let Some(ip) = frame.get(ETH_HDR..) else { return false };
+    let hlen = usize::from(ip.first().map_or(0, |b| b & 0x0f)) * 4;
+    frame[12..14] == [0x08, 0x00] && ip.get(9) == Some(&1) && ip.get(hlen) == Some(&8)
+}
 
 /// An IP stack instance on smoltcp. See the module documentation.
 pub struct IpInstance {
@@ -60,17 +99,24 @@ pub struct IpInstance {
     tx_rounds: usize,
     rxq: ArrayQueue<Mblk>,
     counters: Counters,
+    /// Reassembly and fragmentation counters.
+    ip_mib: IpMib,
+    /// A datagram is part-way out in fragments ([`FragGate`]).
+    frag_busy: AtomicBool,
     inner: Mutex<Inner>,
 }
 
 struct Inner {
-    iface: Interface,
+    /// Boxed: smoltcp keeps its fragmentation buffer inside.
+    iface: Box<Interface>,
     sockets: SocketSet<'static>,
     addrs: Vec<AddrInfo>,
     routes: Vec<RouteInfo>,
     services: Services,
     requesters: Requesters,
     clients: Clients,
+    udp_users: UdpUsers,
+    reass: Reassembly,
     /// Linearization and copy buffer (one large frame).
     scratch: Vec<u8>,
 }
@@ -88,16 +134,20 @@ impl IpInstance {
         }
         let frame_max = mtu + ETH_HDR;
         let counters = Counters::default();
+        let ip_mib = IpMib::new();
+        let frag_busy = AtomicBool::new(false);
         let mut config = Config::new(HardwareAddress::Ethernet(mac));
         config.random_seed = cfg.random_seed;
         let iface = {
-            let mut dev = SmolDevice::new(None, &*link, &counters, frame_max);
-            Interface::new(config, &mut dev, Instant::ZERO)
+            let gate = FragGate { busy: &frag_busy, mib: &ip_mib };
+            let mut dev = SmolDevice::new(None, &*link, &counters, frame_max, gate);
+            Box::new(Interface::new(config, &mut dev, Instant::ZERO))
         };
         let mut sockets = SocketSet::new(Vec::new());
         let services = Services::new(&cfg.services, &mut sockets);
         let requesters = Requesters::new((cfg.random_seed >> 17) as u16 | 1, mtu - 28);
         let clients = Clients::new(cfg.random_seed.rotate_right(29));
+        let udp_users = UdpUsers::new(cfg.random_seed.rotate_right(41));
         Ok(IpInstance {
             link,
             mac,
@@ -106,6 +156,8 @@ impl IpInstance {
             tx_rounds: cfg.tx_rounds.max(1),
             rxq: ArrayQueue::new(cfg.rx_queue_len.max(1)),
             counters,
+            ip_mib,
+            frag_busy,
             inner: Mutex::new(Inner {
                 iface,
                 sockets,
@@ -114,6 +166,8 @@ impl IpInstance {
                 services,
                 requesters,
                 clients,
+                udp_users,
+                reass: Reassembly::default(),
                 scratch: vec![0u8; LARGE_FRAME],
             }),
         })
@@ -130,9 +184,29 @@ impl IpInstance {
         Ok(())
     }
 
-    /// Validates one frame and hands it to smoltcp.
+    fn gate(&self) -> FragGate<'_> {
+        FragGate { busy: &self.frag_busy, mib: &self.ip_mib }
+    }
+
+    fn count_drop(&self, why: Drop) {
+        bump(match why {
+            Drop::Malformed => &self.counters.rx_malformed,
+            Drop::BadCksum => &self.counters.rx_bad_cksum,
+            Drop::Oversize => &self.counters.rx_oversize,
+            Drop::UnknownProto => &self.counters.rx_unknown_proto,
+            Drop::NotMine => &self.counters.rx_not_mine,
+            Drop::Fragment => &self.counters.rx_fragments,
+        })
+    }
+
+    /// Payload bytes held by reassembly now.
+    pub fn reass_bytes(&self) -> usize {
+        self.inner.lock().reass.bytes_held()
+    }
+
+    /// Validates one frame, reassembles it if it is a fragment, and hands
+    /// it to smoltcp.
     fn ingress(&self, inner: &mut Inner, now: Instant, m: &Mblk) {
-        let Inner { iface, sockets, services, clients, scratch, .. } = inner;
         let total = m.total_len();
         let frame_max = if m.meta.gso.is_some() { LARGE_FRAME } else { self.frame_max };
         if total > frame_max {
@@ -142,33 +216,93 @@ impl IpInstance {
         let frame: &[u8] = if m.cont.is_none() {
             m.data()
         } else {
-            let n = m.copy_to(&mut scratch[..total]);
-            &scratch[..n]
+            let n = m.copy_to(&mut inner.scratch[..total]);
+            &inner.scratch[..n]
         };
-        match rxcheck::check(frame, m.meta.cksum == Cksum::Verified, frame_max, self.mac) {
-            Err(why) => bump(match why {
-                Drop::Malformed => &self.counters.rx_malformed,
-                Drop::BadCksum => &self.counters.rx_bad_cksum,
-                Drop::Oversize => &self.counters.rx_oversize,
-                Drop::UnknownProto => &self.counters.rx_unknown_proto,
-                Drop::NotMine => &self.counters.rx_not_mine,
-                Drop::Fragment => &self.counters.rx_fragments,
-            }),
-            Ok(info) => {
-                if let Some(syn) = info.syn
-                    && iface.has_ip_addr(IpAddress::Ipv4(syn.dst))
-                {
-                    services.note_syn(sockets, &syn);
-                    services.shield(sockets, &syn);
-                }
-                let mut dev = SmolDevice::new(Some(frame), &*self.link, &self.counters, self.frame_max);
-                iface.poll_ingress_single(now, &mut dev, sockets);
-                services.rearm(sockets);
-                if !clients.is_empty() {
-                    clients.observe(sockets, now.total_micros().max(0) as u64);
-                }
+        let info = match rxcheck::check(frame, m.meta.cksum == Cksum::Verified, frame_max, self.mac) {
+            Err(why) => return self.count_drop(why),
+            Ok(info) => info,
+        };
+        if let Some(src) = info.src
+            && inner.addrs.iter().any(|a| a.net.prefix() <= 30 && a.net.broadcast() == src)
+        {
+            // A subnet's broadcast address sends nothing (a martian, as
+            // illumos calls it); answering would broadcast the answer.
+            return bump(&self.counters.rx_malformed);
+        }
+        if !info.fragment {
+            let Inner { iface, sockets, services, clients, .. } = inner;
+            return self.deliver(iface, sockets, services, clients, now, frame, info);
+        }
+        let now_ms = now.total_millis().max(0) as u64;
+        let whole = match inner.reass.input(frame, now_ms, &self.ip_mib) {
+            Ok(Some(whole)) => whole,
+            Ok(None) => return,
+            Err(Refused) => return bump(&self.counters.rx_fragments),
+        };
+        // The datagram's transport header and checksum, checked now.
+        match rxcheck::check(&whole, false, LARGE_FRAME, self.mac) {
+            Ok(_) if is_echo_request(&whole) && whole.len() - ETH_HDR > MAX_TX_DATAGRAM => {
+                // smoltcp would build the reply and drop it unseen: it
+                // cannot be fragmented (illumos counts that so too).
+                bump(&self.ip_mib.ip_frag_fails);
+            }
+            Ok(info) if !info.fragment => {
+                let Inner { iface, sockets, services, clients, .. } = inner;
+                self.deliver(iface, sockets, services, clients, now, &whole, info);
+            }
+            Ok(_) => bump(&self.counters.rx_malformed),
+            Err(why) => self.count_drop(why),
+        }
+    }
+
+    /// Hands one validated, whole frame to smoltcp.
+    #[allow(clippy::too_many_arguments)]
+    fn deliver(
+        &self,
+        iface: &mut Interface,
+        sockets: &mut SocketSet<'static>,
+        services: &mut Services,
+        clients: &mut Clients,
+        now: Instant,
+        frame: &[u8],
+        info: rxcheck::Info,
+    ) {
+        if let Some(syn) = info.syn
+            && iface.has_ip_addr(IpAddress::Ipv4(syn.dst))
+        {
+            services.note_syn(sockets, &syn);
+            services.shield(sockets, &syn);
+        }
+        let mut dev = SmolDevice::new(Some(frame), &*self.link, &self.counters, self.frame_max, self.gate());
+        iface.poll_ingress_single(now, &mut dev, sockets);
+        services.rearm(sockets);
+        if !clients.is_empty() {
+            clients.observe(sockets, now.total_micros().max(0) as u64);
+        }
+    }
+
+    /// Up to `rounds` egress rounds, stopping early when one sent nothing
+    /// (or, with `until_whole`, once no datagram is part-way out). Returns
+    /// whether the link ran out of Tx buffers or was blocked.
+    fn egress(&self, inner: &mut Inner, now: Instant, rounds: usize, until_whole: bool) -> bool {
+        let mut exhausted = false;
+        for _ in 0..rounds {
+            if until_whole && !self.gate().busy() {
+                break;
+            }
+            let before = (self.counters.tx_packets.load(Relaxed), self.counters.tx_nobuf.load(Relaxed));
+            let mut dev = SmolDevice::new(None, &*self.link, &self.counters, self.frame_max, self.gate());
+            let r = inner.iface.poll_egress(now, &mut dev, &mut inner.sockets);
+            exhausted |= dev.tx_exhausted;
+            let after = (self.counters.tx_packets.load(Relaxed), self.counters.tx_nobuf.load(Relaxed));
+            // A round that only sent the next fragment reports no socket
+            // change; it made progress all the same.
+            if (r == PollResult::None && before == after) || dev.tx_exhausted {
+                break;
             }
         }
+        exhausted
     }
 
     fn sync_addrs(inner: &mut Inner) {
@@ -238,25 +372,33 @@ impl IpStack for IpInstance {
         let now = Instant::from_micros(i64::try_from(now_us).unwrap_or(i64::MAX));
         let mut guard = self.inner.lock();
         let inner = &mut *guard;
+        let mut exhausted = false;
         for _ in 0..self.rx_budget {
+            if self.gate().busy() {
+                // A reply to this frame must not overwrite the fragments
+                // still to go.
+                exhausted |= self.egress(inner, now, FLUSH_ROUNDS, true);
+                if self.gate().busy() {
+                    break;
+                }
+            }
             let Some(m) = self.rxq.pop() else { break };
             self.ingress(inner, now, &m);
         }
+        inner.reass.expire(now.total_millis().max(0) as u64, &self.ip_mib);
         inner.requesters.collect(&mut inner.sockets, now_us);
-        inner.services.run(&mut inner.sockets, &mut inner.scratch);
+        {
+            let Inner { services, sockets, scratch, addrs, .. } = &mut *inner;
+            services.run(sockets, scratch, &|a| addrs.iter().any(|x| x.net.addr() == a));
+        }
         if !inner.clients.is_empty() {
             inner.clients.observe(&mut inner.sockets, now_us);
         }
-        let mut exhausted = false;
-        for _ in 0..self.tx_rounds {
-            let mut dev = SmolDevice::new(None, &*self.link, &self.counters, self.frame_max);
-            let r = inner.iface.poll_egress(now, &mut dev, &mut inner.sockets);
-            exhausted |= dev.tx_exhausted;
-            if r == PollResult::None || dev.tx_exhausted {
-                break;
-            }
-        }
-        if !self.rxq.is_empty() {
+        exhausted |= self.egress(inner, now, self.tx_rounds, false);
+        // Frames held back behind a fragmented datagram that cannot leave
+        // (no Tx buffers) wait for the retry below, not a busy loop.
+        let held_back = exhausted && self.gate().busy();
+        if !self.rxq.is_empty() && !held_back {
             return Some(0);
         }
         if !inner.clients.is_empty() {
@@ -421,11 +563,50 @@ impl IpStack for IpInstance {
         inner.clients.list(&inner.sockets)
     }
 
+    fn udp_open(&self, port: u16) -> Result<UdpId, NetError> {
+        let mut inner = self.inner.lock();
+        let Inner { sockets, udp_users, .. } = &mut *inner;
+        udp_users.open(sockets, port)
+    }
+
+    fn udp_send_to(&self, id: UdpId, to: SocketAddrV4, data: &[u8]) -> Result<(), NetError> {
+        let mut inner = self.inner.lock();
+        let dst = *to.ip();
+        let own = inner.addrs.iter().any(|a| a.net.addr() == dst);
+        if inner.addrs.iter().any(|a| a.net.prefix() <= 30 && a.net.broadcast() == dst && !own) {
+            return Err(NetError::InvalidAddress);
+        }
+        let src = Self::source_for(&inner, dst);
+        let Inner { sockets, udp_users, .. } = &mut *inner;
+        udp_users.send_to(sockets, id, src, own, to, data)
+    }
+
+    fn udp_recv_from(&self, id: UdpId, buf: &mut [u8]) -> Result<Option<(SocketAddrV4, usize)>, NetError> {
+        let mut inner = self.inner.lock();
+        let Inner { sockets, udp_users, .. } = &mut *inner;
+        udp_users.recv_from(sockets, id, buf)
+    }
+
+    fn udp_close(&self, id: UdpId) {
+        let mut inner = self.inner.lock();
+        let Inner { sockets, udp_users, .. } = &mut *inner;
+        udp_users.close(sockets, id);
+    }
+
+    fn udp_endpoints(&self) -> Vec<UdpEndpoint> {
+        udp_users::endpoints(&self.inner.lock().sockets)
+    }
+
     fn stats(&self) -> StackStats {
         self.counters.snapshot()
     }
 
     fn service_stats(&self) -> Vec<ServiceStats> {
         self.inner.lock().services.stats()
+    }
+
+    fn mib(&self) -> Vec<(&'static str, Vec<(&'static str, u64)>)> {
+        let ip = self.ip_mib.fields().filter(|(n, _)| IP_MIB_FIELDS.contains(n)).collect();
+        alloc::vec![("IPv4", ip)]
     }
 }

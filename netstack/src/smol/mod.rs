@@ -10,13 +10,17 @@
 //!   that every drop is counted (smoltcp drops malformed frames silently).
 //! * [`requester`]: ICMP sockets for echo requests (`ping`).
 //! * [`client`]: TCP connections opened by local users (`ttcp`).
+//! * [`udp_users`]: UDP sockets opened by local users (`udpecho`).
+//! * [`reass`]: reassembly of received IPv4 fragments.
 //! * [`services`]: TCP echo/discard/chargen and UDP echo.
 
 pub mod client;
 pub mod device;
 pub mod instance;
+pub mod reass;
 pub mod requester;
 pub mod rxcheck;
 pub mod services;
+pub mod udp_users;
 
 pub use instance::IpInstance;

@@ -6,8 +6,10 @@
 //! Checked: Ethernet length, destination MAC, EtherType (IPv4 and ARP
 //! pass), ARP fields, IPv4 version/lengths/header checksum, impossible
 //! source addresses (multicast, broadcast, class E, `0.0.0.0` outside
-//! UDP), fragments (no reassembly), and for TCP/UDP/ICMP the header
-//! lengths and checksums. Packets the NIC marked `Cksum::Verified` skip the
+//! UDP), and for TCP/UDP/ICMP the header lengths and checksums. A fragment
+//! passes on its IPv4 header alone, marked [`Info::fragment`]: its
+//! transport header and checksum are checked once the datagram is whole
+//! ([`super::reass`]). Packets the NIC marked `Cksum::Verified` skip the
 //! checksum computations. Other IP protocols pass (smoltcp answers them
 //! with ICMP protocol unreachable).
 
@@ -31,7 +33,7 @@ pub enum Drop {
     UnknownProto,
     /// Unicast to another MAC address.
     NotMine,
-    /// An IPv4 fragment.
+    /// An IPv4 fragment reassembly refused (see [`super::reass`]).
     Fragment,
 }
 
@@ -53,6 +55,11 @@ pub struct Syn {
 pub struct Info {
     /// Set for a TCP SYN (services count refusals with it).
     pub syn: Option<Syn>,
+    /// An IPv4 fragment, to reassemble before anything else.
+    pub fragment: bool,
+    /// The IPv4 source address (the instance checks it against its
+    /// subnets' broadcast addresses, which this check does not know).
+    pub src: Option<Ipv4Addr>,
 }
 
 /// Checks `frame` for an interface with MAC `mac` and frames of at most
@@ -95,11 +102,11 @@ fn check_ipv4(bytes: &[u8], verified: bool) -> Result<Info, Drop> {
         return Err(Drop::Malformed);
     }
     if ip.more_frags() || ip.frag_offset() != 0 {
-        return Err(Drop::Fragment);
+        return Ok(Info { syn: None, fragment: true, src: Some(src) });
     }
     let payload = ip.payload();
     let (s, d) = (IpAddress::Ipv4(src), IpAddress::Ipv4(dst));
-    let mut info = Info::default();
+    let mut info = Info { src: Some(src), ..Info::default() };
     match proto {
         IpProtocol::Tcp => {
             let tcp = TcpPacket::new_checked(payload).map_err(|_| Drop::Malformed)?;

@@ -501,3 +501,13 @@ pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
         })
         .collect()
 }
+
+/// The bytes a frame the stack sent would have on the wire: a partial
+/// checksum finished first, as the MAC layer or the device would (tests
+/// with no MAC layer under them deliver frames with this).
+pub fn wire_bytes(mut m: arbalest_mac::Mblk) -> Vec<u8> {
+    assert!(arbalest_mac::cksum::finish(&mut m), "a partial checksum inside the frame");
+    let mut v = vec![0u8; m.total_len()];
+    m.copy_to(&mut v);
+    v
+}

@@ -20,6 +20,7 @@ pub mod pool;
 pub mod udp_echo;
 
 use alloc::vec::Vec;
+use core::net::Ipv4Addr;
 
 use smoltcp::iface::SocketSet;
 
@@ -74,13 +75,13 @@ impl Services {
     }
 
     /// Serves every connection and the UDP socket; `scratch` is a copy
-    /// buffer.
-    pub fn run(&mut self, sockets: &mut SocketSet<'static>, scratch: &mut [u8]) {
+    /// buffer, `ours` tells the instance's (unicast) addresses.
+    pub fn run(&mut self, sockets: &mut SocketSet<'static>, scratch: &mut [u8], ours: &dyn Fn(Ipv4Addr) -> bool) {
         for t in &mut self.tcp {
             t.run(sockets, scratch);
         }
         if let Some(u) = &mut self.udp {
-            u.run(sockets, scratch);
+            u.run(sockets, scratch, ours);
         }
         self.rearm(sockets);
     }

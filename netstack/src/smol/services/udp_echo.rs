@@ -1,14 +1,22 @@
 //! UDP echo (RFC 862): every datagram received on port 7 goes back to its
-//! sender, from the address it was sent to. A datagram leaves the receive
+//! sender, from the address it was sent to (from the instance's address
+//! on the sender's subnet when that was a broadcast address). A datagram leaves the receive
 //! queue only once its answer is queued, so a full send queue delays
 //! answers instead of losing them; datagrams that cannot be answered at all
-//! (source port 0) are counted as refused.
+//! (source port 0, or larger than the instance can send) are counted as
+//! refused, and so are datagrams from the port of another echo-like
+//! service (7, 9, 13, 19, 37): two echo services would bounce a datagram
+//! between them forever.
 
 use alloc::vec;
 
 use smoltcp::iface::{SocketHandle, SocketSet};
-use smoltcp::socket::udp;
+use core::net::Ipv4Addr;
 
+use smoltcp::socket::udp;
+use smoltcp::wire::IpAddress;
+
+use crate::smol::udp_users::MAX_PAYLOAD;
 use crate::stack::{Proto, ServiceStats};
 
 /// The port.
@@ -34,14 +42,32 @@ impl UdpEcho {
         UdpEcho { handle, received: 0, refused: 0, bytes_in: 0, bytes_out: 0 }
     }
 
-    /// Answers queued datagrams while the send queue takes them.
-    pub fn run(&mut self, sockets: &mut SocketSet<'static>, scratch: &mut [u8]) {
+    /// Answers queued datagrams while the send queue takes them; `ours`
+    /// tells the instance's unicast addresses.
+    pub fn run(&mut self, sockets: &mut SocketSet<'static>, scratch: &mut [u8], ours: &dyn Fn(Ipv4Addr) -> bool) {
         let s = sockets.get_mut::<udp::Socket>(self.handle);
         loop {
             let (n, meta) = match s.peek() {
+                Ok((data, meta)) if matches!(meta.endpoint.port, 7 | 9 | 13 | 19 | 37) || data.len() > MAX_PAYLOAD => {
+                    let n = data.len();
+                    let _ = s.recv();
+                    self.received += 1;
+                    self.bytes_in += n as u64;
+                    self.refused += 1;
+                    continue;
+                }
                 Ok((data, meta)) if data.len() <= scratch.len() => {
                     scratch[..data.len()].copy_from_slice(data);
-                    (data.len(), *meta)
+                    let mut meta = *meta;
+                    #[allow(irrefutable_let_patterns)]
+                    if let Some(IpAddress::Ipv4(to)) = meta.local_address
+                        && !ours(to)
+                    {
+                        // Sent to a broadcast address: answer from ours
+                        // (smoltcp picks the sender's subnet's).
+                        meta.local_address = None;
+                    }
+                    (data.len(), meta)
                 }
                 Ok(_) => {
                     // Larger than any frame we accept: cannot happen; drop.
