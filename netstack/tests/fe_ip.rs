@@ -48,7 +48,7 @@ fn mib_names_are_illumos_in_order() {
         icmpInDestUnreachs icmpInTimeExcds icmpInEchos icmpInEchoReps icmpOutMsgs \
         icmpOutDrops icmpOutErrors icmpOutDestUnreachs icmpOutTimeExcds \
         icmpOutEchos icmpOutEchoReps icmpOutFragNeeded";
-    let udp = "udpInDatagrams udpInErrors udpOutDatagrams udpOutErrors udpInOverflows udpNoPorts";
+    let udp = "udpInDatagrams udpInErrors udpOutDatagrams udpOutErrors udpInOverflows udpNoPorts udpInCksumErrs";
     let names = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
     let m = IpMib::new();
     assert_eq!(m.fields().map(|(n, _)| n.to_string()).collect::<Vec<_>>(), names(ip));

@@ -35,7 +35,7 @@ use arbalest_mac::{Cksum, Mblk};
 use super::icmp::{self, ErrRateLimiter, ErrorFlags, IcmpErrorKind, IcmpInput};
 use super::ip::frag;
 use super::ip::input::{self as ipin, DstKind};
-use super::ip::mib::{IcmpMib, IpMib, UdpMib, bump};
+use super::ip::mib::{IcmpMib, IpMib, UdpMib, bump, bump_by};
 use super::ip::reass::{ReassOutcome, Reassembler};
 use super::arp::{AddrState, ArpActions, BROADCAST_MAC, ArpConfig, NeighbourCache, NeighbourState, Resolution};
 use super::route::{NextHop, RouteTable};
@@ -46,7 +46,7 @@ use super::sock::Datagram;
 use super::udp::{self, UdpConn, UdpHost, UdpPcb, UdpSocket};
 use super::squeue::{SqCtx, SqEntry, SqEnv, SqMode, SquedSet};
 use super::wire::ipv4::{IPPROTO_ICMP, IPPROTO_UDP, Ipv4Header};
-use super::wire::udp::UdpHeader;
+use super::wire::udp::{UdpError, UdpHeader};
 use crate::config::{Ipv4Net, check_host_addr, is_unicast};
 use crate::link::Link;
 use crate::stack::{
@@ -449,6 +449,8 @@ impl Core {
 
     /// Carries out what the neighbour cache asked for, with no lock held.
     fn arp_run(&self, a: ArpActions) {
+        // Packets given up while they waited for resolution.
+        bump_by(&self.ip_mib.ip_out_discards, a.dropped);
         for (dst, p) in a.send {
             self.tx_frame(dst, ETHERTYPE_ARP, &p.emit());
         }
@@ -603,8 +605,10 @@ impl Core {
     fn udp_input(&self, datagram: &[u8], hdr: &Ipv4Header, l4: &[u8], verified: bool, to_bcast: bool, link_bcast: bool) {
         let (uh, data) = match UdpHeader::parse(l4, hdr.src, hdr.dst, !verified) {
             Ok(v) => v,
-            Err(_) => {
-                bump(&self.udp_mib.udp_in_errors);
+            Err(e) => {
+                // illumos: a checksum error in udpInCksumErrs, anything
+                // else malformed in udpInErrors.
+                bump(if e == UdpError::BadChecksum { &self.udp_mib.udp_in_cksum_errs } else { &self.udp_mib.udp_in_errors });
                 return;
             }
         };

@@ -161,7 +161,8 @@ mib! {
     UdpMib {
         /// Datagrams delivered.
         udp_in_datagrams: "udpInDatagrams",
-        /// Datagrams not delivered for errors (length, checksum).
+        /// Datagrams not delivered for errors (a bad length; a checksum
+        /// error counts in udpInCksumErrs instead).
         udp_in_errors: "udpInErrors",
         /// Datagrams sent.
         udp_out_datagrams: "udpOutDatagrams",
@@ -171,5 +172,8 @@ mib! {
         udp_in_overflows: "udpInOverflows",
         /// Datagrams for a port nobody listens on.
         udp_no_ports: "udpNoPorts",
+        /// Datagrams dropped for a bad checksum (illumos
+        /// `udpIfStatsInCksumErrs`; not also in udpInErrors).
+        udp_in_cksum_errs: "udpInCksumErrs",
     }
 }
