@@ -320,3 +320,40 @@ fn packets_waiting_on_a_neighbour_that_never_answers_count_as_output_discards() 
     assert!(!r.inst.neighbours().iter().any(|e| e.ip == ghost), "gone from arp -a");
     assert!(!r.sent.iter().any(|f| f[12..14] == [8, 0]), "no echo reply ever left");
 }
+
+#[test]
+fn a_train_that_never_completes_times_out_with_a_time_exceeded_for_its_first_fragment() {
+    let mut r = Rig::new();
+    let data = udp(HOST, GUEST, 5555, 9, &[0x33; 40]);
+    // Two trains: one has its first fragment (a time exceeded quotes it),
+    // the other only a later one (nothing to quote: silence, as illumos).
+    for (ident, off, payload) in [(0x100u16, 0usize, &data[..24]), (0x101, 24, &data[24..])] {
+        let mut h = Ipv4Header::new(HOST, GUEST, IPPROTO_UDP, payload.len() as u16);
+        h.ident = ident;
+        h.more_frags = true;
+        h.frag_offset = off as u16;
+        let mut v = vec![0u8; 20];
+        h.emit(&mut v).unwrap();
+        v.extend_from_slice(payload);
+        let f = eth(mac(2), r.host_mac, 0x0800, &v);
+        r.inject(&f);
+    }
+    assert_eq!(r.mib("ipReasmReqds"), 2);
+    assert_eq!(r.inst.reass_bytes(), 24 + 48, "held up to the furthest end");
+    r.run_ms(59_000);
+    assert_eq!(r.mib("ipReasmFails"), 0);
+    assert!(r.sent.is_empty());
+    r.run_ms(1_200);
+    assert_eq!(r.mib("ipReasmFails"), 2);
+    assert_eq!(r.inst.reass_bytes(), 0);
+    assert_eq!(r.mib("icmpOutTimeExcds"), 1);
+    // (The host's entry went stale meanwhile: a unicast ARP confirms it.)
+    let ip: Vec<&Vec<u8>> = r.sent.iter().filter(|f| f[12..14] == [8, 0]).collect();
+    assert_eq!(ip.len(), 1, "{:?}", r.sent);
+    let (h, icmp) = Ipv4Header::parse(&ip[0][14..], true).unwrap();
+    assert_eq!((h.src, h.dst, h.protocol), (GUEST, HOST, IPPROTO_ICMP));
+    assert_eq!((icmp[0], icmp[1]), (11, 1), "time exceeded, reassembly");
+    let (qh, qp) = Ipv4Header::parse_quoted(&icmp[8..]).unwrap();
+    assert_eq!((qh.ident, qh.frag_offset, qh.more_frags), (0x100, 0, true));
+    assert_eq!(qp, &data[..8], "the first fragment's UDP header");
+}

@@ -471,8 +471,13 @@ fn reass_timeout() {
     r.input(&h3, &p3, 62_000, &m).unwrap();
     assert_eq!(r.in_progress(), 1);
     assert_eq!(get(&m, "ipReasmFails"), 2);
+    // The next expire hands out the one that timed out inside input (no
+    // first fragment: no quote), then the one timing out now.
     let e = r.expire(u64::MAX, &m);
-    assert_eq!(e.len(), 1);
+    assert_eq!(e.len(), 2);
+    assert_eq!((e[0].key, e[0].quote.is_none()), (ReassKey::of(&h2), true));
+    assert_eq!(e[1].key, ReassKey::of(&h3));
+    assert!(r.expire(u64::MAX, &m).is_empty(), "handed out once");
     assert_eq!(r.bytes_held(), 0);
     assert_eq!(get(&m, "ipReasmTimeout"), 60);
     // A fragment of the timed-out datagram starts a new one.

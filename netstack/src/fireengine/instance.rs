@@ -629,6 +629,18 @@ impl Core {
         }
     }
 
+    /// A datagram whose first fragment came but which never completed:
+    /// ICMP time exceeded, code 1, quoting that fragment (RFC 792, RFC
+    /// 1122 3.3.2; illumos `ill_frag_timeout`), under the usual rules and
+    /// rate limit.
+    fn reass_timed_out(&self, quote: &[u8]) {
+        let Ok((hdr, _)) = Ipv4Header::parse_quoted(quote) else { return };
+        let to_bcast = hdr.dst.is_broadcast()
+            || hdr.dst.is_multicast()
+            || self.usable.read().iter().any(|a| a.prefix() < 31 && a.broadcast() == hdr.dst);
+        self.send_icmp_error(IcmpErrorKind::ReassemblyExceeded, quote, &hdr, to_bcast, false);
+    }
+
     fn send_icmp_error(&self, kind: IcmpErrorKind, offending: &[u8], hdr: &Ipv4Header, to_bcast: bool, link_bcast: bool) {
         let Some(r) = self.routes.read().resolve(hdr.src) else { return };
         let flags = ErrorFlags {
@@ -712,7 +724,12 @@ impl IpStack for FeInstance {
     fn poll_us(&self, now_us: u64) -> Option<u64> {
         let c = &self.core;
         let now_ms = now_us / 1000;
-        let _ = c.reass.lock().expire(now_ms, &c.ip_mib);
+        let expired = c.reass.lock().expire(now_ms, &c.ip_mib);
+        for e in expired {
+            if let Some(q) = e.quote {
+                c.reass_timed_out(&q);
+            }
+        }
         let actions = c.neigh.lock().tick(now_ms);
         c.arp_run(actions);
         // Timers run every 100 ms; the data path needs no poll.
