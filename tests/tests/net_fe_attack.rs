@@ -117,7 +117,7 @@ impl Wire {
     /// A good datagram to the host's discard service, then `edit` on its
     /// IPv4 bytes (header at 0).
     fn ip_edited(&self, id: u16, edit: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
-        let mut p = ip(HOST_IP, GUEST_IP, frames::PROTO_UDP, id, 0, &self.udp(40000 + id, DISCARD, b"attack-frame"));
+        let mut p = ip(HOST_IP, GUEST_IP, frames::PROTO_UDP, id, 0, &self.udp(40000u16.wrapping_add(id), DISCARD, b"attack-frame"));
         edit(&mut p);
         self.eth(frames::ETHERTYPE_IPV4, &p)
     }
@@ -172,7 +172,7 @@ impl Wire {
     fn bad_udp_csum(&self, n: u16, base: u16) -> Vec<Vec<u8>> {
         (0..n)
             .map(|i| {
-                let mut u = self.udp(41000 + base + i, ECHO_PORT, b"please echo me");
+                let mut u = self.udp(41000u16.wrapping_add(base + i), ECHO_PORT, b"please echo me");
                 u[6] ^= 0x33;
                 self.ip(HOST_IP, GUEST_IP, frames::PROTO_UDP, base + i, 0, &u)
             })
@@ -182,7 +182,7 @@ impl Wire {
     fn bad_udp_len(&self, n: u16, base: u16) -> Vec<Vec<u8>> {
         (0..n)
             .map(|i| {
-                let mut u = self.udp(42000 + base + i, ECHO_PORT, b"bad length");
+                let mut u = self.udp(42000u16.wrapping_add(base + i), ECHO_PORT, b"bad length");
                 let len: u16 = if i % 2 == 0 { 4 } else { 500 };
                 u[4..6].copy_from_slice(&len.to_be_bytes());
                 self.ip(HOST_IP, GUEST_IP, frames::PROTO_UDP, base + i, 0, &u)
@@ -225,7 +225,7 @@ impl Wire {
 /// classes send.
 fn frag_datagram(w: &Wire, id: u16) -> Vec<u8> {
     let data: Vec<u8> = (0..16u8).map(|k| k.wrapping_mul(7).wrapping_add(id as u8) | 1).collect();
-    w.udp(43000 + id, DISCARD, &data)
+    w.udp(43000u16.wrapping_add(id), DISCARD, &data)
 }
 
 // ------------------------------------------------------------------ guest side
@@ -523,8 +523,7 @@ fn malformed_frames_and_fragment_attacks_are_counted_memory_stays_bounded_and_pi
     };
     r.send_all(&trains);
     let trains_at = Instant::now();
-    let (sent, mix_took) = send_mix(&r, &mix, MIX_FRAMES);
-    let stats_mix = r.quiesce();
+    let (sent, stats_mix, mix_took) = send_mix(&mut r, &mix, MIX_FRAMES, &stats_before);
     let heap_held = r.heap();
     let rx = r.get(&stats_mix, "rxPackets") - r.get(&stats_before, "rxPackets");
     eprintln!(
@@ -711,30 +710,38 @@ fn mix_frames(w: &Wire) -> Vec<Vec<u8>> {
     v
 }
 
-/// Sends until the guest has been offered `count` frames (cycling over
-/// `mix`), pacing so the TAP queue does not overflow; returns how many
-/// were sent and how long it took.
-fn send_mix(r: &Rig, mix: &[Vec<u8>], count: u64) -> (u64, Duration) {
+/// Sends frames of `mix` (cycling) until the guest has taken `count` of
+/// them (its `rxPackets`; what the TAP or the NIC ring drops when the
+/// guest falls behind is sent again). Returns how many were sent, the
+/// `netstat -s` once the guest is quiet, and how long it took.
+fn send_mix(r: &mut Rig, mix: &[Vec<u8>], count: u64, stats_before: &str) -> (u64, String, Duration) {
     let start = Instant::now();
-    let mut sent = 0u64;
-    let mut i = 0usize;
-    let mut refused = 0u64;
-    while sent < count {
-        match r.sock.send(&mix[i % mix.len()]) {
-            Ok(()) => {
-                sent += 1;
-                i += 1;
-            }
-            Err(_) => {
-                // The TAP's queue is full: let QEMU drain it.
-                refused += 1;
-                std::thread::sleep(Duration::from_micros(500));
+    let rx0 = r.get(stats_before, "rxPackets");
+    let (mut sent, mut i, mut refused) = (0u64, 0usize, 0u64);
+    let mut taken = 0;
+    for round in 0..10 {
+        let target = sent + (count - taken);
+        while sent < target {
+            match r.sock.send(&mix[i % mix.len()]) {
+                Ok(()) => {
+                    sent += 1;
+                    i += 1;
+                }
+                Err(_) => {
+                    // The TAP's queue is full: let QEMU drain it.
+                    refused += 1;
+                    std::thread::sleep(Duration::from_micros(500));
+                }
             }
         }
-        if start.elapsed() > Duration::from_secs(60) {
-            r.vm.check(false, format!("sending the mix took over 60 s ({sent} sent, {refused} refused)"));
+        let out = r.quiesce();
+        taken = r.get(&out, "rxPackets") - rx0;
+        eprintln!("mix round {round}: {sent} sent ({refused} refused by a full TAP queue), the guest took {taken}");
+        if taken >= count {
+            return (sent, out, start.elapsed());
         }
     }
-    eprintln!("mix: {refused} sends refused by a full TAP queue (retried)");
-    (sent, start.elapsed())
+    let out = r.netstat();
+    r.vm.check(false, format!("the guest took only {taken} of {sent} frames sent\n{out}"));
+    unreachable!()
 }
