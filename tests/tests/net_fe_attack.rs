@@ -83,7 +83,7 @@ const MF: u16 = 0x2000;
 
 /// The flags/offset word of a fragment at byte `off`.
 fn frag_word(off: usize, more: bool) -> u16 {
-    assert!(off % 8 == 0 && off <= 65528);
+    assert!(off.is_multiple_of(8) && off <= 65528);
     (off / 8) as u16 | if more { MF } else { 0 }
 }
 
@@ -302,6 +302,13 @@ impl Rig {
         }
     }
 
+    /// Throws away what the socket holds (our own frames looped back
+    /// included).
+    fn drain(&self) {
+        let mut buf = vec![0u8; 65536];
+        while let Ok(Some(_)) = self.sock.recv(&mut buf, Duration::ZERO) {}
+    }
+
     /// Frames received on the TAP from the guest within `dur`.
     fn capture(&self, dur: Duration) -> Vec<Vec<u8>> {
         let mut buf = vec![0u8; 65536];
@@ -355,7 +362,7 @@ impl Rig {
     /// Returns the `netstat -s` after and what the guest sent meanwhile.
     fn class(&mut self, what: &str, frames: &[Vec<u8>], settle_on: &str, expect: &[(&str, u64)]) -> (String, Vec<Vec<u8>>) {
         let before = self.netstat();
-        let _ = self.capture(Duration::ZERO);
+        self.drain();
         self.send_all(frames);
         let want = expect.iter().find(|(c, _)| *c == settle_on).map(|(_, v)| *v).unwrap_or(frames.len() as u64);
         let target = self.get(&before, settle_on) + want;
@@ -510,13 +517,12 @@ fn malformed_frames_and_fragment_attacks_are_counted_memory_stays_bounded_and_pi
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 65536];
             while !stop.load(Ordering::Relaxed) {
-                if let Ok(Some(n)) = sock.recv(&mut buf, Duration::from_millis(200)) {
-                    if buf[6..12] == gm
-                        && let Some(e) = icmp_error_of(&buf[..n])
-                        && e.0 == 11
-                    {
-                        seen.lock().unwrap().push(e);
-                    }
+                if let Ok(Some(n)) = sock.recv(&mut buf, Duration::from_millis(200))
+                    && buf[6..12] == gm
+                    && let Some(e) = icmp_error_of(&buf[..n])
+                    && e.0 == 11
+                {
+                    seen.lock().unwrap().push(e);
                 }
             }
         })
@@ -611,7 +617,7 @@ fn malformed_frames_and_fragment_attacks_are_counted_memory_stays_bounded_and_pi
 
     // An ARP probe (sender 0.0.0.0) for the guest's address is answered.
     let prober: Mac = [0x02, 0xaa, 0, 0, 0, 7];
-    let _ = r.capture(Duration::ZERO);
+    r.drain();
     r.send_all(&[r.w.arp([0xff; 6], 1, prober, Ipv4Addr::UNSPECIFIED, [0; 6], GUEST_IP)]);
     let seen = r.capture(Duration::from_secs(3));
     let answered = seen.iter().any(|f| is_arp_reply_to(f, prober, GUEST_IP, Ipv4Addr::UNSPECIFIED));
