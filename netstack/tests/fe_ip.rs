@@ -48,7 +48,7 @@ fn mib_names_are_illumos_in_order() {
         icmpInDestUnreachs icmpInTimeExcds icmpInEchos icmpInEchoReps icmpOutMsgs \
         icmpOutDrops icmpOutErrors icmpOutDestUnreachs icmpOutTimeExcds \
         icmpOutEchos icmpOutEchoReps icmpOutFragNeeded";
-    let udp = "udpInDatagrams udpInErrors udpOutDatagrams udpOutErrors udpInOverflows udpNoPorts";
+    let udp = "udpInDatagrams udpInErrors udpOutDatagrams udpOutErrors udpInOverflows udpNoPorts udpInCksumErrs";
     let names = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
     let m = IpMib::new();
     assert_eq!(m.fields().map(|(n, _)| n.to_string()).collect::<Vec<_>>(), names(ip));
@@ -129,11 +129,17 @@ fn input_header_errors_counted() {
         }, Ipv4Error::BadOptionLength),
     ];
     let m = IpMib::new();
-    for (i, (d, e)) in cases.iter().enumerate() {
+    let mut hdr_errors = 0;
+    for (d, e) in cases.iter() {
         assert_eq!(validate(d, &ours, false, &m), Err(InputDrop::Header(*e)));
-        assert_eq!(get(&m, "ipInHdrErrors"), i as u64 + 1);
+        if *e != Ipv4Error::BadChecksum {
+            hdr_errors += 1;
+        }
+        assert_eq!(get(&m, "ipInHdrErrors"), hdr_errors, "{e:?}");
     }
+    // As illumos counts it: a bad checksum in ipInCksumErrs only.
     assert_eq!(get(&m, "ipInCksumErrs"), 1);
+    assert_eq!(get(&m, "ipInHdrErrors"), cases.len() as u64 - 1);
     assert_eq!(get(&m, "ipInReceives"), cases.len() as u64);
     assert_eq!(get(&m, "ipInAddrErrors"), 0);
     // The NIC verified: the bad checksum is not looked at.
@@ -154,20 +160,33 @@ fn input_address_errors_counted() {
         (Ipv4Addr::new(250, 1, 2, 3), ME, IPPROTO_TCP),
         (Ipv4Addr::UNSPECIFIED, ME, IPPROTO_UDP),
         (Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST, IPPROTO_TCP),
+        (Ipv4Addr::new(127, 0, 0, 1), ME, IPPROTO_UDP),
     ];
     for (s, d, p) in bad_src {
         assert_eq!(validate(&datagram(&hdr(s, d, p), &[0; 8]), &ours, false, &m), Err(InputDrop::BadSource(s)));
     }
-    let bad_dst = [Ipv4Addr::new(192, 168, 1, 2), Ipv4Addr::new(240, 0, 0, 1), Ipv4Addr::UNSPECIFIED, Ipv4Addr::new(8, 8, 8, 8)];
-    for d in bad_dst {
+    // Martian destinations (illumos ip_input_common_v4, ill_input_short_v4).
+    for d in [Ipv4Addr::UNSPECIFIED, Ipv4Addr::new(127, 0, 0, 1), Ipv4Addr::new(127, 9, 9, 9)] {
+        assert_eq!(validate(&datagram(&hdr(A, d, IPPROTO_UDP), &[0; 8]), &ours, false, &m), Err(InputDrop::BadDestination(d)));
+    }
+    assert_eq!(get(&m, "ipInAddrErrors"), 10);
+    assert_eq!(get(&m, "ipForwProhibits"), 0);
+    // Unicast for someone else: a host does not forward (ipForwProhibits,
+    // as illumos ire_recv_forward_v4 / ire_recv_noroute_v4 count it).
+    let not_ours = [Ipv4Addr::new(192, 168, 1, 2), Ipv4Addr::new(240, 0, 0, 1), Ipv4Addr::new(8, 8, 8, 8)];
+    for d in not_ours {
         assert_eq!(validate(&datagram(&hdr(A, d, IPPROTO_UDP), &[0; 8]), &ours, false, &m), Err(InputDrop::NotForUs(d)));
     }
-    // A closure that claims everything still cannot make class E or 0.0.0.0 ours.
+    // A closure that claims everything still cannot make class E, 0.0.0.0
+    // or loopback ours.
     let all = |_: Ipv4Addr| true;
     assert!(validate(&datagram(&hdr(A, Ipv4Addr::new(241, 0, 0, 1), 6), &[]), &all, false, &m).is_err());
-    assert_eq!(get(&m, "ipInAddrErrors"), 11);
+    assert!(validate(&datagram(&hdr(A, Ipv4Addr::UNSPECIFIED, 6), &[]), &all, false, &m).is_err());
+    assert!(validate(&datagram(&hdr(A, Ipv4Addr::new(127, 0, 0, 1), 6), &[]), &all, false, &m).is_err());
+    assert_eq!(get(&m, "ipInAddrErrors"), 12);
+    assert_eq!(get(&m, "ipForwProhibits"), 4);
     assert_eq!(get(&m, "ipInHdrErrors"), 0);
-    assert_eq!(get(&m, "ipInReceives"), 11);
+    assert_eq!(get(&m, "ipInReceives"), 16);
     count_unknown_proto(&m);
     count_unknown_proto(&m);
     assert_eq!(get(&m, "ipInUnknownProtos"), 2);
@@ -198,8 +217,8 @@ fn input_random_bytes_never_panic_and_counts_add_up() {
         }
     }
     assert_eq!(get(&m, "ipInReceives"), n);
-    assert_eq!(get(&m, "ipInHdrErrors") + get(&m, "ipInAddrErrors") + oks, n);
-    assert!(get(&m, "ipInCksumErrs") <= get(&m, "ipInHdrErrors"));
+    let drops = ["ipInHdrErrors", "ipInCksumErrs", "ipInAddrErrors", "ipForwProhibits"];
+    assert_eq!(drops.iter().map(|c| get(&m, c)).sum::<u64>() + oks, n, "every datagram passed or counted once");
 }
 
 // ---------------------------------------------------------------- reassembly
@@ -452,8 +471,13 @@ fn reass_timeout() {
     r.input(&h3, &p3, 62_000, &m).unwrap();
     assert_eq!(r.in_progress(), 1);
     assert_eq!(get(&m, "ipReasmFails"), 2);
+    // The next expire hands out the one that timed out inside input (no
+    // first fragment: no quote), then the one timing out now.
     let e = r.expire(u64::MAX, &m);
-    assert_eq!(e.len(), 1);
+    assert_eq!(e.len(), 2);
+    assert_eq!((e[0].key, e[0].quote.is_none()), (ReassKey::of(&h2), true));
+    assert_eq!(e[1].key, ReassKey::of(&h3));
+    assert!(r.expire(u64::MAX, &m).is_empty(), "handed out once");
     assert_eq!(r.bytes_held(), 0);
     assert_eq!(get(&m, "ipReasmTimeout"), 60);
     // A fragment of the timed-out datagram starts a new one.

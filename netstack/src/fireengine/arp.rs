@@ -151,6 +151,12 @@ pub struct ArpActions {
     pub release: Vec<([u8; 6], Vec<u8>)>,
     /// Our addresses whose state changed.
     pub addr_changes: Vec<(Ipv4Addr, AddrState)>,
+    /// IP packets that were waiting for resolution and were given up in
+    /// this call (the oldest pushed out of a full queue, or the queue of
+    /// an entry that never resolved): the caller counts them as output
+    /// discards (illumos `ipIfStatsOutDiscards`, `nce_resolv_failed`).
+    /// Also in [`ArpStats::pending_dropped`].
+    pub dropped: u64,
 }
 
 /// The result of [`NeighbourCache::resolve`].
@@ -320,6 +326,7 @@ impl NeighbourCache {
                     if e.pending.len() >= self.cfg.max_pending {
                         e.pending.remove(0);
                         self.stats.pending_dropped += 1;
+                        out.dropped += 1;
                     }
                     e.pending.push(pkt);
                     return Resolution::Queued;
@@ -427,6 +434,18 @@ impl NeighbourCache {
                 AddrState::Duplicate => {}
             }
         }
+        // A probe (RFC 5227 2.1.1: sender address 0.0.0.0) for an address
+        // we use: answer it, so the prober sees the address is taken. The
+        // reply goes to the prober's hardware address, its target address
+        // the prober's 0.0.0.0; nothing is learnt from a probe.
+        if p.spa.is_unspecified()
+            && p.op == ARP_REQUEST
+            && self.locals.get(&p.tpa).is_some_and(|l| l.state == AddrState::Ok)
+        {
+            self.stats.out_replies += 1;
+            out.send.push((p.sha, ArpPacket { op: ARP_REPLY, sha: self.mac, spa: p.tpa, tha: p.sha, tpa: p.spa }));
+            return out;
+        }
         if !is_unicast_ip(p.spa) {
             if !p.spa.is_unspecified() {
                 self.stats.ignored += 1;
@@ -436,9 +455,10 @@ impl NeighbourCache {
             return out;
         }
         let for_us = self.locals.get(&p.tpa).is_some_and(|l| l.state == AddrState::Ok);
-        // RFC 826: update an entry we have; make one only if the packet is
-        // for us.
-        self.confirm(p.spa, p.sha, now_ms, for_us, &mut out);
+        // RFC 826: update an entry we have; make one only for a request to
+        // us (the sender will want our answer). An unsolicited reply makes
+        // no entry: anyone could claim any address that way.
+        self.confirm(p.spa, p.sha, now_ms, for_us && p.op == ARP_REQUEST, &mut out);
         if for_us && p.op == ARP_REQUEST {
             self.stats.out_replies += 1;
             out.send.push((p.sha, ArpPacket { op: ARP_REPLY, sha: self.mac, spa: p.tpa, tha: p.sha, tpa: p.spa }));
@@ -486,6 +506,7 @@ impl NeighbourCache {
             {
                 self.stats.resolve_failed += 1;
                 self.stats.pending_dropped += e.pending.len() as u64;
+                out.dropped += e.pending.len() as u64;
             }
         }
         for ip in retransmit {
@@ -496,11 +517,13 @@ impl NeighbourCache {
         out
     }
 
-    /// Removes every entry (`arp -d`-like; on address changes).
-    pub fn flush(&mut self) {
-        for e in self.entries.values() {
-            self.stats.pending_dropped += e.pending.len() as u64;
-        }
+    /// Removes every entry (`arp -d`-like; on address changes) and
+    /// returns how many waiting packets went with them (for the caller to
+    /// count as output discards).
+    pub fn flush(&mut self) -> u64 {
+        let n: u64 = self.entries.values().map(|e| e.pending.len() as u64).sum();
+        self.stats.pending_dropped += n;
         self.entries.clear();
+        n
     }
 }

@@ -35,7 +35,7 @@ use arbalest_mac::{Cksum, Mblk};
 use super::icmp::{self, ErrRateLimiter, ErrorFlags, IcmpErrorKind, IcmpInput};
 use super::ip::frag;
 use super::ip::input::{self as ipin, DstKind};
-use super::ip::mib::{IcmpMib, IpMib, UdpMib, bump};
+use super::ip::mib::{IcmpMib, IpMib, UdpMib, bump, bump_by};
 use super::ip::reass::{ReassOutcome, Reassembler};
 use super::arp::{AddrState, ArpActions, BROADCAST_MAC, ArpConfig, NeighbourCache, NeighbourState, Resolution};
 use super::route::{NextHop, RouteTable};
@@ -47,7 +47,7 @@ use super::udp::{self, CachedRoute, UdpConn, UdpHost, UdpPcb, UdpSocket};
 use super::squeue::{SqCtx, SqEntry, SqEnv, SqMode, SquedSet};
 use super::tunables::Tunables;
 use super::wire::ipv4::{IPPROTO_ICMP, IPPROTO_UDP, Ipv4Header};
-use super::wire::udp::UdpHeader;
+use super::wire::udp::{UdpError, UdpHeader};
 use crate::config::{Ipv4Net, check_host_addr, is_unicast};
 use crate::link::Link;
 use crate::stack::{
@@ -527,6 +527,8 @@ impl Core {
 
     /// Carries out what the neighbour cache asked for, with no lock held.
     fn arp_run(&self, a: ArpActions) {
+        // Packets given up while they waited for resolution.
+        bump_by(&self.ip_mib.ip_out_discards, a.dropped);
         for (dst, p) in a.send {
             self.tx_frame(dst, ETHERTYPE_ARP, &p.emit(), Cksum::None);
         }
@@ -697,8 +699,10 @@ impl Core {
     fn udp_input(&self, datagram: &[u8], hdr: &Ipv4Header, l4: &[u8], verified: bool, to_bcast: bool, link_bcast: bool) {
         let (uh, data) = match UdpHeader::parse(l4, hdr.src, hdr.dst, !verified) {
             Ok(v) => v,
-            Err(_) => {
-                bump(&self.udp_mib.udp_in_errors);
+            Err(e) => {
+                // illumos: a checksum error in udpInCksumErrs, anything
+                // else malformed in udpInErrors.
+                bump(if e == UdpError::BadChecksum { &self.udp_mib.udp_in_cksum_errs } else { &self.udp_mib.udp_in_errors });
                 return;
             }
         };
@@ -717,6 +721,18 @@ impl Core {
         if self.enter(sqp, e, Some(SqMode::Process)).is_err() {
             bump(&self.ip_mib.ip_in_discards);
         }
+    }
+
+    /// A datagram whose first fragment came but which never completed:
+    /// ICMP time exceeded, code 1, quoting that fragment (RFC 792, RFC
+    /// 1122 3.3.2; illumos `ill_frag_timeout`), under the usual rules and
+    /// rate limit.
+    fn reass_timed_out(&self, quote: &[u8]) {
+        let Ok((hdr, _)) = Ipv4Header::parse_quoted(quote) else { return };
+        let to_bcast = hdr.dst.is_broadcast()
+            || hdr.dst.is_multicast()
+            || self.usable.read().iter().any(|a| a.prefix() < 31 && a.broadcast() == hdr.dst);
+        self.send_icmp_error(IcmpErrorKind::ReassemblyExceeded, quote, &hdr, to_bcast, false);
     }
 
     fn send_icmp_error(&self, kind: IcmpErrorKind, offending: &[u8], hdr: &Ipv4Header, to_bcast: bool, link_bcast: bool) {
@@ -816,13 +832,9 @@ impl IpStack for FeInstance {
         let now_ms = now_us / 1000;
         let expired = c.reass.lock().expire(now_ms, &c.ip_mib);
         for e in expired {
-            // RFC 792/1122: time exceeded (code 1) to the source, only if
-            // the first fragment arrived (so there is a header to quote),
-            // and never about a datagram to a broadcast or multicast.
-            let Some(q) = e.quote else { continue };
-            let Ok((h, _)) = Ipv4Header::parse_quoted(&q) else { continue };
-            let ours = c.usable.read().iter().any(|a| a.addr() == h.dst);
-            c.send_icmp_error(IcmpErrorKind::ReassemblyExceeded, &q, &h, !ours, false);
+            if let Some(q) = e.quote {
+                c.reass_timed_out(&q);
+            }
         }
         let actions = c.neigh.lock().tick(now_ms);
         c.arp_run(actions);

@@ -1,7 +1,19 @@
 //! Host input checks for an IPv4 datagram (RFC 791, RFC 1122 3.2.1): the
 //! header is well formed, the source is a plausible unicast sender, the
 //! destination is ours or a broadcast/multicast. Every datagram counts in
-//! `ipInReceives`, every drop under its illumos MIB name.
+//! `ipInReceives`, every drop under its illumos MIB name, as illumos
+//! `ip_input.c` counts it:
+//!
+//! * a malformed header (version, IHL, total length, options):
+//!   `ipInHdrErrors`;
+//! * a bad header checksum: `ipInCksumErrs` only (illumos
+//!   `ip_input_local_v4` bumps `ipIfStatsInCksumErrs` and nothing else);
+//! * destination 0.0.0.0, or source or destination in 127/8 (martians,
+//!   `ill_input_short_v4`), or a source that cannot be a sender (ours,
+//!   RFC 1122 3.2.1.3): `ipInAddrErrors`;
+//! * a unicast destination that is not ours: `ipForwProhibits` (a host
+//!   does not forward; illumos `ire_recv_forward_v4` and
+//!   `ire_recv_noroute_v4` count it there, not in `ipInAddrErrors`).
 
 use core::net::Ipv4Addr;
 use core::ops::Range;
@@ -12,14 +24,18 @@ use crate::fireengine::wire::ipv4::{Ipv4Error, Ipv4Header, IPPROTO_UDP};
 /// Why a datagram was dropped (already counted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InputDrop {
-    /// A malformed header (`ipInHdrErrors`; checksum errors also
-    /// `ipInCksumErrs`).
+    /// A malformed header (`ipInHdrErrors`), or a bad header checksum
+    /// (`ipInCksumErrs` only).
     Header(Ipv4Error),
     /// The source address cannot be a sender: multicast, broadcast,
-    /// class E, or 0.0.0.0 outside the DHCP case (`ipInAddrErrors`).
+    /// class E, loopback, or 0.0.0.0 outside the DHCP case
+    /// (`ipInAddrErrors`).
     BadSource(Ipv4Addr),
+    /// The destination can never be received: 0.0.0.0 or loopback
+    /// (`ipInAddrErrors`).
+    BadDestination(Ipv4Addr),
     /// The destination is not ours, not broadcast, not multicast
-    /// (`ipInAddrErrors`; forwarding is not done here).
+    /// (`ipForwProhibits`: forwarding is off).
     NotForUs(Ipv4Addr),
 }
 
@@ -77,9 +93,10 @@ pub fn validate<F: Fn(Ipv4Addr) -> bool>(
     let (header, payload) = match Ipv4Header::parse(ip_bytes, !cksum_verified) {
         Ok(v) => v,
         Err(e) => {
-            bump(&mib.ip_in_hdr_errors);
             if e == Ipv4Error::BadChecksum {
                 bump(&mib.ip_in_cksum_errs);
+            } else {
+                bump(&mib.ip_in_hdr_errors);
             }
             return Err(InputDrop::Header(e));
         }
@@ -87,18 +104,22 @@ pub fn validate<F: Fn(Ipv4Addr) -> bool>(
     let src = header.src;
     let dst = header.dst;
     let dhcp_client = src.is_unspecified() && is_limited_broadcast(dst) && header.protocol == IPPROTO_UDP;
-    if src.is_multicast() || is_class_e(src) || (src.is_unspecified() && !dhcp_client) {
+    if src.is_multicast() || is_class_e(src) || src.is_loopback() || (src.is_unspecified() && !dhcp_client) {
         bump(&mib.ip_in_addr_errors);
         return Err(InputDrop::BadSource(src));
+    }
+    if dst.is_unspecified() || dst.is_loopback() {
+        bump(&mib.ip_in_addr_errors);
+        return Err(InputDrop::BadDestination(dst));
     }
     let dst_kind = if is_limited_broadcast(dst) {
         DstKind::Broadcast
     } else if dst.is_multicast() {
         DstKind::Multicast
-    } else if !is_class_e(dst) && !dst.is_unspecified() && our_addrs(dst) {
+    } else if !is_class_e(dst) && our_addrs(dst) {
         DstKind::Local
     } else {
-        bump(&mib.ip_in_addr_errors);
+        bump(&mib.ip_forw_prohibits);
         return Err(InputDrop::NotForUs(dst));
     };
     let start = header.header_len();

@@ -77,11 +77,13 @@ mib! {
         ip_in_hdr_errors: "ipInHdrErrors",
         /// Discarded for an invalid or foreign address.
         ip_in_addr_errors: "ipInAddrErrors",
-        /// Discarded for a bad header checksum (also in ipInHdrErrors).
+        /// Discarded for a bad header checksum (only here, not also in
+        /// ipInHdrErrors, as illumos counts it).
         ip_in_cksum_errs: "ipInCksumErrs",
         /// Forwarded.
         ip_forw_datagrams: "ipForwDatagrams",
-        /// Not forwarded because forwarding is off.
+        /// Not forwarded because forwarding is off (a host's count of
+        /// datagrams for an address not its own).
         ip_forw_prohibits: "ipForwProhibits",
         /// Delivered to an unknown protocol.
         ip_in_unknown_protos: "ipInUnknownProtos",
@@ -159,7 +161,8 @@ mib! {
     UdpMib {
         /// Datagrams delivered.
         udp_in_datagrams: "udpInDatagrams",
-        /// Datagrams not delivered for errors (length, checksum).
+        /// Datagrams not delivered for errors (a bad length; a checksum
+        /// error counts in udpInCksumErrs instead).
         udp_in_errors: "udpInErrors",
         /// Datagrams sent.
         udp_out_datagrams: "udpOutDatagrams",
@@ -169,5 +172,8 @@ mib! {
         udp_in_overflows: "udpInOverflows",
         /// Datagrams for a port nobody listens on.
         udp_no_ports: "udpNoPorts",
+        /// Datagrams dropped for a bad checksum (illumos
+        /// `udpIfStatsInCksumErrs`; not also in udpInErrors).
+        udp_in_cksum_errs: "udpInCksumErrs",
     }
 }

@@ -16,6 +16,7 @@
 //! (timeouts included). As in illumos' MIB, `ipReasmTimeout` holds the
 //! timeout in seconds, not a count.
 
+use alloc::collections::VecDeque;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;
@@ -144,6 +145,10 @@ struct Train {
 pub struct Reassembler {
     cfg: ReassConfig,
     trains: Vec<Train>,
+    /// Datagrams that timed out inside [`Reassembler::input`], kept for
+    /// the next [`Reassembler::expire`] (at most `max_datagrams`; the
+    /// oldest goes first, its failure already counted).
+    expired: VecDeque<ReassExpired>,
 }
 
 impl Default for Reassembler {
@@ -155,7 +160,7 @@ impl Default for Reassembler {
 impl Reassembler {
     /// An empty reassembler with these limits.
     pub fn new(cfg: ReassConfig) -> Self {
-        Reassembler { cfg, trains: Vec::new() }
+        Reassembler { cfg, trains: Vec::new(), expired: VecDeque::new() }
     }
 
     /// Its limits.
@@ -190,10 +195,16 @@ impl Reassembler {
     }
 
     /// Drops every datagram started `timeout_ms` or more before `now_ms`
-    /// (one `ipReasmFails` each) and returns them.
+    /// (one `ipReasmFails` each) and returns them, with those that timed
+    /// out during [`Reassembler::input`] since the last call (so the
+    /// caller can send a time exceeded for each that has a quote).
     pub fn expire(&mut self, now_ms: u64, mib: &IpMib) -> Vec<ReassExpired> {
+        self.expire_stale(now_ms, mib);
+        self.expired.drain(..).collect()
+    }
+
+    fn expire_stale(&mut self, now_ms: u64, mib: &IpMib) {
         mib.ip_reasm_timeout.store(self.cfg.timeout_ms / 1000, Ordering::Relaxed);
-        let mut out = Vec::new();
         let timeout = self.cfg.timeout_ms;
         let mut i = 0;
         while i < self.trains.len() {
@@ -208,12 +219,14 @@ impl Reassembler {
                     q.extend_from_slice(&t.data[..n]);
                     q
                 });
-                out.push(ReassExpired { key: t.key, quote });
+                if self.expired.len() >= self.cfg.max_datagrams.max(1) {
+                    self.expired.pop_front();
+                }
+                self.expired.push_back(ReassExpired { key: t.key, quote });
             } else {
                 i += 1;
             }
         }
-        out
     }
 
     /// Takes one fragment (`header` as parsed, `payload` its data) at time
@@ -229,7 +242,7 @@ impl Reassembler {
             return Err(ReassDrop::NotAFragment);
         }
         bump(&mib.ip_reasm_reqds);
-        self.expire(now_ms, mib);
+        self.expire_stale(now_ms, mib);
         let key = ReassKey::of(header);
         let off = usize::from(header.frag_offset);
         let len = payload.len();
