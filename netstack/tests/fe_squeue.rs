@@ -21,7 +21,7 @@ const MS: u64 = 1_000_000;
 struct FakeEnv {
     clock: Arc<AtomicU64>,
     cpu: u32,
-    wakes: Mutex<Vec<(u32, u64)>>,
+    wakes: Arc<Mutex<Vec<(u32, u64)>>>,
 }
 
 impl FakeEnv {
@@ -29,7 +29,12 @@ impl FakeEnv {
         FakeEnv::on_cpu(0)
     }
     fn on_cpu(cpu: u32) -> FakeEnv {
-        FakeEnv { clock: Arc::new(AtomicU64::new(1_000 * MS)), cpu, wakes: Mutex::new(Vec::new()) }
+        FakeEnv { clock: Arc::new(AtomicU64::new(1_000 * MS)), cpu, wakes: Arc::new(Mutex::new(Vec::new())) }
+    }
+    /// A thread on another CPU of the same machine: same clock, same
+    /// record of wake-ups.
+    fn other(&self, cpu: u32) -> Arc<FakeEnv> {
+        Arc::new(FakeEnv { clock: self.clock.clone(), cpu, wakes: self.wakes.clone() })
     }
     fn wakes(&self) -> Vec<(u32, u64)> {
         self.wakes.lock().unwrap().clone()
@@ -56,8 +61,11 @@ type Log = Arc<Mutex<Vec<String>>>;
 enum Then {
     /// Queue a follow-up through the context (SQ_FILL from inside).
     Fill(Ev),
-    /// Enter the squeue again as another thread would, in this mode.
+    /// Enter the squeue again from this thread (an upcall running inside
+    /// queueing more), in this mode.
     Enter(Ev, SqMode),
+    /// Enter the squeue as a thread on another CPU would, in this mode.
+    EnterFrom(Ev, SqMode, Arc<FakeEnv>),
     /// Forward to another squeue (a conn that moved).
     FillOn(Arc<Squeue<Ev>>, Ev),
     /// The worker tries to run while we are inside.
@@ -95,6 +103,10 @@ impl SqEntry for Ev {
                 Then::Enter(e, mode) => {
                     let sq = ctx.squeue();
                     assert!(sq.enter(e, mode, ctx.env()).is_ok());
+                }
+                Then::EnterFrom(e, mode, env) => {
+                    let sq = ctx.squeue();
+                    assert!(sq.enter(e, mode, &*env).is_ok());
                 }
                 Then::FillOn(sq, e) => assert!(ctx.fill_on(&sq, e).is_ok()),
                 Then::WorkerDrain => ctx.squeue().worker_drain(ctx.env()),
@@ -141,20 +153,23 @@ fn process_on_a_free_empty_squeue_takes_the_fast_path() {
 #[test]
 fn every_mode_queues_while_someone_is_inside_and_the_insider_runs_them_in_order() {
     let (l, env, q) = (log(), FakeEnv::new(), sq(16));
+    let other = env.other(1);
     let first = ev("a", &l)
-        .then(Then::Enter(ev("b", &l), SqMode::Process))
-        .then(Then::Enter(ev("c", &l), SqMode::NoDrain))
-        .then(Then::Enter(ev("d", &l), SqMode::Fill))
+        .then(Then::Enter(ev("u", &l), SqMode::Fill)) // an upcall inside queues a reply
+        .then(Then::EnterFrom(ev("b", &l), SqMode::Process, other.clone()))
+        .then(Then::EnterFrom(ev("c", &l), SqMode::NoDrain, other.clone()))
+        .then(Then::EnterFrom(ev("d", &l), SqMode::Fill, other))
         .then(Then::End);
     assert!(q.enter(first, SqMode::Process, &env).is_ok());
-    assert_eq!(seen(&l), names(&["a", "a-end", "b", "c", "d"]));
+    assert_eq!(seen(&l), names(&["a", "a-end", "u", "b", "c", "d"]));
     let s = q.snapshot();
-    assert_eq!((s.processed_inline, s.queued, s.drained_other), (1, 3, 3));
-    assert_eq!(s.max_queue_len, 3);
+    assert_eq!((s.processed_inline, s.queued, s.drained_other), (1, 4, 4));
+    assert_eq!(s.max_queue_len, 4);
     assert_eq!(s.queue_len, 0);
-    // Queued while someone was inside: the insider ran them; the worker was
-    // asked for once, after ip_squeue_wait, as the backstop (the later
-    // entries found that wake-up pending).
+    // Queued while someone was inside: the insider ran them. The thread
+    // inside queueing its own asks for no worker; the first entry from
+    // another CPU asks once, after ip_squeue_wait, as the backstop (the
+    // later ones find that wake-up pending).
     assert_eq!(env.wakes(), vec![(0, 10 * MS)]);
 }
 
@@ -221,7 +236,7 @@ fn a_fill_from_inside_runs_after_the_current_entry_in_the_same_drain() {
     let c = ev("c", &l);
     let a2 = ev("a2", &l).then(Then::Fill(c)).then(Then::End);
     let first = ev("a", &l)
-        .then(Then::Enter(ev("x", &l), SqMode::Process)) // another thread, first in line
+        .then(Then::EnterFrom(ev("x", &l), SqMode::Process, env.other(1))) // another thread, first in line
         .then(Then::Fill(a2))
         .then(Then::Fill(ev("a3", &l)))
         .then(Then::End);
@@ -596,11 +611,12 @@ fn an_entry_that_finds_the_squeue_busy_asks_for_the_worker_after_ip_squeue_wait(
         let cfg = Arc::new(SqConfig::new());
         cfg.set_ip_squeue_wait_ms(wait_ms).unwrap();
         let q: Squeue<Ev> = Squeue::new(0, 0, 16, cfg);
+        let other = env.other(1);
         let first = ev("a", &l)
-            .then(Then::Enter(ev("b", &l), SqMode::Process))
-            .then(Then::Enter(ev("c", &l), SqMode::Process)) // wake-up pending: no second
+            .then(Then::EnterFrom(ev("b", &l), SqMode::Process, other.clone()))
+            .then(Then::EnterFrom(ev("c", &l), SqMode::Process, other.clone())) // wake-up pending: no second
             .then(Then::WorkerDrain) // the worker comes, finds a thread inside, leaves
-            .then(Then::Enter(ev("d", &l), SqMode::Process)) // served: asks again
+            .then(Then::EnterFrom(ev("d", &l), SqMode::Process, other)) // served: asks again
             .then(Then::End);
         assert!(q.enter(first, SqMode::Process, &env).is_ok());
         assert_eq!(seen(&l), names(&["a", "a-end", "b", "c", "d"]), "the insider ran them all");

@@ -14,9 +14,9 @@
 //! * `SQ_PROCESS` ([`SqMode::Process`]): nobody inside and nothing queued →
 //!   the fast path, run here with no queueing, then drain whatever others
 //!   queued meanwhile. Nobody inside but a backlog → queue ours at the tail
-//!   and drain. Somebody inside → queue and leave: they run it, and the
-//!   worker is asked for after `ip_squeue_wait` (0 = at once) in case they
-//!   do not (illumos `SQUEUE_WORKER_WAKEUP` with `sq_wait`); while a
+//!   and drain. Somebody inside → queue and leave: they run it, and,
+//!   when the entry comes from another CPU than theirs, the worker is
+//!   asked for after `ip_squeue_wait` (0 = at once) in case they do not (illumos `SQUEUE_WORKER_WAKEUP` with `sq_wait`); while a
 //!   wake-up is pending no other is asked for, so with the default 10 ms a
 //!   busy squeue calls its worker at most about 100 times a second, and
 //!   with 0 at every entry that finds it busy.
@@ -56,11 +56,14 @@ pub use stats::SqStats;
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use arbalest_mac::sync::Mutex;
 
 use stats::{SqCounters, bump};
+
+/// `owner_cpu` when nobody is inside.
+const NO_CPU: u32 = u32::MAX;
 
 /// Default bound of one squeue's queue, in entries.
 pub const SQ_DEFAULT_CAPACITY: usize = 4096;
@@ -168,6 +171,10 @@ pub struct Squeue<E: SqEntry> {
     state: Mutex<SqState<E>>,
     /// Debug check of the perimeter: set by the thread inside.
     owner: AtomicBool,
+    /// The CPU of the thread inside (`NO_CPU` when nobody is): an entry
+    /// from that CPU while it is inside comes from the thread inside (an
+    /// upcall queueing a reply), which drains it without the worker.
+    owner_cpu: AtomicU32,
     stats: SqCounters,
 }
 
@@ -183,6 +190,7 @@ impl<E: SqEntry> Squeue<E> {
             config,
             state: Mutex::new(SqState { q: VecDeque::with_capacity(capacity), inside: false, wake: None }),
             owner: AtomicBool::new(false),
+            owner_cpu: AtomicU32::new(NO_CPU),
             stats: SqCounters::default(),
         }
     }
@@ -230,7 +238,8 @@ impl<E: SqEntry> Squeue<E> {
             // asked for after `ip_squeue_wait` as well, in case that
             // thread stays inside (a wake-up already pending covers it).
             let r = self.push_locked(&mut st, entry);
-            let wake = if r.is_ok() { self.arm(&mut st, self.config.worker_wait_ns()) } else { None };
+            let from_inside = self.owner_cpu.load(Ordering::Relaxed) == env.cpu();
+            let wake = if r.is_ok() && !from_inside { self.arm(&mut st, self.config.worker_wait_ns()) } else { None };
             drop(st);
             self.wake(env, wake);
             return r;
@@ -238,7 +247,7 @@ impl<E: SqEntry> Squeue<E> {
         let empty = st.q.is_empty();
         match mode {
             SqMode::Process if empty => {
-                self.claim(&mut st);
+                self.claim(&mut st, env);
                 drop(st);
                 bump(&self.stats.processed_inline);
                 self.run_one(entry, env, false);
@@ -247,13 +256,13 @@ impl<E: SqEntry> Squeue<E> {
             }
             SqMode::Process => {
                 let r = self.push_locked(&mut st, entry);
-                self.claim(&mut st);
+                self.claim(&mut st, env);
                 drop(st);
                 self.drain(env, Some(self.deadline(env)));
                 r
             }
             SqMode::NoDrain if empty => {
-                self.claim(&mut st);
+                self.claim(&mut st, env);
                 drop(st);
                 bump(&self.stats.processed_inline);
                 self.run_one(entry, env, false);
@@ -290,7 +299,7 @@ impl<E: SqEntry> Squeue<E> {
         if st.inside || st.q.is_empty() {
             return;
         }
-        self.claim(&mut st);
+        self.claim(&mut st, env);
         drop(st);
         self.drain(env, None);
     }
@@ -320,7 +329,8 @@ impl<E: SqEntry> Squeue<E> {
     }
 
     /// Becomes the thread inside (lock held).
-    fn claim(&self, st: &mut SqState<E>) {
+    fn claim(&self, st: &mut SqState<E>, env: &dyn SqEnv) {
+        self.owner_cpu.store(env.cpu(), Ordering::Relaxed);
         st.inside = true;
         let was = self.owner.swap(true, Ordering::AcqRel);
         debug_assert!(!was, "two threads inside squeue");
@@ -328,6 +338,7 @@ impl<E: SqEntry> Squeue<E> {
 
     /// Leaves (lock held).
     fn release(&self, st: &mut SqState<E>) {
+        self.owner_cpu.store(NO_CPU, Ordering::Relaxed);
         let was = self.owner.swap(false, Ordering::AcqRel);
         debug_assert!(was, "leaving a squeue nobody was inside");
         st.inside = false;
