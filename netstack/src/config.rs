@@ -134,10 +134,11 @@ pub fn check_host_addr(net: Ipv4Net) -> Result<(), NetError> {
     if bad { Err(NetError::InvalidAddress) } else { Ok(()) }
 }
 
-/// Whether `a` can be a gateway or a ping destination at all (a specified,
-/// non-multicast, non-broadcast address).
+/// Whether `a` can be a gateway or a destination on a link at all: not
+/// 0/8 ("this network", RFC 1122 3.2.1.3(a)), not 127/8 (loopback never
+/// leaves the host, 3.2.1.3(g)), not multicast, broadcast or class E.
 pub fn is_unicast(a: Ipv4Addr) -> bool {
-    !(a.is_unspecified() || a.is_multicast() || a.is_broadcast() || a.octets()[0] >= 240)
+    !(a.octets()[0] == 0 || a.is_loopback() || a.is_multicast() || a.is_broadcast() || a.octets()[0] >= 240)
 }
 
 /// The value of the kernel argument `ip=ADDR/PREFIX[,gw=ADDR]`.

@@ -552,3 +552,61 @@ fn a_datagram_from_a_subnet_broadcast_address_is_dropped() {
     h.run_until(50, |_| false);
     assert_eq!(get(&a, "UDP", "udpInDatagrams"), 1);
 }
+
+#[test]
+fn audit_fixes_reassembled_checksums_multicast_groups_and_impossible_destinations() {
+    use arbalest_netstack::NetError;
+    let mut h = Hub::new(1);
+    let a = h.fe(1, "10.0.0.1/24");
+    let get = |i: &FeInstance, sec: &str, n: &str| {
+        i.mib().into_iter().find(|(s, _)| *s == sec).unwrap().1.iter().find(|(k, _)| *k == n).unwrap().1
+    };
+    let (link, inst) = h.ports[0].clone();
+    let (ia, peer) = (ip("10.0.0.1"), ip("10.0.0.9"));
+    // A datagram to discard (9) with a wrong UDP checksum, in two
+    // fragments; the last one's frame says the NIC verified it. A NIC
+    // cannot check a fragment's transport checksum: it is checked again.
+    let mut l4 = arbalest_netstack::fireengine::udp::build(peer, 5000, SocketAddrV4::new(ia, 9), &[0x5a; 40], false).unwrap();
+    l4[6] ^= 0x55;
+    let f1 = fragment_frame(mac(9), mac(1), peer, ia, 0x4242, 0, true, &l4[..24]);
+    let f2 = fragment_frame(mac(9), mac(1), peer, ia, 0x4242, 24, false, &l4[24..]);
+    inst.input(link.rx_mblk(&f1, 1).unwrap());
+    let mut m = link.rx_mblk(&f2, 1).unwrap();
+    m.meta.cksum = arbalest_mac::Cksum::Verified;
+    inst.input(m);
+    h.run_until(5, |_| false);
+    assert_eq!(get(&a, "IPv4", "ipReasmOKs"), 1);
+    assert_eq!(get(&a, "UDP", "udpInCksumErrs"), 1, "the reassembled datagram's checksum was checked");
+    assert_eq!(get(&a, "UDP", "udpInDatagrams"), 0);
+    // A group never joined: not for us. The all-hosts group is.
+    let errs = get(&a, "IPv4", "ipInAddrErrors");
+    let mut g = udp_frame([0x01, 0x00, 0x5e, 0x01, 0x02, 0x03], peer, 5000, ip("239.1.2.3"), 9, b"group");
+    inst.input(link.rx_mblk(&g, 1).unwrap());
+    h.run_until(5, |_| false);
+    assert_eq!(get(&a, "IPv4", "ipInAddrErrors"), errs + 1);
+    assert_eq!(get(&a, "UDP", "udpInDatagrams"), 0);
+    g = udp_frame([0x01, 0x00, 0x5e, 0x00, 0x00, 0x01], peer, 5000, ip("224.0.0.1"), 9, b"all hosts");
+    inst.input(link.rx_mblk(&g, 1).unwrap());
+    h.run_until(5, |_| false);
+    assert_eq!(get(&a, "UDP", "udpInDatagrams"), 1, "224.0.0.1 reaches discard");
+    // The echo service never answers port 0.
+    let tx = a.stats().tx_packets;
+    let z = udp_frame(mac(1), peer, 0, ia, 7, b"from port 0");
+    inst.input(link.rx_mblk(&z, 1).unwrap());
+    h.run_until(5, |_| false);
+    assert_eq!(a.stats().tx_packets, tx, "nothing sent to port 0");
+    // Nothing is sent to 127/8, 0/8 or our own address (no loopback yet).
+    let s = a.udp_open(0).unwrap();
+    for (dst, want) in [
+        ("127.0.0.1", NetError::InvalidAddress),
+        ("0.1.2.3", NetError::InvalidAddress),
+        ("10.0.0.1", NetError::Unreachable),
+    ] {
+        assert_eq!(s.send_to(SocketAddrV4::new(ip(dst), 7), b"x").err(), Some(want), "{dst}");
+    }
+    let id = a.ping_open().unwrap();
+    assert_eq!(a.ping_send(id, ip("127.0.0.1"), 1, b"x").err(), Some(NetError::InvalidAddress));
+    assert_eq!(a.ping_send(id, ia, 1, b"x").err(), Some(NetError::Unreachable));
+    a.ping_close(id);
+    assert_eq!(a.stats().tx_packets, tx, "and nothing left");
+}

@@ -62,6 +62,9 @@ const ETHERTYPE_IPV4: u16 = 0x0800;
 /// An IPv4 header without options (what FireEngine sends).
 const IPV4_HDR_MIN: usize = 20;
 const ETHERTYPE_ARP: u16 = 0x0806;
+/// The all-hosts group, the one multicast address a host receives
+/// without joining (RFC 1112).
+const ALL_HOSTS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
 /// Addresses per instance.
 pub const MAX_ADDRS: usize = 8;
 /// Routes per instance (interface routes included).
@@ -281,9 +284,10 @@ impl FeInstance {
             let (Some(conn), Some(core)) = (conn.upgrade(), me.upgrade()) else { return };
             while let Some(d) = conn.proto.rcvq.recv() {
                 core.echo.received.fetch_add(1, Ordering::Relaxed);
-                // Never answer another service's port: two echo services
-                // would bounce a datagram forever.
-                if matches!(d.from.port(), 7 | 9 | 13 | 19 | 37) {
+                // Never answer another service's port (two echo services
+                // would bounce a datagram forever), port 0, or a source
+                // that is no host (0.0.0.0 asking through broadcast).
+                if matches!(d.from.port(), 0 | 7 | 9 | 13 | 19 | 37) || !crate::config::is_unicast(*d.from.ip()) {
                     core.echo.refused.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
@@ -633,6 +637,12 @@ impl Core {
             bump(&self.ip_mib.ip_in_addr_errors);
             return;
         }
+        if p.dst_kind == DstKind::Multicast && p.header.dst != ALL_HOSTS {
+            // No group is ever joined (RFC 1112 level 1 without IGMP): a
+            // group's datagrams are not for this host; 224.0.0.1 is.
+            bump(&self.ip_mib.ip_in_addr_errors);
+            return;
+        }
         let reassembled;
         let (hdr, datagram): (Ipv4Header, &[u8]) = if p.is_fragment {
             let now = self.now_ms();
@@ -654,7 +664,9 @@ impl Core {
         let l4 = &datagram[hdr.header_len()..];
         match hdr.protocol {
             IPPROTO_ICMP => self.icmp_input(datagram, &hdr, to_bcast),
-            IPPROTO_UDP => self.udp_input(datagram, &hdr, l4, verified, to_bcast, link_bcast),
+            // A NIC verifies the checksum of one frame: a reassembled
+            // datagram is checked here, whatever its last fragment said.
+            IPPROTO_UDP => self.udp_input(datagram, &hdr, l4, verified && !p.is_fragment, to_bcast, link_bcast),
             _ => {
                 ipin::count_unknown_proto(&self.ip_mib);
                 self.send_icmp_error(IcmpErrorKind::ProtocolUnreachable, datagram, &hdr, to_bcast, link_bcast);
@@ -761,6 +773,10 @@ impl Core {
 
 impl UdpHost for Core {
     fn udp_send(&self, conn: &ConnRef<UdpPcb>, to: SocketAddrV4, data: &[u8]) -> Result<(), NetError> {
+        if self.is_ours(*to.ip()) {
+            // There is no loopback yet: our own address is not on the wire.
+            return Err(NetError::Unreachable);
+        }
         if data.len() > self.sys.tunables.udp_send_buf() {
             // EMSGSIZE: larger than UDP's `send_buf`.
             return Err(NetError::MessageTooLong);
@@ -947,6 +963,10 @@ impl IpStack for FeInstance {
         }
         if !is_unicast(dst) {
             return Err(NetError::InvalidAddress);
+        }
+        if self.core.is_ours(dst) {
+            // No loopback yet: our own address is not on the wire.
+            return Err(NetError::Unreachable);
         }
         if data.len() + 28 > 65535 || data.len() + 8 > self.core.sys.tunables.icmp_send_buf() {
             // EMSGSIZE: above IP's limit or ICMP's `send_buf`.
