@@ -610,3 +610,29 @@ fn audit_fixes_reassembled_checksums_multicast_groups_and_impossible_destination
     a.ping_close(id);
     assert_eq!(a.stats().tx_packets, tx, "and nothing left");
 }
+
+#[test]
+fn a_connected_socket_hears_the_peers_port_unreachable_once() {
+    use arbalest_netstack::NetError;
+    let mut h = Hub::new(2);
+    let a = h.fe(1, "10.0.0.1/24");
+    let _b = h.fe(2, "10.0.0.2/24");
+    let closed = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 4444);
+    let woken = Arc::new(AtomicU64::new(0));
+    let c = a.udp_open(0).unwrap();
+    let w = woken.clone();
+    c.set_upcall(Some(Arc::new(move || {
+        w.fetch_add(1, Ordering::SeqCst);
+    })));
+    c.connect(closed).unwrap();
+    let u = a.udp_open(0).unwrap();
+    c.send(b"anyone?").unwrap();
+    u.send_to(closed, b"anyone?").unwrap();
+    h.run_until(50, |_| false);
+    assert_eq!(woken.load(Ordering::SeqCst), 1, "the error woke the connected socket's reader");
+    assert_eq!(c.send(b"again").err(), Some(NetError::ConnectionRefused), "ECONNREFUSED, as on illumos");
+    c.send(b"and again").unwrap();
+    assert_eq!(c.take_error(), None, "said once");
+    assert_eq!(u.take_error(), None, "an unconnected socket cannot tell whose the error is");
+    u.send_to(closed, b"x").unwrap();
+}

@@ -91,6 +91,8 @@ pub enum FeEntry {
     UdpDeliver { core: Arc<Core>, conn: ConnRef<UdpPcb>, dgram: Datagram },
     /// A datagram a UDP conn sends.
     UdpSend { core: Arc<Core>, conn: ConnRef<UdpPcb>, to: SocketAddrV4, data: Vec<u8> },
+    /// An ICMP error about what a connected UDP conn sent.
+    UdpError { conn: ConnRef<UdpPcb>, err: NetError },
 }
 
 impl SqEntry for FeEntry {
@@ -103,6 +105,10 @@ impl SqEntry for FeEntry {
             FeEntry::UdpSend { core, conn, to, data } => {
                 debug_assert_eq!(conn.sqp(), ctx.squeue_id(), "a conn's packet in another squeue");
                 core.udp_output(&conn, to, &data);
+            }
+            FeEntry::UdpError { conn, err } => {
+                debug_assert_eq!(conn.sqp(), ctx.squeue_id(), "a conn's error in another squeue");
+                udp::report_error(&conn, err);
             }
         }
     }
@@ -703,7 +709,21 @@ impl Core {
                     r.replies.push_back(EchoReply { from: hdr.src, seq, len, at_us });
                 }
             }
-            IcmpInput::Error { .. } => bump(&self.ip_mib.ip_in_delivers),
+            IcmpInput::Error { kind, quoted_proto, quoted_src, quoted_dst, quoted_sport, quoted_dport, .. } => {
+                bump(&self.ip_mib.ip_in_delivers);
+                // To the conn that sent the quoted datagram, in its squeue.
+                if quoted_proto == IPPROTO_UDP
+                    && let Some(err) = udp::error_of(kind)
+                    && let Some(conn) = udp::conn_for_error(
+                        &self.classifier,
+                        SocketAddrV4::new(quoted_src, quoted_sport),
+                        SocketAddrV4::new(quoted_dst, quoted_dport),
+                    )
+                {
+                    let sqp = conn.sqp();
+                    let _ = self.enter(sqp, FeEntry::UdpError { conn, err }, Some(SqMode::Process));
+                }
+            }
             IcmpInput::Drop => {}
         }
     }
@@ -1036,6 +1056,9 @@ impl IpStack for FeInstance {
     fn udp_recv_from(&self, id: UdpId, buf: &mut [u8]) -> Result<Option<(SocketAddrV4, usize)>, NetError> {
         let v = self.core.user_udp.lock();
         let (_, s) = v.iter().find(|(i, _)| *i == id.0).ok_or(NetError::NotFound)?;
+        if let Some(e) = s.take_error() {
+            return Err(e);
+        }
         Ok(s.recv_from().map(|d| {
             let n = d.data.len().min(buf.len());
             buf[..n].copy_from_slice(&d.data[..n]);

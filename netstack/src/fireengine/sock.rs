@@ -105,6 +105,15 @@ impl RcvQueue {
         self.q.lock().1
     }
 
+    /// Calls the upcall without a datagram (an error is pending: the
+    /// reader should look).
+    pub fn wake(&self) {
+        let up = self.upcall.lock().clone();
+        if let Some(f) = up {
+            f();
+        }
+    }
+
     /// Sets (or clears) the readable upcall.
     pub fn set_upcall(&self, f: Option<Upcall>) {
         *self.upcall.lock() = f;

@@ -25,6 +25,7 @@ use arbalest_mac::sync::Mutex;
 
 use super::classifier::{ClassifyError, Classifier};
 use super::conn::{Conn, ConnRef, ConnTuple, IPPROTO_UDP};
+use super::icmp::IcmpErrorKind;
 use super::ip::mib::{UdpMib, bump};
 use super::sock::{Datagram, RcvQueue, Upcall};
 use super::wire::udp::{UDP_HEADER_LEN, UdpHeader};
@@ -42,6 +43,9 @@ pub struct UdpPcb {
     /// the conn's `ixa`): reused while the instance's routing generation
     /// is unchanged. Touched only inside the conn's squeue.
     pub route: Mutex<Option<CachedRoute>>,
+    /// An ICMP error reported for the peer of a connected socket
+    /// (`so_error`), returned once by the next send or receive.
+    pub error: Mutex<Option<NetError>>,
 }
 
 /// A route lookup a conn keeps: for `dst`, at routing `generation`.
@@ -93,7 +97,7 @@ pub fn bind(
     } else {
         pick_anon(cl, anon, next)?
     };
-    let conn = Conn::new(ConnTuple::bound(IPPROTO_UDP, laddr, port), sqp, UdpPcb { rcvq: RcvQueue::new(recv_buf), route: Mutex::new(None) });
+    let conn = Conn::new(ConnTuple::bound(IPPROTO_UDP, laddr, port), sqp, UdpPcb { rcvq: RcvQueue::new(recv_buf), route: Mutex::new(None), error: Mutex::new(None) });
     cl.insert_udp(&conn).map_err(refusal)?;
     Ok(conn)
 }
@@ -122,6 +126,36 @@ fn refusal(e: ClassifyError) -> NetError {
 /// The conn a datagram from `src:sport` to `dst:dport` goes to.
 pub fn classify(cl: &Classifier<UdpPcb>, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Option<ConnRef<UdpPcb>> {
     cl.lookup_udp(src, sport, dst, dport)
+}
+
+/// The connected conn that sent the datagram an ICMP error quotes (from
+/// `local` to `remote`), if there is one: only a connected socket hears of
+/// errors (RFC 1122 4.1.3.3; BSD and illumos report them to connected
+/// sockets only, since an unconnected one cannot tell whose they are).
+pub fn conn_for_error(cl: &Classifier<UdpPcb>, local: SocketAddrV4, remote: SocketAddrV4) -> Option<ConnRef<UdpPcb>> {
+    let c = cl.lookup_udp(*remote.ip(), remote.port(), *local.ip(), local.port())?;
+    (c.is_connected() && c.faddr() == *remote.ip() && c.fport() == remote.port()).then_some(c)
+}
+
+/// What a socket's user sees of an ICMP error `kind` about its peer:
+/// port or protocol unreachable → connection refused (ECONNREFUSED), other
+/// unreachables → unreachable; `None` for errors a UDP socket does not
+/// report (time exceeded, fragmentation needed: IP's business).
+pub fn error_of(kind: IcmpErrorKind) -> Option<NetError> {
+    match kind {
+        IcmpErrorKind::PortUnreachable | IcmpErrorKind::ProtocolUnreachable => Some(NetError::ConnectionRefused),
+        IcmpErrorKind::Unreachable { .. } => Some(NetError::Unreachable),
+        _ => None,
+    }
+}
+
+/// Records `err` on `conn` (inside its squeue) and wakes its reader.
+pub fn report_error(conn: &UdpConn, err: NetError) {
+    if conn.is_condemned() {
+        return;
+    }
+    *conn.proto.error.lock() = Some(err);
+    conn.proto.rcvq.wake();
 }
 
 /// Queues `dgram` on `conn` (inside its squeue), counting it.
@@ -259,10 +293,20 @@ impl UdpSocket {
             // A connected socket sends only to its peer (EISCONN).
             return Err(NetError::InvalidArgument);
         }
+        if let Some(e) = self.take_error() {
+            // The peer refused an earlier datagram: said once, here.
+            return Err(e);
+        }
         host.udp_send(&self.conn, to, data)
     }
 
-    /// Sends `data` to the connected peer.
+    /// The pending ICMP error of a connected socket, taken (cleared).
+    pub fn take_error(&self) -> Option<NetError> {
+        self.conn.proto.error.lock().take()
+    }
+
+    /// Sends `data` to the connected peer; a pending error (the peer's
+    /// port was unreachable, say) is returned instead, once.
     pub fn send(&self, data: &[u8]) -> Result<(), NetError> {
         let peer = self.peer().ok_or(NetError::NotConnected)?;
         self.send_to(peer, data)
