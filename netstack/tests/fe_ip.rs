@@ -492,7 +492,7 @@ fn reass_timeout() {
 
 #[test]
 fn reass_caps() {
-    let cfg = ReassConfig { per_source_cap: 4096, total_cap: 8192, max_datagrams: 4, ..ReassConfig::default() };
+    let cfg = ReassConfig { per_source_cap: 4096, total_cap: 8192, max_datagrams: 4, per_source_datagrams: 2, ..ReassConfig::default() };
     let m = IpMib::new();
     let mut r = Reassembler::new(cfg);
     let mut b = hdr(A, ME, IPPROTO_UDP);
@@ -529,34 +529,72 @@ fn reass_caps() {
     let (h, p) = frag(&srcs[1], 1992, false, &[1; 8]);
     r.input(&h, &p, 0, &m).unwrap();
     assert_eq!(r.bytes_held(), 8000);
-    // Datagram count cap.
+    // Datagram count cap: full, so a new train pushes out the oldest (A's).
     let (h, p) = frag(&srcs[2], 0, true, &[1; 8]);
-    r.input(&h, &p, 0, &m).unwrap();
+    r.input(&h, &p, 1, &m).unwrap();
+    assert_eq!(r.in_progress(), 4);
     let mut o = srcs[2];
     o.ident = 6;
     let (h, p) = frag(&o, 0, true, &[1; 8]);
-    assert_eq!(r.input(&h, &p, 0, &m), Err(ReassDrop::TooManyDatagrams));
-    assert_eq!(get(&m, "ipReasmFails"), 4);
+    assert_eq!(r.input(&h, &p, 2, &m), Ok(ReassOutcome::Held));
+    assert_eq!(r.in_progress(), 4);
+    assert_eq!(r.bytes_held(), 8000 - 3000 + 16, "A's 3000 bytes went with its train");
+    // The per-source share: a third train from srcs[2] is refused.
+    o.ident = 7;
+    let (h, p) = frag(&o, 0, true, &[1; 8]);
+    assert_eq!(r.input(&h, &p, 3, &m), Err(ReassDrop::TooManyDatagrams));
+    assert_eq!(get(&m, "ipReasmFails"), 5);
     assert_eq!(r.expire(u64::MAX, &m).len(), 4);
     assert_eq!(r.bytes_held(), 0);
 }
 
 #[test]
-fn reass_default_datagram_cap_is_64() {
+fn reass_default_datagram_cap_is_64_and_a_new_train_pushes_out_the_oldest() {
     let m = IpMib::new();
     let mut r = Reassembler::default();
     for i in 0..65u16 {
         let mut b = hdr(Ipv4Addr::new(10, 1, (i >> 8) as u8, i as u8), ME, IPPROTO_UDP);
         b.ident = i;
         let (h, p) = frag(&b, 0, true, &[0; 8]);
+        // Train i starts at i ms: train 0 is the oldest.
+        assert_eq!(r.input(&h, &p, u64::from(i), &m), Ok(ReassOutcome::Held), "train {i}");
+    }
+    assert_eq!(r.config().max_datagrams, 64);
+    assert_eq!(r.in_progress(), 64);
+    assert_eq!(m.ip_reasm_fails.load(core::sync::atomic::Ordering::Relaxed), 1, "the oldest gave way");
+    // Train 0 is gone: its last fragment starts nothing complete.
+    let mut b = hdr(Ipv4Addr::new(10, 1, 0, 0), ME, IPPROTO_UDP);
+    b.ident = 0;
+    let (h, p) = frag(&b, 8, false, &[0; 8]);
+    assert_eq!(r.input(&h, &p, 100, &m), Ok(ReassOutcome::Held), "a new train, missing its start");
+    // Train 1 is still whole when its last fragment comes.
+    let mut b = hdr(Ipv4Addr::new(10, 1, 0, 2), ME, IPPROTO_UDP);
+    b.ident = 2;
+    let (h, p) = frag(&b, 8, false, &[0; 8]);
+    assert!(matches!(r.input(&h, &p, 100, &m), Ok(ReassOutcome::Complete(_))));
+}
+
+#[test]
+fn one_source_cannot_hold_more_than_its_share_of_trains() {
+    let m = IpMib::new();
+    let mut r = Reassembler::default();
+    let share = r.config().per_source_datagrams;
+    assert_eq!(share, 16);
+    for i in 0..share as u16 + 5 {
+        let mut b = hdr(A, ME, IPPROTO_UDP);
+        b.ident = i;
+        let (h, p) = frag(&b, 0, true, &[0; 8]);
         let res = r.input(&h, &p, 0, &m);
-        if i < 64 {
+        if usize::from(i) < share {
             assert_eq!(res, Ok(ReassOutcome::Held));
         } else {
             assert_eq!(res, Err(ReassDrop::TooManyDatagrams));
         }
     }
-    assert_eq!(r.config().max_datagrams, 64);
+    // Another source still gets a train.
+    let (h, p) = frag(&hdr(Ipv4Addr::new(10, 9, 9, 9), ME, IPPROTO_UDP), 0, true, &[0; 8]);
+    assert_eq!(r.input(&h, &p, 0, &m), Ok(ReassOutcome::Held));
+    assert_eq!(r.in_progress(), share + 1);
 }
 
 #[test]

@@ -22,13 +22,14 @@ use crate::fireengine::wire::ipv4::Ipv4Header;
 
 use super::device::ETH_HDR;
 
-/// The limits of a smoltcp instance's reassembly: 64 KiB per source,
-/// 256 KiB in all, 16 datagrams in progress, illumos' 60 s timeout.
+/// The limits of a smoltcp instance's reassembly: 64 KiB and 4 datagrams
+/// per source, 256 KiB and 16 datagrams in all, illumos' 60 s timeout.
 pub const CONFIG: ReassConfig = ReassConfig {
     timeout_ms: crate::fireengine::ip::reass::IP_REASS_TIMEOUT_MS,
     per_source_cap: 64 * 1024,
     total_cap: 256 * 1024,
     max_datagrams: 16,
+    per_source_datagrams: 4,
     max_holes: 64,
 };
 

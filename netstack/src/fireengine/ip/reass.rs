@@ -44,8 +44,13 @@ pub struct ReassConfig {
     pub per_source_cap: usize,
     /// Most payload bytes held in all.
     pub total_cap: usize,
-    /// Most datagrams in progress.
+    /// Most datagrams in progress; a new one past it pushes out the oldest
+    /// (illumos `ill_frag_prune`), so trains that never complete cannot
+    /// hold every slot.
     pub max_datagrams: usize,
+    /// Most datagrams in progress from one source address: one host
+    /// cannot take every slot either.
+    pub per_source_datagrams: usize,
     /// Most holes one datagram may have (each fragment adds at most one).
     pub max_holes: usize,
 }
@@ -57,6 +62,7 @@ impl Default for ReassConfig {
             per_source_cap: 256 * 1024,
             total_cap: 4 * 1024 * 1024,
             max_datagrams: 64,
+            per_source_datagrams: 16,
             max_holes: 256,
         }
     }
@@ -103,7 +109,8 @@ pub enum ReassDrop {
     /// A byte cap would be exceeded; fragment and datagram dropped
     /// (`ipReasmFails`).
     OverCap,
-    /// Too many datagrams in progress (`ipReasmFails`).
+    /// Too many datagrams in progress from this fragment's source
+    /// (`ipReasmFails`).
     TooManyDatagrams,
     /// The datagram has too many holes; dropped (`ipReasmFails`).
     TooManyHoles,
@@ -263,9 +270,16 @@ impl Reassembler {
         let idx = match self.trains.iter().position(|t| t.key == key) {
             Some(i) => i,
             None => {
-                if self.trains.len() >= self.cfg.max_datagrams {
+                if self.trains.iter().filter(|t| t.key.src == key.src).count() >= self.cfg.per_source_datagrams {
                     bump(&mib.ip_reasm_fails);
                     return Err(ReassDrop::TooManyDatagrams);
+                }
+                if self.trains.len() >= self.cfg.max_datagrams {
+                    // Full: the oldest train gives way (one more failure).
+                    if let Some(oldest) = self.trains.iter().enumerate().min_by_key(|(_, t)| t.created_ms).map(|(i, _)| i) {
+                        self.trains.swap_remove(oldest);
+                        bump(&mib.ip_reasm_fails);
+                    }
                 }
                 self.trains.push(Train {
                     key,
