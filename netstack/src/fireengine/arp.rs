@@ -176,9 +176,11 @@ struct Entry {
     /// When last confirmed (Reachable/Stale) or when the last request
     /// went out (Incomplete).
     stamp_ms: u64,
-    /// Requests sent in this round (Incomplete), or whether a confirming
-    /// request is out (Stale, 1).
+    /// Requests sent in this round (Incomplete), or unicast confirming
+    /// requests sent since the entry was last used stale (Stale).
     probes: u32,
+    /// When the last confirming request of a Stale entry went out.
+    probe_ms: u64,
     pending: Vec<Vec<u8>>,
 }
 
@@ -315,7 +317,10 @@ impl NeighbourCache {
                 NeighbourState::Stale => {
                     let mac = e.mac;
                     if e.probes == 0 {
+                        // RFC 1122 2.3.2.1: confirm it with a unicast
+                        // request; unanswered ones make it fail (tick).
                         e.probes = 1;
+                        e.probe_ms = now_ms;
                         if let Some(spa) = self.sender_for(src) {
                             self.request(mac, spa, ip, out);
                         }
@@ -337,31 +342,35 @@ impl NeighbourCache {
             self.stats.pending_dropped += 1;
             return Resolution::Dropped;
         };
-        if !self.make_room() {
+        if !self.make_room(out) {
             self.stats.table_full += 1;
             self.stats.pending_dropped += 1;
             return Resolution::Dropped;
         }
-        self.entries.insert(ip, Entry { state: NeighbourState::Incomplete, mac: [0; 6], stamp_ms: now_ms, probes: 1, pending: alloc::vec![pkt] });
+        self.entries.insert(ip, Entry { state: NeighbourState::Incomplete, mac: [0; 6], stamp_ms: now_ms, probes: 1, probe_ms: 0, pending: alloc::vec![pkt] });
         self.request(BROADCAST_MAC, spa, ip, out);
         Resolution::Queued
     }
 
-    /// Makes room for one more entry: `false` if the table is full of
-    /// entries that are not stale.
-    fn make_room(&mut self) -> bool {
+    /// Makes room for one more entry: the oldest stale entry goes, else
+    /// the oldest incomplete one (its waiting packets counted as dropped),
+    /// so that a flood of unresolvable addresses cannot lock the table;
+    /// `false` if every entry is reachable.
+    fn make_room(&mut self, out: &mut ArpActions) -> bool {
         if self.entries.len() < self.cfg.max_entries {
             return true;
         }
-        let oldest = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.state == NeighbourState::Stale)
-            .min_by_key(|(_, e)| e.stamp_ms)
-            .map(|(ip, _)| *ip);
-        match oldest {
-            Some(ip) => {
-                self.entries.remove(&ip);
+        let oldest = |st: NeighbourState, entries: &BTreeMap<Ipv4Addr, Entry>| {
+            entries.iter().filter(|(_, e)| e.state == st).min_by_key(|(_, e)| e.stamp_ms).map(|(ip, _)| *ip)
+        };
+        let victim = oldest(NeighbourState::Stale, &self.entries).or_else(|| oldest(NeighbourState::Incomplete, &self.entries));
+        match victim.and_then(|ip| self.entries.remove(&ip)) {
+            Some(e) => {
+                if e.state == NeighbourState::Incomplete {
+                    self.stats.resolve_failed += 1;
+                    self.stats.pending_dropped += e.pending.len() as u64;
+                    out.dropped += e.pending.len() as u64;
+                }
                 true
             }
             None => false,
@@ -382,8 +391,8 @@ impl NeighbourCache {
                 }
             }
             None if create => {
-                if self.make_room() {
-                    self.entries.insert(ip, Entry { state: NeighbourState::Reachable, mac, stamp_ms: now_ms, probes: 0, pending: Vec::new() });
+                if self.make_room(out) {
+                    self.entries.insert(ip, Entry { state: NeighbourState::Reachable, mac, stamp_ms: now_ms, probes: 0, probe_ms: 0, pending: Vec::new() });
                 } else {
                     self.stats.table_full += 1;
                 }
@@ -474,6 +483,7 @@ impl NeighbourCache {
         let cfg = self.cfg;
         let mut gone = Vec::new();
         let mut retransmit = Vec::new();
+        let mut confirm = Vec::new();
         for (ip, e) in self.entries.iter_mut() {
             match e.state {
                 NeighbourState::Incomplete => {
@@ -496,6 +506,17 @@ impl NeighbourCache {
                 NeighbourState::Stale => {
                     if now_ms >= e.stamp_ms + cfg.expire_ms {
                         gone.push(*ip);
+                    } else if e.probes > 0 && now_ms >= e.probe_ms + cfg.retrans_ms {
+                        if e.probes >= cfg.max_probes {
+                            // No answer to any confirming request: the
+                            // neighbour is gone (or moved); resolve afresh.
+                            self.stats.resolve_failed += 1;
+                            gone.push(*ip);
+                        } else {
+                            e.probes += 1;
+                            e.probe_ms = now_ms;
+                            confirm.push((*ip, e.mac));
+                        }
                     }
                 }
             }
@@ -512,6 +533,11 @@ impl NeighbourCache {
         for ip in retransmit {
             if let Some(spa) = self.sender_for(None) {
                 self.request(BROADCAST_MAC, spa, ip, &mut out);
+            }
+        }
+        for (ip, mac) in confirm {
+            if let Some(spa) = self.sender_for(None) {
+                self.request(mac, spa, ip, &mut out);
             }
         }
         out
