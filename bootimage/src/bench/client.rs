@@ -168,7 +168,8 @@ pub struct Flood {
     /// Echoes whose payload differed from what was sent.
     pub corrupt: u64,
     /// Transmit drops of the host's TAP (frames the guest's NIC did not
-    /// take in time), over the whole phase; `None` if unreadable.
+    /// take in time) inside the measured window — the datagrams sent in it
+    /// that never reached the guest; `None` if unreadable.
     pub tap_tx_dropped: Option<u64>,
     /// UDP receive-buffer overflows of the client's namespace (echoes the
     /// client itself dropped), over the whole phase.
@@ -185,6 +186,12 @@ impl Flood {
     /// Lost / sent.
     pub fn loss_ratio(&self) -> f64 {
         if self.sent > 0 { self.lost() as f64 / self.sent as f64 } else { 0.0 }
+    }
+
+    /// Lost datagrams that the TAP did not drop: lost in the guest (or its
+    /// NIC's emulation, or on the way back).
+    pub fn lost_past_tap(&self) -> Option<u64> {
+        self.tap_tx_dropped.map(|d| self.lost().saturating_sub(d))
     }
 }
 
@@ -238,7 +245,8 @@ impl Figures {
                 "offered_per_s": if f.secs > 0.0 { f.sent as f64 / f.secs } else { 0.0 },
                 "secs": f.secs, "senders": f.senders, "datagram_bytes": f.size,
                 "send_errors": f.send_errors, "corrupt": f.corrupt,
-                "tap_tx_dropped": f.tap_tx_dropped, "client_rcvbuf_errors": f.client_rcvbuf_errors,
+                "tap_tx_dropped": f.tap_tx_dropped, "lost_past_tap": f.lost_past_tap(),
+                "client_rcvbuf_errors": f.client_rcvbuf_errors,
                 "latency_us": f.lat.json(),
             }),
         }
@@ -262,12 +270,13 @@ impl Figures {
                 us(lat.p999)
             ),
             Figures::Flood(f) => format!(
-                "offered {:.0}/s, lost {}/{} ({:.1}%), tap drops {}, client drops {}, p50/p99 {}/{} us",
+                "offered {:.0}/s, lost {}/{} ({:.1}%): at the tap {}, past it {}, client drops {}, p50/p99 {}/{} us",
                 if f.secs > 0.0 { f.sent as f64 / f.secs } else { 0.0 },
                 f.lost(),
                 f.sent,
                 f.loss_ratio() * 100.0,
                 f.tap_tx_dropped.map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
+                f.lost_past_tap().map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
                 f.client_rcvbuf_errors.map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
                 us(f.lat.p50),
                 us(f.lat.p99)
@@ -702,10 +711,10 @@ fn flood_payload(buf: &mut [u8], seq: u64, ns: u64) {
 /// receiving the echoes. Counts the datagrams sent inside the measured
 /// window and the echoes of those that arrive before the window closes
 /// plus [`FLOOD_DRAIN`]; the figure is echoes per second of window, the
-/// rest is loss. Also reads, over the whole phase, the host TAP's transmit
-/// drops ([`crate::net::TAP_NAME`]: frames the guest's NIC did not take)
-/// and the client's UDP receive-buffer overflows, so that loss can be
-/// placed.
+/// rest is loss. Also reads the host TAP's transmit drops
+/// ([`crate::net::TAP_NAME`]: frames the guest's NIC did not take) at the
+/// window's start and end, and the client's UDP receive-buffer overflows
+/// over the phase, so that loss can be placed.
 pub fn udp_flood(addr: SocketAddr, size: usize, senders: usize, t: Timing) -> Result<Figures, String> {
     let size = size.max(16);
     let senders = senders.max(1);
@@ -719,7 +728,6 @@ pub fn udp_flood(addr: SocketAddr, size: usize, senders: usize, t: Timing) -> Re
         r.set_read_timeout(Some(Duration::from_millis(20))).map_err(|e| e.to_string())?;
         socks.push((s, r));
     }
-    let tap0 = netdev_tx_dropped(crate::net::TAP_NAME);
     let rcv0 = udp_rcvbuf_errors();
     let origin = Instant::now();
     let (begin, end) = (origin + t.warmup, origin + t.total());
@@ -727,6 +735,7 @@ pub fn udp_flood(addr: SocketAddr, size: usize, senders: usize, t: Timing) -> Re
     let (begin_ns, end_ns) = (ns_of(begin), ns_of(end));
     type SendOut = (u64, u64);
     type RecvOut = (u64, u64, Vec<Duration>);
+    let mut tap = (None, None);
     let (sent_parts, recv_parts): (Vec<Result<SendOut, String>>, Vec<Result<RecvOut, String>>) = std::thread::scope(|sc| {
         let mut hs = Vec::new();
         let mut hr = Vec::new();
@@ -803,10 +812,14 @@ pub fn udp_flood(addr: SocketAddr, size: usize, senders: usize, t: Timing) -> Re
                 Ok((answered, corrupt, lat))
             }));
         }
+        // This thread (in the namespace) reads the TAP at the window's edges.
+        std::thread::sleep(begin.saturating_duration_since(Instant::now()));
+        tap.0 = netdev_tx_dropped(crate::net::TAP_NAME);
+        std::thread::sleep(end.saturating_duration_since(Instant::now()));
+        tap.1 = netdev_tx_dropped(crate::net::TAP_NAME);
         let join = |h: std::thread::ScopedJoinHandle<'_, _>| h.join().unwrap_or_else(|_| Err("udp flood thread panicked".to_string()));
         (hs.into_iter().map(join).collect(), hr.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("udp flood thread panicked".to_string()))).collect())
     });
-    let tap1 = netdev_tx_dropped(crate::net::TAP_NAME);
     let rcv1 = udp_rcvbuf_errors();
     let mut f = Flood { secs: t.duration.as_secs_f64(), senders, size, ..Flood::default() };
     for p in sent_parts {
@@ -821,7 +834,7 @@ pub fn udp_flood(addr: SocketAddr, size: usize, senders: usize, t: Timing) -> Re
         f.corrupt += corrupt;
         all.extend(lat);
     }
-    f.tap_tx_dropped = tap0.zip(tap1).map(|(a, b)| b.saturating_sub(a));
+    f.tap_tx_dropped = tap.0.zip(tap.1).map(|(a, b)| b.saturating_sub(a));
     f.client_rcvbuf_errors = rcv0.zip(rcv1).map(|(a, b)| b.saturating_sub(a));
     if f.corrupt > 0 {
         return Err(format!("udp flood: {} echoes differ from what was sent ({} answered)", f.corrupt, f.answered));

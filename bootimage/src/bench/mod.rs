@@ -1063,7 +1063,11 @@ pub fn run(opts: &Opts) -> Result<bool, String> {
     let mut all_ok = true;
     for (i, (knobs, rep, guest)) in plan.iter().enumerate() {
         progress.boots_left.remove(0);
-        let label = format!("[{}/{}] {} {knobs} rep {}/{}", i + 1, plan.len(), guest.name(), rep + 1, opts.reps);
+        let who = match guest {
+            Guest::Arbalest => format!("arbalest ({})", knobs.stack.ip_stack()),
+            Guest::Linux => guest.name().to_string(),
+        };
+        let label = format!("[{}/{}] {who} {knobs} rep {}/{}", i + 1, plan.len(), rep + 1, opts.reps);
         progress.say(&format!("{label}: booting"), opts.phases.len());
         let boot_start = Instant::now();
         let vm = RunningVm::boot(*guest, knobs, opts, &images, false);
