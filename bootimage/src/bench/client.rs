@@ -735,8 +735,9 @@ pub fn udp_flood(addr: SocketAddr, size: usize, senders: usize, t: Timing) -> Re
     let (begin_ns, end_ns) = (ns_of(begin), ns_of(end));
     type SendOut = (u64, u64);
     type RecvOut = (u64, u64, Vec<Duration>);
+    type Parts = (Vec<Result<SendOut, String>>, Vec<Result<RecvOut, String>>);
     let mut tap = (None, None);
-    let (sent_parts, recv_parts): (Vec<Result<SendOut, String>>, Vec<Result<RecvOut, String>>) = std::thread::scope(|sc| {
+    let (sent_parts, recv_parts): Parts = std::thread::scope(|sc| {
         let mut hs = Vec::new();
         let mut hr = Vec::new();
         for (i, (s, r)) in socks.into_iter().enumerate() {
