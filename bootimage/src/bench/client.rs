@@ -17,6 +17,10 @@
 //! * [`udp_rr`]: UDP echo request/response with a sequence number in each
 //!   datagram; a reply not back within [`UDP_TIMEOUT`] is lost (a later one
 //!   is counted late, not as an answer).
+//! * [`udp_flood`]: N sockets sending datagrams to UDP echo as fast as the
+//!   host takes them, each with a receiver thread counting the echoes;
+//!   datagrams/s answered, the loss fraction and where it went (the host's
+//!   TAP queue, the client's socket buffers, or the guest).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -143,6 +147,52 @@ pub enum Figures {
     Crr { count: u64, secs: f64, failures: u64, lat: Latency },
     /// UDP request/response.
     Udp { sent: u64, answered: u64, lost: u64, late: u64, secs: f64, size: usize, lat: Latency },
+    /// UDP flood to echo: what was sent inside the window and what came
+    /// back (by [`FLOOD_DRAIN`] after it), and the host-side drops.
+    Flood(Flood),
+}
+
+/// What [`udp_flood`] counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Flood {
+    /// Datagrams the client's kernel accepted inside the window.
+    pub sent: u64,
+    /// Echoes of those received by the client.
+    pub answered: u64,
+    /// Measured window, seconds.
+    pub secs: f64,
+    pub senders: usize,
+    pub size: usize,
+    /// `send` calls refused inside the window (ENOBUFS, EAGAIN, ECONNREFUSED).
+    pub send_errors: u64,
+    /// Echoes whose payload differed from what was sent.
+    pub corrupt: u64,
+    /// Transmit drops of the host's TAP (frames the guest's NIC did not
+    /// take in time) inside the measured window — the datagrams sent in it
+    /// that never reached the guest; `None` if unreadable.
+    pub tap_tx_dropped: Option<u64>,
+    /// UDP receive-buffer overflows of the client's namespace (echoes the
+    /// client itself dropped), over the whole phase.
+    pub client_rcvbuf_errors: Option<u64>,
+    /// Round-trip time of the answered datagrams (queueing included).
+    pub lat: Latency,
+}
+
+impl Flood {
+    pub fn lost(&self) -> u64 {
+        self.sent.saturating_sub(self.answered)
+    }
+
+    /// Lost / sent.
+    pub fn loss_ratio(&self) -> f64 {
+        if self.sent > 0 { self.lost() as f64 / self.sent as f64 } else { 0.0 }
+    }
+
+    /// Lost datagrams that the TAP did not drop: lost in the guest (or its
+    /// NIC's emulation, or on the way back).
+    pub fn lost_past_tap(&self) -> Option<u64> {
+        self.tap_tx_dropped.map(|d| self.lost().saturating_sub(d))
+    }
 }
 
 impl Figures {
@@ -152,6 +202,7 @@ impl Figures {
             Figures::Stream { bytes, secs, .. } => bytes as f64 * 8.0 / secs / 1e6,
             Figures::Rr { count, secs, .. } | Figures::Crr { count, secs, .. } => count as f64 / secs,
             Figures::Udp { answered, secs, .. } => answered as f64 / secs,
+            Figures::Flood(f) => f.answered as f64 / f.secs,
         }
     }
 
@@ -160,6 +211,7 @@ impl Figures {
             Figures::Stream { .. } => "Mbit/s",
             Figures::Rr { .. } | Figures::Udp { .. } => "trans/s",
             Figures::Crr { .. } => "conn/s",
+            Figures::Flood(_) => "dgram/s",
         }
     }
 
@@ -168,6 +220,7 @@ impl Figures {
         match self {
             Figures::Stream { .. } => None,
             Figures::Rr { lat, .. } | Figures::Crr { lat, .. } | Figures::Udp { lat, .. } => Some(lat),
+            Figures::Flood(f) => Some(&f.lat),
         }
     }
 
@@ -186,6 +239,15 @@ impl Figures {
                 "sent": sent, "answered": answered, "lost": lost, "late": late,
                 "loss_ratio": if sent > 0 { lost as f64 / sent as f64 } else { 0.0 },
                 "secs": secs, "datagram_bytes": size, "latency_us": lat.json(),
+            }),
+            Figures::Flood(f) => json!({
+                "sent": f.sent, "answered": f.answered, "lost": f.lost(), "loss_ratio": f.loss_ratio(),
+                "offered_per_s": if f.secs > 0.0 { f.sent as f64 / f.secs } else { 0.0 },
+                "secs": f.secs, "senders": f.senders, "datagram_bytes": f.size,
+                "send_errors": f.send_errors, "corrupt": f.corrupt,
+                "tap_tx_dropped": f.tap_tx_dropped, "lost_past_tap": f.lost_past_tap(),
+                "client_rcvbuf_errors": f.client_rcvbuf_errors,
+                "latency_us": f.lat.json(),
             }),
         }
     }
@@ -206,6 +268,18 @@ impl Figures {
                 us(lat.p50),
                 us(lat.p99),
                 us(lat.p999)
+            ),
+            Figures::Flood(f) => format!(
+                "offered {:.0}/s, lost {}/{} ({:.1}%): at the tap {}, past it {}, client drops {}, p50/p99 {}/{} us",
+                if f.secs > 0.0 { f.sent as f64 / f.secs } else { 0.0 },
+                f.lost(),
+                f.sent,
+                f.loss_ratio() * 100.0,
+                f.tap_tx_dropped.map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
+                f.lost_past_tap().map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
+                f.client_rcvbuf_errors.map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
+                us(f.lat.p50),
+                us(f.lat.p99)
             ),
         }
     }
@@ -572,6 +646,207 @@ pub fn udp_rr(addr: SocketAddr, size: usize, t: Timing) -> Result<Figures, Strin
     Ok(Figures::Udp { sent, answered, lost, late, secs, size, lat: Latency::of(&mut lat) })
 }
 
+/// How long [`udp_flood`]'s receivers keep reading after the window closes
+/// (echoes of datagrams sent inside the window still count).
+pub const FLOOD_DRAIN: Duration = Duration::from_millis(500);
+/// Receive buffer asked for on each flood socket (`SO_RCVBUFFORCE` as root,
+/// else `SO_RCVBUF`, which the host caps), so that the client is not where
+/// echoes are lost.
+pub const FLOOD_RCVBUF: libc::c_int = 8 << 20;
+
+/// The transmit `drop` counter of interface `ifname` in the calling
+/// thread's network namespace (`/proc/thread-self/net/dev`).
+pub fn netdev_tx_dropped(ifname: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/net/dev").ok()?;
+    text.lines().find_map(|l| {
+        let (name, rest) = l.split_once(':')?;
+        if name.trim() != ifname {
+            return None;
+        }
+        // Receive: bytes packets errs drop fifo frame compressed multicast;
+        // transmit: bytes packets errs drop ...
+        rest.split_whitespace().nth(11)?.parse().ok()
+    })
+}
+
+/// `Udp: RcvbufErrors` of the calling thread's network namespace.
+pub fn udp_rcvbuf_errors() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/net/snmp").ok()?;
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp: "));
+    let (names, values) = (udp.next()?, udp.next()?);
+    let i = names.split_whitespace().position(|n| n == "RcvbufErrors")?;
+    values.split_whitespace().nth(i)?.parse().ok()
+}
+
+fn big_rcvbuf(s: &UdpSocket) {
+    let v: libc::c_int = FLOOD_RCVBUF;
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: setsockopt with a pointer to one int and its size.
+        let r = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            return;
+        }
+    }
+}
+
+/// The flood's datagram `seq` sent `ns` nanoseconds after the phase began:
+/// sequence number, send time, then a pattern of the sequence number.
+fn flood_payload(buf: &mut [u8], seq: u64, ns: u64) {
+    buf[..8].copy_from_slice(&seq.to_be_bytes());
+    buf[8..16].copy_from_slice(&ns.to_be_bytes());
+    fill(&mut buf[16..], seq);
+}
+
+/// A UDP flood of echo (`addr`): `senders` sockets, each with one thread
+/// sending `size`-byte datagrams (at least 16: sequence number and send
+/// time lead each) as fast as the host's kernel takes them, and one thread
+/// receiving the echoes. Counts the datagrams sent inside the measured
+/// window and the echoes of those that arrive before the window closes
+/// plus [`FLOOD_DRAIN`]; the figure is echoes per second of window, the
+/// rest is loss. Also reads the host TAP's transmit drops
+/// ([`crate::net::TAP_NAME`]: frames the guest's NIC did not take) at the
+/// window's start and end, and the client's UDP receive-buffer overflows
+/// over the phase, so that loss can be placed.
+pub fn udp_flood(addr: SocketAddr, size: usize, senders: usize, t: Timing) -> Result<Figures, String> {
+    let size = size.max(16);
+    let senders = senders.max(1);
+    let bind: SocketAddr = if addr.is_ipv4() { "0.0.0.0:0".parse().unwrap() } else { "[::]:0".parse().unwrap() };
+    let mut socks = Vec::with_capacity(senders);
+    for _ in 0..senders {
+        let s = UdpSocket::bind(bind).map_err(|e| format!("udp bind: {e}"))?;
+        s.connect(addr).map_err(|e| format!("udp connect {addr}: {e}"))?;
+        big_rcvbuf(&s);
+        let r = s.try_clone().map_err(|e| e.to_string())?;
+        r.set_read_timeout(Some(Duration::from_millis(20))).map_err(|e| e.to_string())?;
+        socks.push((s, r));
+    }
+    let rcv0 = udp_rcvbuf_errors();
+    let origin = Instant::now();
+    let (begin, end) = (origin + t.warmup, origin + t.total());
+    let ns_of = |i: Instant| i.duration_since(origin).as_nanos() as u64;
+    let (begin_ns, end_ns) = (ns_of(begin), ns_of(end));
+    type SendOut = (u64, u64);
+    type RecvOut = (u64, u64, Vec<Duration>);
+    type Parts = (Vec<Result<SendOut, String>>, Vec<Result<RecvOut, String>>);
+    let mut tap = (None, None);
+    let (sent_parts, recv_parts): Parts = std::thread::scope(|sc| {
+        let mut hs = Vec::new();
+        let mut hr = Vec::new();
+        for (i, (s, r)) in socks.into_iter().enumerate() {
+            hs.push(sc.spawn(move || -> Result<SendOut, String> {
+                let mut buf = vec![0u8; size];
+                // Sequence numbers are unique across senders.
+                let mut seq = (i as u64) << 48;
+                let (mut sent, mut errors) = (0u64, 0u64);
+                loop {
+                    let now = Instant::now();
+                    if now >= end {
+                        break;
+                    }
+                    let ns = ns_of(now);
+                    seq += 1;
+                    flood_payload(&mut buf, seq, ns);
+                    let counted = ns >= begin_ns;
+                    match s.send(&buf) {
+                        Ok(_) => {
+                            if counted {
+                                sent += 1;
+                            }
+                        }
+                        Err(e)
+                            if transient(&e)
+                                || matches!(e.raw_os_error(), Some(libc::ENOBUFS) | Some(libc::ECONNREFUSED)) =>
+                        {
+                            if counted {
+                                errors += 1;
+                            }
+                        }
+                        Err(e) => return Err(format!("udp flood sender {i}: send, datagram {seq}: {e}")),
+                    }
+                }
+                Ok((sent, errors))
+            }));
+            hr.push(sc.spawn(move || -> Result<RecvOut, String> {
+                let mut buf = vec![0u8; 65536];
+                let mut want = vec![0u8; size];
+                let (mut answered, mut corrupt) = (0u64, 0u64);
+                let mut lat = Vec::new();
+                let stop = end + FLOOD_DRAIN;
+                loop {
+                    let now = Instant::now();
+                    if now >= stop {
+                        break;
+                    }
+                    match r.recv(&mut buf) {
+                        Ok(n) => {
+                            let at = Instant::now();
+                            if n < 16 {
+                                corrupt += 1;
+                                continue;
+                            }
+                            let seq = u64::from_be_bytes(buf[..8].try_into().unwrap());
+                            let ns = u64::from_be_bytes(buf[8..16].try_into().unwrap());
+                            flood_payload(&mut want, seq, ns);
+                            if n != size || buf[..n] != want[..] {
+                                corrupt += 1;
+                                continue;
+                            }
+                            if ns >= begin_ns && ns < end_ns {
+                                answered += 1;
+                                lat.push(at.saturating_duration_since(origin + Duration::from_nanos(ns)));
+                            }
+                        }
+                        Err(e) if transient(&e) => {}
+                        // An ICMP port unreachable from a not-yet-listening peer.
+                        Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {}
+                        Err(e) => return Err(format!("udp flood receiver {i}: recv: {e}")),
+                    }
+                }
+                Ok((answered, corrupt, lat))
+            }));
+        }
+        // This thread (in the namespace) reads the TAP at the window's edges.
+        std::thread::sleep(begin.saturating_duration_since(Instant::now()));
+        tap.0 = netdev_tx_dropped(crate::net::TAP_NAME);
+        std::thread::sleep(end.saturating_duration_since(Instant::now()));
+        tap.1 = netdev_tx_dropped(crate::net::TAP_NAME);
+        let join = |h: std::thread::ScopedJoinHandle<'_, _>| h.join().unwrap_or_else(|_| Err("udp flood thread panicked".to_string()));
+        (hs.into_iter().map(join).collect(), hr.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("udp flood thread panicked".to_string()))).collect())
+    });
+    let rcv1 = udp_rcvbuf_errors();
+    let mut f = Flood { secs: t.duration.as_secs_f64(), senders, size, ..Flood::default() };
+    for p in sent_parts {
+        let (sent, errors) = p?;
+        f.sent += sent;
+        f.send_errors += errors;
+    }
+    let mut all = Vec::new();
+    for p in recv_parts {
+        let (answered, corrupt, lat) = p?;
+        f.answered += answered;
+        f.corrupt += corrupt;
+        all.extend(lat);
+    }
+    f.tap_tx_dropped = tap.0.zip(tap.1).map(|(a, b)| b.saturating_sub(a));
+    f.client_rcvbuf_errors = rcv0.zip(rcv1).map(|(a, b)| b.saturating_sub(a));
+    if f.corrupt > 0 {
+        return Err(format!("udp flood: {} echoes differ from what was sent ({} answered)", f.corrupt, f.answered));
+    }
+    if f.answered == 0 || f.secs <= 0.0 {
+        return Err(format!("udp flood: no datagram sent inside the window was echoed ({} sent)", f.sent));
+    }
+    f.lat = Latency::of(&mut all);
+    Ok(Figures::Flood(f))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -646,5 +921,21 @@ mod tests {
         let u = udp_rr(ua, 64, Timing { warmup: Duration::ZERO, duration: Duration::from_millis(1500) }).unwrap();
         let Figures::Udp { sent, answered, lost, .. } = u else { panic!() };
         assert!(lost >= 1 && answered > lost && sent >= answered + lost, "{u:?}");
+        // The flood: the server drops every 10th, so about 10 % is lost.
+        let f = udp_flood(ua, 64, 2, Timing { warmup: Duration::from_millis(100), duration: Duration::from_millis(500) }).unwrap();
+        let Figures::Flood(fl) = f else { panic!() };
+        assert!(fl.answered > 0 && fl.sent > fl.answered && fl.senders == 2, "{fl:?}");
+        assert!(fl.loss_ratio() >= 0.05, "{fl:?}");
+        assert!(fl.lat.p50 > Duration::ZERO && fl.lat.p99 >= fl.lat.p50, "{fl:?}");
+        assert_eq!(f.unit(), "dgram/s");
+        assert!(f.details()["loss_ratio"].as_f64().unwrap() >= 0.05);
+    }
+
+    #[test]
+    fn proc_counters() {
+        // Loopback always exists; its transmit drop counter reads as a number.
+        assert!(netdev_tx_dropped("lo").is_some());
+        assert!(netdev_tx_dropped("no-such-if").is_none());
+        assert!(udp_rcvbuf_errors().is_some());
     }
 }

@@ -83,6 +83,8 @@ pub enum Phase {
     Crr,
     /// UDP echo request/response.
     UdpRr,
+    /// UDP datagrams to echo as fast as the client can send them.
+    UdpFlood,
     /// N connections streaming into discard.
     StreamTxPar,
     /// N connections receiving from chargen.
@@ -92,13 +94,14 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 9] = [
+    pub const ALL: [Phase; 10] = [
         Phase::StreamTx,
         Phase::StreamRx,
         Phase::Rr1,
         Phase::Rr1k,
         Phase::Crr,
         Phase::UdpRr,
+        Phase::UdpFlood,
         Phase::StreamTxPar,
         Phase::StreamRxPar,
         Phase::RrPar,
@@ -113,6 +116,7 @@ impl Phase {
             Phase::Rr1k => "tcp_rr_1k",
             Phase::Crr => "tcp_crr",
             Phase::UdpRr => "udp_rr",
+            Phase::UdpFlood => "udp_flood",
             Phase::StreamTxPar => "tcp_stream_tx_par",
             Phase::StreamRxPar => "tcp_stream_rx_par",
             Phase::RrPar => "tcp_rr_par",
@@ -128,6 +132,7 @@ impl Phase {
             Phase::Rr1k => "TCP RR 1 KiB (echo)".into(),
             Phase::Crr => "TCP connect/RR/close".into(),
             Phase::UdpRr => format!("UDP RR {UDP_SIZE} B (echo)"),
+            Phase::UdpFlood => format!("UDP flood {UDP_SIZE} B (echo)"),
             Phase::StreamTxPar => format!("TCP stream host→guest ×{n}"),
             Phase::StreamRxPar => format!("TCP stream guest→host ×{n}"),
             Phase::RrPar => format!("TCP RR 1 B ×{n}"),
@@ -141,8 +146,15 @@ impl Phase {
             .ok_or_else(|| format!("unknown phase '{s}' (one of {})", Phase::ALL.map(|p| p.name()).join(", ")))
     }
 
-    /// Runs the phase against `guest_ip` (call from inside the namespace).
-    pub fn run(self, guest_ip: Ipv4Addr, parallel: usize, t: Timing) -> Result<Figures, String> {
+    /// Does the phase use TCP?
+    pub fn tcp(self) -> bool {
+        !matches!(self, Phase::UdpRr | Phase::UdpFlood)
+    }
+
+    /// Runs the phase against `guest_ip` (call from inside the namespace);
+    /// `parallel`: connections of the parallel phases, `senders`: sockets
+    /// of the flood.
+    pub fn run(self, guest_ip: Ipv4Addr, parallel: usize, senders: usize, t: Timing) -> Result<Figures, String> {
         let a = |port: u16| SocketAddr::V4(SocketAddrV4::new(guest_ip, port));
         match self {
             Phase::StreamTx => client::stream_to(a(DISCARD), 1, t),
@@ -151,6 +163,7 @@ impl Phase {
             Phase::Rr1k => client::tcp_rr(a(ECHO), 1024, 1, t),
             Phase::Crr => client::tcp_crr(a(ECHO), t),
             Phase::UdpRr => client::udp_rr(a(ECHO), UDP_SIZE, t),
+            Phase::UdpFlood => client::udp_flood(a(ECHO), UDP_SIZE, senders, t),
             Phase::StreamTxPar => client::stream_to(a(DISCARD), parallel, t),
             Phase::StreamRxPar => client::stream_from(a(CHARGEN), parallel, t),
             Phase::RrPar => client::tcp_rr(a(ECHO), 1, parallel, t),
@@ -172,11 +185,80 @@ pub enum Polling {
     On,
 }
 
-/// The IP stack behind the services.
+/// The IP stack behind Arbalest's services (kernel argument `stack=`;
+/// the Linux guest has its own and ignores this knob).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Stack {
     Smol,
     FireEngine,
+}
+
+/// What the table says, and the JSON's `error`, for a phase a stack cannot run.
+pub const NO_TCP_FIREENGINE: &str = "n/a: no TCP on fireengine yet";
+
+impl Stack {
+    /// The kernel argument that selects it.
+    pub fn kernel_arg(self) -> &'static str {
+        match self {
+            Stack::Smol => "stack=smoltcp",
+            Stack::FireEngine => "stack=fireengine",
+        }
+    }
+
+    /// The stack's own name (the JSON's `ip_stack`).
+    pub fn ip_stack(self) -> &'static str {
+        match self {
+            Stack::Smol => "smoltcp",
+            Stack::FireEngine => "fireengine",
+        }
+    }
+
+    /// `Err(why)` when the stack cannot run `phase` (FireEngine has ICMP
+    /// and UDP, echo on 7 and discard on 9, but no TCP yet).
+    pub fn supports(self, phase: Phase) -> Result<(), &'static str> {
+        match self {
+            Stack::FireEngine if phase.tcp() => Err(NO_TCP_FIREENGINE),
+            _ => Ok(()),
+        }
+    }
+
+    /// Can the readiness and liveness checks use a TCP echo round trip?
+    pub fn has_tcp(self) -> bool {
+        self != Stack::FireEngine
+    }
+}
+
+/// QEMU's `-cpu` model, the same for both guests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cpu(pub &'static str);
+
+/// The CPU model when `--cpu` is not given: QEMU's own default for x86_64
+/// (what it runs without `-cpu`). Under TCG the Linux guest is faster on it
+/// than on `max` (issue 17; `docs/bench.md`, "UDP: FireEngine, smoltcp,
+/// Linux"), and Arbalest boots on it (xAPIC instead of x2APIC).
+pub const DEFAULT_CPU: Cpu = Cpu("qemu64");
+
+impl Cpu {
+    /// A model name (letters, digits, `-`, `_`, `.`); interned for the run.
+    pub fn parse(s: &str) -> Result<Cpu, String> {
+        let ok = !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !ok {
+            return Err(format!("--cpu: '{s}' is not a QEMU CPU model name (e.g. qemu64, max, host)"));
+        }
+        if s == DEFAULT_CPU.0 {
+            return Ok(DEFAULT_CPU);
+        }
+        if s == "max" {
+            return Ok(Cpu("max"));
+        }
+        Ok(Cpu(Box::leak(s.to_string().into_boxed_str())))
+    }
+}
+
+impl fmt::Display for Cpu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
 }
 
 /// A kernel knob's value and whether the kernel has it today.
@@ -216,10 +298,7 @@ impl Knob for Stack {
         }
     }
     fn available(self) -> Result<(), String> {
-        match self {
-            Stack::Smol => Ok(()),
-            Stack::FireEngine => Err("the FireEngine IP stack is not available yet (smoltcp is the only stack)".into()),
-        }
+        Ok(())
     }
 }
 
@@ -269,7 +348,8 @@ fn parse_maxbw(s: &str) -> Result<Maxbw, String> {
     n.parse::<u64>().ok().filter(|&v| v > 0).map(|v| Maxbw(Some(v))).ok_or_else(|| format!("--maxbw: '{s}' (expected none or N[M], Mbit/s)"))
 }
 
-/// One column of the comparison: everything but the guest.
+/// One boot's settings: everything but the guest. The stack is Arbalest's
+/// only: it picks a column of the table, not a row ([`Knobs::row`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Knobs {
     pub nic: Nic,
@@ -278,17 +358,20 @@ pub struct Knobs {
     pub polling: Polling,
     pub stack: Stack,
     pub maxbw: Maxbw,
+    pub cpu: Cpu,
 }
 
 impl fmt::Display for Knobs {
-    /// `virtio q4 smp2`, plus the knobs that differ from today's defaults.
+    /// `virtio q4 smp2`, plus the knobs that differ from today's defaults
+    /// (the CPU model when it is not [`DEFAULT_CPU`]). Not the stack: the
+    /// stacks of one configuration are columns side by side.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} q{} smp{}", self.nic, self.queues, self.smp)?;
+        if self.cpu != DEFAULT_CPU {
+            write!(f, " cpu={}", self.cpu)?;
+        }
         if self.polling != Polling::Off {
             write!(f, " polling={}", self.polling.value_name())?;
-        }
-        if self.stack != Stack::Smol {
-            write!(f, " stack={}", self.stack.value_name())?;
         }
         if self.maxbw.0.is_some() {
             write!(f, " maxbw={}", self.maxbw.value_name())?;
@@ -298,6 +381,11 @@ impl fmt::Display for Knobs {
 }
 
 impl Knobs {
+    /// The same settings with the stack cleared: one row of the table.
+    pub fn row(&self) -> Knobs {
+        Knobs { stack: Stack::Smol, ..*self }
+    }
+
     /// Why this configuration cannot run today, if it cannot.
     pub fn unavailable(&self) -> Option<String> {
         self.polling.available().err().or_else(|| self.stack.available().err()).or_else(|| self.maxbw.available().err())
@@ -328,6 +416,8 @@ pub struct Opts {
     /// Linux's queue pairs: `None` keeps the driver's default
     /// (min(queues, CPUs), as Arbalest does); `Some("max")` or `Some(N)`.
     pub linux_channels: Option<String>,
+    /// Sender sockets of the UDP flood.
+    pub flood_senders: usize,
 }
 
 pub const USAGE: &str = "\
@@ -346,12 +436,21 @@ usage: cargo run --release -- bench [options]
   --smp LIST            CPUs, e.g. 2          } virtio q4, igb q1; 2 CPUs)
   --configs LIST        explicit NIC:QUEUES pairs instead of --nic × --queues,
                         e.g. virtio:1,virtio:4,igb:1
+  --cpu LIST            QEMU CPU models, e.g. qemu64,max (default qemu64, QEMU's
+                        own default, under which Linux is faster); both guests
+                        run on each
+  --stack LIST          smol[,fireengine]: Arbalest's IP stack (kernel argument
+                        stack=); each is a column beside Linux, which boots
+                        once per configuration. FireEngine has no TCP yet: its
+                        TCP phases are reported 'n/a', not run
   --polling LIST        off[,on]   dynamic polling    } knobs of the kernel;
-  --stack LIST          smol[,fireengine] IP stack    } values it does not have
-  --maxbw LIST          none[,N]   link limit, Mbit/s } yet are reported as such
+  --maxbw LIST          none[,N]   link limit, Mbit/s } values it does not have
+                                                      } yet are reported as such
   --parallel N          connections of the parallel phases (default 4)
+  --flood-senders N     sender sockets of udp_flood (default 1)
   --phases LIST         subset of: tcp_stream_tx,tcp_stream_rx,tcp_rr_1,tcp_rr_1k,
-                        tcp_crr,udp_rr,tcp_stream_tx_par,tcp_stream_rx_par,tcp_rr_par
+                        tcp_crr,udp_rr,udp_flood,tcp_stream_tx_par,tcp_stream_rx_par,
+                        tcp_rr_par
   --out FILE.jsonl      JSON lines, one per configuration x phase x repetition
                         (default target/bench/last.jsonl)
   --plot FILE.png       the plot (default target/bench/last.png)
@@ -412,6 +511,8 @@ pub fn parse_opts(args: &[String]) -> Result<Option<Opts>, String> {
     let mut profile = None;
     let mut table = None;
     let mut linux_channels = None;
+    let mut cpus = vec![DEFAULT_CPU];
+    let mut flood_senders = 1;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
@@ -439,6 +540,8 @@ pub fn parse_opts(args: &[String]) -> Result<Option<Opts>, String> {
             "--stack" => stacks = list(&val()?, parse_stack)?,
             "--maxbw" => maxbws = list(&val()?, parse_maxbw)?,
             "--parallel" => parallel = count(a, &val()?, 32)?,
+            "--flood-senders" => flood_senders = count(a, &val()?, 16)?,
+            "--cpu" => cpus = list(&val()?, Cpu::parse)?,
             "--phases" => phases = list(&val()?, Phase::parse)?,
             "--accel" => accel = Accel::parse(&val()?)?,
             "--mem" => mem = val()?,
@@ -468,14 +571,16 @@ pub fn parse_opts(args: &[String]) -> Result<Option<Opts>, String> {
         }
     };
     let mut configs = Vec::new();
-    for &(nic, q) in &pairs {
-        for &smp in &smps {
-            for &polling in &pollings {
-                for &stack in &stacks {
+    for &cpu in &cpus {
+        for &(nic, q) in &pairs {
+            for &smp in &smps {
+                for &polling in &pollings {
                     for &maxbw in &maxbws {
-                        let k = Knobs { nic, queues: q, smp, polling, stack, maxbw };
-                        if !configs.contains(&k) {
-                            configs.push(k);
+                        for &stack in &stacks {
+                            let k = Knobs { nic, queues: q, smp, polling, stack, maxbw, cpu };
+                            if !configs.contains(&k) {
+                                configs.push(k);
+                            }
                         }
                     }
                 }
@@ -505,6 +610,7 @@ pub fn parse_opts(args: &[String]) -> Result<Option<Opts>, String> {
         profile,
         table,
         linux_channels,
+        flood_senders,
     }))
 }
 
@@ -525,9 +631,18 @@ pub struct Images {
 
 /// The kernel command line of a guest on the bench's TAP network
 /// (`linux_channels`: see [`Opts::linux_channels`]).
-pub fn append_for(guest: Guest, linux_channels: Option<&str>) -> String {
+/// Arbalest gets `stack=` only for FireEngine, so that a smoltcp boot's
+/// command line stays what it always was.
+pub fn append_for(guest: Guest, stack: Stack, linux_channels: Option<&str>) -> String {
     match guest {
-        Guest::Arbalest => format!("{} ip={TAP_GUEST_ADDR}/{TAP_PREFIX},gw={TAP_HOST_ADDR}", crate::DEFAULT_APPEND),
+        Guest::Arbalest => {
+            let mut s = format!("{} ip={TAP_GUEST_ADDR}/{TAP_PREFIX},gw={TAP_HOST_ADDR}", crate::DEFAULT_APPEND);
+            if stack != Stack::Smol {
+                s.push(' ');
+                s.push_str(stack.kernel_arg());
+            }
+            s
+        }
         Guest::Linux => {
             let mut s = format!("console=ttyS0 panic=-1 quiet arbip={TAP_GUEST_ADDR}/{TAP_PREFIX} arbgw={TAP_HOST_ADDR}");
             if let Some(c) = linux_channels {
@@ -545,7 +660,7 @@ pub fn qemu_config(guest: Guest, knobs: &Knobs, opts: &Opts, ns: &str, images: &
         smp: knobs.smp,
         mem: opts.mem.clone(),
         accel: opts.accel,
-        append: append_for(guest, opts.linux_channels.as_deref()),
+        append: append_for(guest, knobs.stack, opts.linux_channels.as_deref()),
         net: Net::tap_in_netns(ns, TAP_NAME, knobs.queues).with_nic(knobs.nic),
         extra: Vec::new(),
     };
@@ -561,9 +676,26 @@ pub fn qemu_config(guest: Guest, knobs: &Knobs, opts: &Opts, ns: &str, images: &
     Ok((cfg, kernel))
 }
 
+/// The words of the command that runs `cfg` (as [`crate::command_words`])
+/// with QEMU's `-cpu` set to `cpu`.
+pub fn command_words(cfg: &Config, kernel: &std::path::Path, cpu: Cpu) -> Vec<String> {
+    let mut w = crate::command_words(cfg, kernel);
+    match w.iter().position(|x| x == "-cpu") {
+        Some(i) if i + 1 < w.len() => w[i + 1] = cpu.0.to_string(),
+        _ => w.extend(["-cpu".to_string(), cpu.0.to_string()]),
+    }
+    w
+}
+
+/// [`command_words`], shell-quoted on one line.
+pub fn command_line(cfg: &Config, kernel: &std::path::Path, cpu: Cpu) -> String {
+    command_words(cfg, kernel, cpu).iter().map(|w| crate::shell_quote(w)).collect::<Vec<_>>().join(" ")
+}
+
 /// A running guest: QEMU in its namespace, the serial console collected.
 pub struct RunningVm {
     pub guest: Guest,
+    pub knobs: Knobs,
     child: Child,
     serial: Arc<Mutex<Vec<u8>>>,
     /// Dropped after QEMU is killed.
@@ -603,8 +735,10 @@ impl RunningVm {
             cfg.extra.push("-qmp".into());
             cfg.extra.push(format!("unix:{},server=on,wait=off", p.display()));
         }
-        let command_line = crate::qemu_command_line(&cfg, &kernel);
-        let mut cmd = crate::qemu_command(&cfg, &kernel);
+        let command_line = command_line(&cfg, &kernel, knobs.cpu);
+        let words = command_words(&cfg, &kernel, knobs.cpu);
+        let mut cmd = std::process::Command::new(&words[0]);
+        cmd.args(&words[1..]);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         // SAFETY: prctl in the child between fork and exec only sets its
         // parent-death signal (async-signal-safe). QEMU dies with us.
@@ -639,7 +773,7 @@ impl RunningVm {
                 }
             });
         }
-        let mut vm = RunningVm { guest, child, serial, ns, command_line, boot_secs: 0.0, qmp: qmp_path };
+        let mut vm = RunningVm { guest, knobs: *knobs, child, serial, ns, command_line, boot_secs: 0.0, qmp: qmp_path };
         let marker = match guest {
             Guest::Arbalest => "arbalest# ",
             Guest::Linux => linux::READY_MARKER,
@@ -662,7 +796,7 @@ impl RunningVm {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        vm.wait_echo(Duration::from_secs(60))?;
+        vm.wait_ready(Duration::from_secs(60))?;
         vm.boot_secs = start.elapsed().as_secs_f64();
         Ok(vm)
     }
@@ -690,6 +824,55 @@ impl RunningVm {
     /// Still running?
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Does the guest echo? A TCP echo round trip ([`RunningVm::wait_echo`]),
+    /// or on a guest without TCP (Arbalest on FireEngine) a UDP echo round
+    /// trip ([`RunningVm::wait_udp_echo`]); retried until `timeout`.
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
+        if self.guest == Guest::Arbalest && !self.knobs.stack.has_tcp() {
+            self.wait_udp_echo(timeout)
+        } else {
+            self.wait_echo(timeout)
+        }
+    }
+
+    /// One 64-byte UDP echo round trip from inside the namespace (500 ms
+    /// per try), retried until `timeout`.
+    pub fn wait_udp_echo(&mut self, timeout: Duration) -> Result<(), String> {
+        let addr = SocketAddr::V4(SocketAddrV4::new(TAP_GUEST_ADDR, ECHO));
+        let deadline = Instant::now() + timeout;
+        let ns = self.ns().to_string();
+        let r = client::in_netns(&ns, || {
+            let s = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+            s.connect(addr).map_err(|e| e.to_string())?;
+            s.set_read_timeout(Some(Duration::from_millis(500))).map_err(|e| e.to_string())?;
+            let mut last = String::from("no reply");
+            let mut buf = [0u8; 2048];
+            let mut n = 0u32;
+            while Instant::now() < deadline {
+                n += 1;
+                let mut req = [0u8; UDP_SIZE];
+                req[..4].copy_from_slice(b"rdy?");
+                req[4..8].copy_from_slice(&n.to_be_bytes());
+                match s.send(&req) {
+                    Ok(_) => loop {
+                        match s.recv(&mut buf) {
+                            Ok(k) if buf[..k] == req[..] => return Ok(()),
+                            Ok(_) => continue, // an answer to an earlier try
+                            Err(e) => {
+                                last = e.to_string();
+                                break;
+                            }
+                        }
+                    },
+                    Err(e) => last = e.to_string(),
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(format!("no UDP echo from {addr} within {timeout:?}: {last}"))
+        });
+        r.map_err(|e| format!("{e}; console:\n{}", self.tail(2000)))
     }
 
     /// One 1-byte TCP echo round trip from inside the namespace, retried
@@ -854,20 +1037,7 @@ pub fn run(opts: &Opts) -> Result<bool, String> {
     let timing = Timing { warmup: Duration::from_secs_f64(opts.warmup), duration: Duration::from_secs_f64(opts.duration) };
     let gi = |g: Guest| if g == Guest::Arbalest { 0 } else { 1 };
 
-    // The order of boots: per configuration, per repetition, the guests,
-    // flipped every other repetition (ABBA) so that drift cancels.
-    let mut plan: Vec<(Knobs, usize, Guest)> = Vec::new();
-    for k in &runnable {
-        for rep in 0..opts.reps {
-            let mut gs = opts.guests.clone();
-            if rep % 2 == 1 {
-                gs.reverse();
-            }
-            for g in gs {
-                plan.push((*k, rep, g));
-            }
-        }
-    }
+    let plan = plan(&runnable, &opts.guests, opts.reps);
     let mut progress = Progress {
         start: Instant::now(),
         boot: [5.0, 40.0],
@@ -893,7 +1063,11 @@ pub fn run(opts: &Opts) -> Result<bool, String> {
     let mut all_ok = true;
     for (i, (knobs, rep, guest)) in plan.iter().enumerate() {
         progress.boots_left.remove(0);
-        let label = format!("[{}/{}] {} {knobs} rep {}/{}", i + 1, plan.len(), guest.name(), rep + 1, opts.reps);
+        let who = match guest {
+            Guest::Arbalest => format!("arbalest ({})", knobs.stack.ip_stack()),
+            Guest::Linux => guest.name().to_string(),
+        };
+        let label = format!("[{}/{}] {who} {knobs} rep {}/{}", i + 1, plan.len(), rep + 1, opts.reps);
         progress.say(&format!("{label}: booting"), opts.phases.len());
         let boot_start = Instant::now();
         let vm = RunningVm::boot(*guest, knobs, opts, &images, false);
@@ -920,12 +1094,25 @@ pub fn run(opts: &Opts) -> Result<bool, String> {
                 &format!("{label}: {} ({})", phase.name(), fmt_secs(timing.total().as_secs_f64())),
                 opts.phases.len() - pi,
             );
+            if *guest == Guest::Arbalest
+                && let Err(why) = knobs.stack.supports(*phase)
+            {
+                // Not run and not a failure: the stack has no such protocol.
+                eprintln!("    {}: {why}", phase.name());
+                let ctx = report::Ctx { run_id: &run_id, command: &command, machine: &machine, opts, images: &images };
+                let t = report::unix_now();
+                let mut rec =
+                    report::record(&ctx, *guest, knobs, *rep, *phase, Some((&vm, &info, boot_secs)), Err(why), Some((t, t)));
+                rec["status"] = Value::from(report::STATUS_NA);
+                emit(rec, &mut records)?;
+                continue;
+            }
             let t0 = report::unix_now();
             let r = match &dead {
                 Some(e) => Err(e.clone()),
                 None => {
                     let ns = vm.ns().to_string();
-                    client::in_netns(&ns, || phase.run(TAP_GUEST_ADDR, opts.parallel, timing))
+                    client::in_netns(&ns, || phase.run(TAP_GUEST_ADDR, opts.parallel, opts.flood_senders, timing))
                 }
             };
             let t1 = report::unix_now();
@@ -941,7 +1128,7 @@ pub fn run(opts: &Opts) -> Result<bool, String> {
                 std::thread::sleep(Duration::from_millis(300));
                 if !vm.alive() {
                     dead = Some(format!("QEMU exited; console:\n{}", vm.tail(2000)));
-                } else if let Err(e) = vm.wait_echo(Duration::from_secs(30)) {
+                } else if let Err(e) = vm.wait_ready(Duration::from_secs(30)) {
                     dead = Some(format!("guest stopped answering after {}: {e}", phase.name()));
                 }
                 if let Some(d) = &dead {
@@ -979,6 +1166,37 @@ pub fn run(opts: &Opts) -> Result<bool, String> {
     Ok(all_ok)
 }
 
+/// The order of boots: per configuration row ([`Knobs::row`]), per
+/// repetition, the guests — Arbalest once per stack of the row, Linux once
+/// (with the row's first stack, which it ignores) — reversed every other
+/// repetition (ABBA) so that drift cancels.
+pub fn plan(configs: &[Knobs], guests: &[Guest], reps: usize) -> Vec<(Knobs, usize, Guest)> {
+    let mut rows: Vec<Vec<Knobs>> = Vec::new();
+    for k in configs {
+        match rows.iter_mut().find(|r| r[0].row() == k.row()) {
+            Some(r) => r.push(*k),
+            None => rows.push(vec![*k]),
+        }
+    }
+    let mut plan = Vec::new();
+    for row in &rows {
+        for rep in 0..reps {
+            let mut boots: Vec<(Knobs, usize, Guest)> = Vec::new();
+            for g in guests {
+                match g {
+                    Guest::Arbalest => boots.extend(row.iter().map(|k| (*k, rep, *g))),
+                    Guest::Linux => boots.push((row[0], rep, *g)),
+                }
+            }
+            if rep % 2 == 1 {
+                boots.reverse();
+            }
+            plan.extend(boots);
+        }
+    }
+    plan
+}
+
 /// Table (stdout, and `--table`) and plot.
 fn finish(opts: &Opts, records: &[Value]) -> Result<(), String> {
     let table = report::table(records);
@@ -1014,7 +1232,9 @@ mod tests {
         assert_eq!((o.duration, o.reps, o.warmup), (1.0, 1, 0.0));
         assert_eq!(o.configs.len(), 3);
         assert_eq!(o.guests, [Guest::Arbalest, Guest::Linux]);
-        assert_eq!(o.phases.len(), 9);
+        assert_eq!(o.phases.len(), 10);
+        assert_eq!(o.configs[0].cpu, DEFAULT_CPU);
+        assert_eq!(o.flood_senders, 1);
 
         let o = parse_opts(&args("--nic virtio,igb --queues 1,4 --smp 2,4 --duration 3 --warmup 0.5 --reps 2")).unwrap().unwrap();
         assert_eq!(o.configs.len(), 8);
@@ -1024,7 +1244,7 @@ mod tests {
         let o = parse_opts(&args("--configs virtio:4,igb:1 --polling off,on --stack smol,fireengine --maxbw none,100")).unwrap().unwrap();
         assert_eq!(o.configs.len(), 16);
         let avail: Vec<_> = o.configs.iter().filter(|k| k.unavailable().is_none()).collect();
-        assert_eq!(avail.len(), 2, "only polling=off stack=smol maxbw=none runs today");
+        assert_eq!(avail.len(), 4, "polling=off maxbw=none runs today, on either stack");
         let k = o.configs.iter().find(|k| k.polling == Polling::On).unwrap();
         assert!(k.unavailable().unwrap().contains("not available yet"));
         assert!(k.to_string().contains("polling=on"));
@@ -1037,6 +1257,46 @@ mod tests {
         assert!(parse_opts(&args("--help")).unwrap().is_none());
         let o = parse_opts(&args("--guests linux,linux --phases udp_rr")).unwrap().unwrap();
         assert_eq!((o.guests.len(), o.phases.as_slice()), (1, &[Phase::UdpRr][..]));
+
+        let o = parse_opts(&args("--cpu qemu64,max --stack smol,fireengine --configs virtio:1 --flood-senders 3 --phases udp_rr,udp_flood"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(o.flood_senders, 3);
+        assert_eq!(o.phases, [Phase::UdpRr, Phase::UdpFlood]);
+        let names: Vec<String> = o.configs.iter().map(|k| format!("{k} {}", k.stack.value_name())).collect();
+        assert_eq!(names, ["virtio q1 smp2 smol", "virtio q1 smp2 fireengine", "virtio q1 smp2 cpu=max smol", "virtio q1 smp2 cpu=max fireengine"]);
+        assert!(parse_opts(&args("--cpu 'max;rm'")).is_err());
+        assert!(parse_opts(&args("--flood-senders 0")).is_err());
+    }
+
+    #[test]
+    fn stacks_and_plan() {
+        assert_eq!(Stack::FireEngine.supports(Phase::Rr1), Err(NO_TCP_FIREENGINE));
+        assert!(Stack::FireEngine.supports(Phase::UdpRr).is_ok() && Stack::FireEngine.supports(Phase::UdpFlood).is_ok());
+        assert!(Phase::ALL.iter().all(|p| Stack::Smol.supports(*p).is_ok()));
+        assert_eq!(Phase::ALL.iter().filter(|p| !p.tcp()).count(), 2);
+        let o = parse_opts(&args("--cpu qemu64,max --stack smol,fireengine --configs virtio:1 --reps 2")).unwrap().unwrap();
+        let p = plan(&o.configs, &o.guests, o.reps);
+        let s: Vec<String> = p.iter().map(|(k, rep, g)| format!("{k}/{}/{rep}/{}", k.stack.value_name(), g.name())).collect();
+        assert_eq!(
+            s,
+            [
+                "virtio q1 smp2/smol/0/arbalest",
+                "virtio q1 smp2/fireengine/0/arbalest",
+                "virtio q1 smp2/smol/0/linux",
+                "virtio q1 smp2/smol/1/linux",
+                "virtio q1 smp2/fireengine/1/arbalest",
+                "virtio q1 smp2/smol/1/arbalest",
+                "virtio q1 smp2 cpu=max/smol/0/arbalest",
+                "virtio q1 smp2 cpu=max/fireengine/0/arbalest",
+                "virtio q1 smp2 cpu=max/smol/0/linux",
+                "virtio q1 smp2 cpu=max/smol/1/linux",
+                "virtio q1 smp2 cpu=max/fireengine/1/arbalest",
+                "virtio q1 smp2 cpu=max/smol/1/arbalest",
+            ]
+        );
+        assert!(append_for(Guest::Arbalest, Stack::FireEngine, None).ends_with(" stack=fireengine"));
+        assert!(!append_for(Guest::Arbalest, Stack::Smol, None).contains("stack="));
     }
 
     #[test]
@@ -1052,7 +1312,7 @@ mod tests {
                 modules: vec![],
             }),
         };
-        let k = Knobs { nic: Nic::Virtio, queues: 4, smp: 2, polling: Polling::Off, stack: Stack::Smol, maxbw: Maxbw(None) };
+        let k = Knobs { nic: Nic::Virtio, queues: 4, smp: 2, polling: Polling::Off, stack: Stack::Smol, maxbw: Maxbw(None), cpu: Cpu("max") };
         let mut opts = parse_opts(&args("--accel tcg")).unwrap().unwrap();
         let (a, ak) = qemu_config(Guest::Arbalest, &k, &opts, "ns1", &images).unwrap();
         let (l, lk) = qemu_config(Guest::Linux, &k, &opts, "ns1", &images).unwrap();
@@ -1071,6 +1331,16 @@ mod tests {
             out
         };
         assert_eq!(strip(&a, &ak), strip(&l, &lk));
+        // -cpu is the configuration's, for both.
+        for (c, kern) in [(&a, &ak), (&l, &lk)] {
+            let w = command_words(c, kern, Cpu("qemu64"));
+            assert!(w.windows(2).any(|w| w[0] == "-cpu" && w[1] == "qemu64"), "{w:?}");
+            assert_eq!(w.iter().filter(|x| *x == "-cpu").count(), 1);
+        }
+        let fe = Knobs { stack: Stack::FireEngine, ..k };
+        let (af, afk) = qemu_config(Guest::Arbalest, &fe, &opts, "ns1", &images).unwrap();
+        assert_eq!(strip(&af, &afk), strip(&l, &lk));
+        assert!(af.append.contains("ip=10.0.0.2/24,gw=10.0.0.1") && af.append.contains("stack=fireengine"));
         let la = crate::qemu_args(&l, &lk);
         assert!(la.windows(2).any(|w| w[0] == "-initrd" && w[1] == "/k/initrd"));
         assert!(la.iter().any(|w| w.contains("mq=on,vectors=10")));

@@ -1,6 +1,8 @@
-//! The bench's PNG: one panel per phase; in each, one pair of bars
-//! (Arbalest, Linux; medians over repetitions, whiskers from min to max) per
-//! configuration, with the Arbalest/Linux ratio above the pair.
+//! The bench's PNG: one panel per phase; in each, one group of bars per
+//! configuration (Arbalest — or, when a run has both stacks, Arbalest on
+//! FireEngine and on smoltcp — and Linux; medians over repetitions,
+//! whiskers from min to max), with each Arbalest bar's ratio to Linux above
+//! it.
 //!
 //! Drawn with `plotters`' bitmap backend; text uses DejaVu Sans embedded
 //! in the binary (the `dejavu` crate through `ab_glyph`), so no system
@@ -13,11 +15,20 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde_json::Value;
 
-use super::report::cells;
+use super::report::{cells, columns};
 
 const FONT: &str = "sans-serif";
 const ARBALEST: RGBColor = RGBColor(0x1f, 0x5f, 0xbf);
 const LINUX: RGBColor = RGBColor(0xe0, 0x8a, 0x1e);
+const FIREENGINE: RGBColor = RGBColor(0xc0, 0x2a, 0x2a);
+
+fn color(column: &str) -> RGBColor {
+    match column {
+        "fireengine" => FIREENGINE,
+        "linux" => LINUX,
+        _ => ARBALEST,
+    }
+}
 
 fn register_font() -> Result<(), String> {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
@@ -38,6 +49,7 @@ fn err<E: std::fmt::Debug>(e: E) -> String {
 pub fn plot(records: &[Value], path: &Path) -> Result<(), String> {
     register_font()?;
     let rows = cells(records);
+    let series = columns(&rows);
     // Phases in order of appearance, and the configurations of each.
     let mut phases: Vec<(String, String)> = Vec::new();
     let mut configs: Vec<String> = Vec::new();
@@ -69,9 +81,9 @@ pub fn plot(records: &[Value], path: &Path) -> Result<(), String> {
     top.draw(&Text::new("Arbalest vs Linux, identical QEMU settings (median of repetitions)", (12, 8), (FONT, 22).into_font().style(FontStyle::Bold)))
         .map_err(err)?;
     top.draw(&Text::new(machine.to_string(), (12, 38), (FONT, 13).into_font().color(&RGBColor(90, 90, 90)))).map_err(err)?;
-    let lx = size.0 as i32 - 230;
-    for (i, (name, color)) in [("Arbalest", ARBALEST), ("Linux", LINUX)].iter().enumerate() {
-        let x = lx + i as i32 * 110;
+    let lx = size.0 as i32 - 125 * series.len() as i32;
+    for (i, (name, color)) in series.iter().map(|c| (c.1, self::color(c.0))).enumerate() {
+        let x = lx + i as i32 * 120;
         top.draw(&Rectangle::new([(x, 12), (x + 18, 28)], color.filled())).map_err(err)?;
         top.draw(&Text::new(name.to_string(), (x + 24, 12), (FONT, 15).into_font())).map_err(err)?;
     }
@@ -79,8 +91,8 @@ pub fn plot(records: &[Value], path: &Path) -> Result<(), String> {
     let panels = body.split_evenly((nrows, cols));
     for (panel, (phase, title)) in panels.iter().zip(&phases) {
         let mut unit = String::new();
-        // (configuration index, Arbalest and Linux (median, min, max))
-        type Bar = (usize, Option<(f64, f64, f64)>, Option<(f64, f64, f64)>);
+        // (configuration index, per column (median, min, max))
+        type Bar = (usize, Vec<Option<(f64, f64, f64)>>);
         let mut bars: Vec<Bar> = Vec::new();
         let stats = |c: Option<&super::report::Cell>| {
             let c = c?;
@@ -94,13 +106,12 @@ pub fn plot(records: &[Value], path: &Path) -> Result<(), String> {
                 if let Some(u) = c.values().find_map(|x| x.unit.clone()) {
                     unit = u;
                 }
-                bars.push((ci, stats(c.get("arbalest")), stats(c.get("linux"))));
+                bars.push((ci, series.iter().map(|k| stats(c.get(k.0))).collect()));
             }
         }
         let ymax = bars
             .iter()
-            .flat_map(|b| [b.1.map(|x| x.2), b.2.map(|x| x.2)])
-            .flatten()
+            .flat_map(|b| b.1.iter().flatten().map(|x| x.2))
             .fold(0.0f64, f64::max);
         let ymax = if ymax > 0.0 { ymax * 1.22 } else { 1.0 };
         let n = configs.len() as f64;
@@ -121,10 +132,15 @@ pub fn plot(records: &[Value], path: &Path) -> Result<(), String> {
             .label_style((FONT, 12))
             .draw()
             .map_err(err)?;
-        for &(ci, a, l) in &bars {
-            let x = ci as f64;
-            for (bar, x0, x1, color) in [(a, x + 0.12, x + 0.49, ARBALEST), (l, x + 0.51, x + 0.88, LINUX)] {
-                let Some((m, lo, hi)) = bar else { continue };
+        let linux = series.iter().position(|c| c.0 == "linux");
+        let w = 0.76 / series.len() as f64;
+        for (ci, per) in &bars {
+            let x = *ci as f64;
+            let lm = linux.and_then(|i| per[i]).map(|b| b.0).filter(|&m| m > 0.0);
+            for (j, bar) in per.iter().enumerate() {
+                let Some((m, lo, hi)) = *bar else { continue };
+                let (x0, x1) = (x + 0.12 + j as f64 * w + 0.01, x + 0.12 + (j + 1) as f64 * w - 0.01);
+                let color = self::color(series[j].0);
                 chart.draw_series(std::iter::once(Rectangle::new([(x0, 0.0), (x1, m)], color.filled()))).map_err(err)?;
                 if hi > lo {
                     let xm = (x0 + x1) / 2.0;
@@ -132,18 +148,19 @@ pub fn plot(records: &[Value], path: &Path) -> Result<(), String> {
                         .draw_series(std::iter::once(PathElement::new(vec![(xm, lo), (xm, hi)], BLACK.stroke_width(1))))
                         .map_err(err)?;
                 }
-            }
-            if let (Some((am, _, ah)), Some((lm, _, lh))) = (a, l)
-                && lm > 0.0 {
-                    let y = ah.max(lh) + ymax * 0.02;
-                    let style = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
+                if let Some(lm) = lm
+                    && Some(j) != linux
+                {
+                    let y = hi + ymax * 0.02;
+                    let style = TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
                     chart
-                        .draw_series(std::iter::once(Text::new(format!("×{}", ratio(am / lm)), (x + 0.5, y), style)))
+                        .draw_series(std::iter::once(Text::new(format!("×{}", ratio(m / lm)), ((x0 + x1) / 2.0, y), style)))
                         .map_err(err)?;
                 }
+            }
             let (px, py) = chart.backend_coord(&(x + 0.5, 0.0));
             let style = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
-            root.draw(&Text::new(configs[ci].clone(), (px, py + 6), style)).map_err(err)?;
+            root.draw(&Text::new(configs[*ci].clone(), (px, py + 6), style)).map_err(err)?;
         }
     }
     root.present().map_err(err)?;
@@ -188,5 +205,24 @@ mod tests {
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
         assert!(png.len() > 5000);
         assert!(plot(&[], &path).is_err());
+        // Three columns: FireEngine, smoltcp, Linux.
+        for r in recs.iter_mut().filter(|r| r["guest"] == "arbalest") {
+            r["stack"] = json!("smol");
+        }
+        let fe: Vec<_> = recs
+            .iter()
+            .filter(|r| r["guest"] == "arbalest")
+            .map(|r| {
+                let mut r = r.clone();
+                r["stack"] = json!("fireengine");
+                r["value"] = json!(r["value"].as_f64().unwrap() * 1.5);
+                r
+            })
+            .collect();
+        recs.extend(fe);
+        plot(&recs, &path).unwrap();
+        let png = std::fs::read(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 5000);
     }
 }

@@ -240,7 +240,7 @@ fn top(counts: &HashMap<String, u64>, n: usize) -> Vec<(String, u64)> {
 }
 
 /// Phases worth profiling (one of each kind).
-pub const PROFILED: [Phase; 5] = [Phase::StreamTx, Phase::StreamRx, Phase::Rr1, Phase::Crr, Phase::UdpRr];
+pub const PROFILED: [Phase; 6] = [Phase::StreamTx, Phase::StreamRx, Phase::Rr1, Phase::Crr, Phase::UdpRr, Phase::UdpFlood];
 
 /// Boots Arbalest with `k` and samples it during each profiled phase for
 /// `secs`; returns a Markdown report.
@@ -256,13 +256,15 @@ pub fn profile(k: &Knobs, opts: &Opts, images: &Images, secs: f64) -> Result<Str
         "Sampled every vCPU's RIP through QMP (`info registers -a`) while each phase ran for {secs} s; \
          caller from the frame-pointer chain. % of non-idle samples.\n\n"
     ));
-    let phases: Vec<Phase> = PROFILED.iter().copied().filter(|p| opts.phases.contains(p)).collect();
+    let phases: Vec<Phase> =
+        PROFILED.iter().copied().filter(|p| opts.phases.contains(p) && k.stack.supports(*p).is_ok()).collect();
     for phase in phases {
         eprintln!("bench: profiling {}", phase.name());
         let ns = vm.ns().to_string();
-        let parallel = opts.parallel;
+        let (parallel, senders) = (opts.parallel, opts.flood_senders);
         let t = Timing { warmup: Duration::ZERO, duration: Duration::from_secs_f64(secs) };
-        let handle = std::thread::spawn(move || client::in_netns(&ns, || phase.run(TAP_GUEST_ADDR, parallel, t)));
+        let handle =
+            std::thread::spawn(move || client::in_netns(&ns, || phase.run(TAP_GUEST_ADDR, parallel, senders, t)));
         let mut leaf: HashMap<String, u64> = HashMap::new();
         let mut pair: HashMap<String, u64> = HashMap::new();
         let (mut total, mut idle, mut rounds) = (0u64, 0u64, 0u64);

@@ -5,9 +5,9 @@
 //! ```text
 //! {"schema":"arbalest-bench/1","run_id":..,"command":..,
 //!  "guest":"arbalest","config":"virtio q4 smp2","nic":"virtio","queues":4,"smp":2,
-//!  "polling":"off","stack":"smol","maxbw":"none","accel":"tcg","mem":"512M",
+//!  "polling":"off","stack":"smol","ip_stack":"smoltcp","cpu":"qemu64","maxbw":"none","accel":"tcg","mem":"512M",
 //!  "phase":"tcp_rr_1","title":..,"rep":0,"reps":3,"parallel":4,"warmup_s":1,"duration_s":5,
-//!  "status":"ok"|"failed"|"unavailable","value":1234.5,"unit":"trans/s",
+//!  "status":"ok"|"failed"|"n/a"|"unavailable","value":1234.5,"unit":"trans/s",
 //!  "figures":{..., "latency_us":{"p50":..,"p99":..,"p99_9":..}},"error":null,
 //!  "started_unix":..,"ended_unix":..,"started":"2026-...Z","ended":..,
 //!  "boot_s":..,"qemu_command_line":..,"tap_queues":{"numqueues":4,"numdisabled":0},
@@ -26,6 +26,10 @@ use crate::Accel;
 
 /// Version of the record layout.
 pub const SCHEMA: &str = "arbalest-bench/1";
+
+/// `status` of a phase the guest's stack cannot run (FireEngine's TCP
+/// phases): not run, not a failure; `error` says why.
+pub const STATUS_NA: &str = "n/a";
 
 pub fn unix_now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
@@ -147,7 +151,7 @@ pub fn guest_info(guest: Guest, images: &Images, vm: &RunningVm) -> Value {
                 .collect();
             json!({
                 "kernel": images.arbalest.as_ref().map(|p| p.display().to_string()),
-                "stack": "smoltcp",
+                "stack": vm.knobs.stack.ip_stack(),
                 "console": lines,
             })
         }
@@ -183,6 +187,9 @@ fn knob_fields(guest: Guest, k: &Knobs) -> serde_json::Map<String, Value> {
     m.insert("smp".into(), json!(k.smp));
     m.insert("polling".into(), json!(k.polling.value_name()));
     m.insert("stack".into(), json!(k.stack.value_name()));
+    // The stack that answered: the knob for Arbalest, Linux's own for Linux.
+    m.insert("ip_stack".into(), json!(if guest == Guest::Linux { "linux" } else { k.stack.ip_stack() }));
+    m.insert("cpu".into(), json!(k.cpu.0));
     m.insert("maxbw".into(), json!(k.maxbw.value_name()));
     m
 }
@@ -212,6 +219,9 @@ pub fn record(
     m.insert("rep".into(), json!(rep));
     m.insert("reps".into(), json!(ctx.opts.reps));
     m.insert("parallel".into(), json!(ctx.opts.parallel));
+    if phase == Phase::UdpFlood {
+        m.insert("flood_senders".into(), json!(ctx.opts.flood_senders));
+    }
     m.insert("warmup_s".into(), json!(ctx.opts.warmup));
     m.insert("duration_s".into(), json!(ctx.opts.duration));
     match result {
@@ -248,7 +258,7 @@ pub fn record(
         None => {
             m.insert("boot_s".into(), Value::Null);
             let cmd = super::qemu_config(guest, k, ctx.opts, "NS", ctx.images)
-                .map(|(c, kern)| crate::qemu_command_line(&c, &kern))
+                .map(|(c, kern)| super::command_line(&c, &kern, k.cpu))
                 .unwrap_or_default();
             m.insert("qemu_command_line".into(), json!(cmd));
             m.insert("tap_queues".into(), Value::Null);
@@ -325,6 +335,8 @@ pub struct Cell {
     pub sent: u64,
     pub failed: usize,
     pub unavailable: bool,
+    /// Not run: the stack lacks the protocol (the record's `error`).
+    pub na: Option<String>,
     pub unit: Option<String>,
 }
 
@@ -337,6 +349,9 @@ impl Cell {
     pub fn figure(&self) -> String {
         if self.unavailable {
             return "not available yet".into();
+        }
+        if let (Some(why), true) = (&self.na, self.values.is_empty() && self.failed == 0) {
+            return why.clone();
         }
         match self.median() {
             None if self.failed > 0 => "FAILED".into(),
@@ -363,18 +378,55 @@ impl Cell {
         };
         if self.sent > 0 {
             s.push_str(&format!(", lost {}/{}", self.lost, self.sent));
+            if self.lost > 0 {
+                s.push_str(&format!(" ({:.1}%)", self.lost as f64 / self.sent as f64 * 100.0));
+            }
         }
         s
     }
 }
 
-/// The rows of the table: `(configuration, phase, title, {guest: cell})`
-/// in the order of first appearance.
+/// Column keys of the table, in order: Arbalest on FireEngine, Arbalest on
+/// smoltcp (`arbalest`, as records before FireEngine existed), Linux.
+pub const COLUMNS: [&str; 3] = ["fireengine", "arbalest", "linux"];
+
+/// The column of a record: `linux`, or `fireengine`/`arbalest` by the stack.
+pub fn column(r: &Value) -> String {
+    match (r["guest"].as_str().unwrap_or("?"), r["stack"].as_str()) {
+        ("arbalest", Some("fireengine")) => "fireengine".into(),
+        (g, _) => g.to_string(),
+    }
+}
+
+/// The columns present in `rows`, in [`COLUMNS`] order, with their headings
+/// (`Arbalest` when smoltcp is the only Arbalest column, else by stack).
+pub fn columns(rows: &[(String, String, String, BTreeMap<String, Cell>)]) -> Vec<(&'static str, &'static str)> {
+    let has = |k: &str| rows.iter().any(|r| r.3.contains_key(k));
+    let fe = has("fireengine");
+    COLUMNS
+        .iter()
+        .filter(|k| has(k) || (**k == "arbalest" && !fe) || **k == "linux")
+        .map(|&k| {
+            (
+                k,
+                match k {
+                    "fireengine" => "FireEngine",
+                    "arbalest" if fe => "smoltcp",
+                    "arbalest" => "Arbalest",
+                    _ => "Linux",
+                },
+            )
+        })
+        .collect()
+}
+
+/// The rows of the table: `(configuration, phase, title, {column: cell})`
+/// in the order of first appearance ([`column`]).
 pub fn cells(records: &[Value]) -> Vec<(String, String, String, BTreeMap<String, Cell>)> {
     let mut rows: Vec<(String, String, String, BTreeMap<String, Cell>)> = Vec::new();
     for r in records {
         let config = r["config"].as_str().unwrap_or("?").to_string();
-        let guest = r["guest"].as_str().unwrap_or("?").to_string();
+        let guest = column(r);
         let status = r["status"].as_str().unwrap_or("");
         let phase = r["phase"].as_str().unwrap_or("(all)").to_string();
         let title = r["title"].as_str().unwrap_or(&phase).to_string();
@@ -402,6 +454,7 @@ pub fn cells(records: &[Value]) -> Vec<(String, String, String, BTreeMap<String,
                 c.sent += r["figures"]["sent"].as_u64().unwrap_or(0);
             }
             "unavailable" => c.unavailable = true,
+            STATUS_NA => c.na = Some(r["error"].as_str().unwrap_or(STATUS_NA).to_string()),
             _ => c.failed += 1,
         }
     }
@@ -433,23 +486,53 @@ pub fn table(records: &[Value]) -> String {
             ));
         }
     }
-    s.push_str("| configuration | phase | unit | Arbalest | Linux | Arbalest/Linux | Arbalest p50/p99/p99.9 | Linux p50/p99/p99.9 |\n");
-    s.push_str("|---|---|---|---:|---:|---:|---|---|\n");
-    for (config, _phase, title, cells) in cells(records) {
-        let a = cells.get("arbalest").cloned().unwrap_or_default();
-        let l = cells.get("linux").cloned().unwrap_or_default();
-        let unit = a.unit.clone().or(l.unit.clone()).unwrap_or_else(|| "–".into());
-        let ratio = match (a.median(), l.median()) {
-            (Some(x), Some(y)) if y > 0.0 => format!("{:.3}", x / y),
-            _ => "–".into(),
-        };
-        s.push_str(&format!(
-            "| {config} | {title} | {unit} | {} | {} | {ratio} | {} | {} |\n",
-            a.figure(),
-            l.figure(),
-            a.detail(),
-            l.detail()
-        ));
+    let rows = cells(records);
+    let cols = columns(&rows);
+    // Ratios: every Arbalest column against Linux, then FireEngine against smoltcp.
+    let mut ratios: Vec<(usize, usize)> = Vec::new();
+    if let Some(li) = cols.iter().position(|c| c.0 == "linux") {
+        ratios.extend((0..cols.len()).filter(|&i| i != li).map(|i| (i, li)));
+    }
+    if let (Some(f), Some(a)) = (cols.iter().position(|c| c.0 == "fireengine"), cols.iter().position(|c| c.0 == "arbalest")) {
+        ratios.push((f, a));
+    }
+    let mut head = String::from("| configuration | phase | unit |");
+    let mut rule = String::from("|---|---|---|");
+    for c in &cols {
+        head.push_str(&format!(" {} |", c.1));
+        rule.push_str("---:|");
+    }
+    for &(x, y) in &ratios {
+        head.push_str(&format!(" {}/{} |", cols[x].1, cols[y].1));
+        rule.push_str("---:|");
+    }
+    for c in &cols {
+        head.push_str(&format!(" {} p50/p99/p99.9 |", c.1));
+        rule.push_str("---|");
+    }
+    s.push_str(&head);
+    s.push('\n');
+    s.push_str(&rule);
+    s.push('\n');
+    for (config, _phase, title, cells) in rows {
+        let cs: Vec<Cell> = cols.iter().map(|c| cells.get(c.0).cloned().unwrap_or_default()).collect();
+        let unit = cs.iter().find_map(|c| c.unit.clone()).unwrap_or_else(|| "–".into());
+        let mut line = format!("| {config} | {title} | {unit} |");
+        for c in &cs {
+            line.push_str(&format!(" {} |", c.figure()));
+        }
+        for &(x, y) in &ratios {
+            let r = match (cs[x].median(), cs[y].median()) {
+                (Some(a), Some(b)) if b > 0.0 => format!("{:.3}", a / b),
+                _ => "–".into(),
+            };
+            line.push_str(&format!(" {r} |"));
+        }
+        for c in &cs {
+            line.push_str(&format!(" {} |", c.detail()));
+        }
+        s.push_str(&line);
+        s.push('\n');
     }
     s
 }
@@ -501,5 +584,34 @@ mod tests {
         assert_eq!(parse_lines(&lines).unwrap().len(), 5);
         assert!(parse_lines("{\"a\":1}\n[1]").is_err());
         assert!(parse_lines("{nope").is_err());
+        assert!(t.contains("| configuration | phase | unit | Arbalest | Linux | Arbalest/Linux | Arbalest p50/p99/p99.9 | Linux p50/p99/p99.9 |"), "{t}");
+    }
+
+    #[test]
+    fn three_columns_with_fireengine() {
+        let rec = |guest: &str, stack: &str, phase: &str, status: &str, v: Option<f64>| {
+            json!({
+                "guest": guest, "stack": stack, "config": "virtio q1 smp2", "phase": phase, "title": phase,
+                "status": status, "value": v, "unit": "trans/s",
+                "error": if status == STATUS_NA { Value::from(super::super::NO_TCP_FIREENGINE) } else { Value::Null },
+                "figures": {"latency_us": {"p50": 1.0, "p99": 2.0, "p99_9": 3.0}, "sent": 100, "lost": 10},
+                "machine": {"summary": "2 cores"},
+            })
+        };
+        let recs = vec![
+            rec("arbalest", "smol", "udp_flood", "ok", Some(200.0)),
+            rec("arbalest", "fireengine", "udp_flood", "ok", Some(300.0)),
+            rec("linux", "smol", "udp_flood", "ok", Some(100.0)),
+            rec("arbalest", "smol", "tcp_rr_1", "ok", Some(50.0)),
+            rec("arbalest", "fireengine", "tcp_rr_1", STATUS_NA, None),
+            rec("linux", "smol", "tcp_rr_1", "ok", Some(25.0)),
+        ];
+        let t = table(&recs);
+        assert!(t.contains("| FireEngine | smoltcp | Linux | FireEngine/Linux | smoltcp/Linux | FireEngine/smoltcp | FireEngine p50/p99/p99.9 |"), "{t}");
+        assert!(t.contains("| virtio q1 smp2 | udp_flood | trans/s | 300 | 200 | 100 | 3.000 | 2.000 | 1.500 | 1.00/2.00/3.00, lost 10/100 (10.0%) |"), "{t}");
+        assert!(t.contains("| virtio q1 smp2 | tcp_rr_1 | trans/s | n/a: no TCP on fireengine yet | 50.0 | 25.0 | – | 2.000 | – | – |"), "{t}");
+        assert!(!t.contains("FAILED"), "{t}");
+        assert_eq!(column(&recs[1]), "fireengine");
+        assert_eq!(column(&recs[2]), "linux");
     }
 }
