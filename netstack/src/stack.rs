@@ -35,6 +35,9 @@ pub struct RouteInfo {
     pub dest: Ipv4Net,
     /// Next hop, on one of the instance's subnets.
     pub gateway: Ipv4Addr,
+    /// Learnt from an ICMP redirect (flag `D`), not added by `route add`;
+    /// it ages out.
+    pub redirect: bool,
 }
 
 /// A neighbour cache entry, as `arp -a` shows it.

@@ -604,11 +604,16 @@ fn input_malformed_checksum_and_unknown() {
     }
     assert_eq!(nonzero(&m), vec![("icmpInMsgs", 8), ("icmpInUnknowns", 8)]);
     let m = IcmpMib::new();
-    for t in [4u8, 5, 9, 10, 12, 13, 14, 15, 16, 17, 18] {
+    for t in [4u8, 9, 10, 12, 13, 14, 15, 16, 17, 18] {
         let d = icmp_dgram(PEER, ME, &IcmpMessage::Other { icmp_type: t, code: 0, rest: [0; 4], data: &[0; 28] });
         assert_eq!(classify(&d, false, &m), IcmpInput::Drop, "type {t}");
     }
-    assert_eq!(nonzero(&m), vec![("icmpInMsgs", 11)]);
+    assert_eq!(nonzero(&m), vec![("icmpInMsgs", 10)]);
+    // A redirect whose quote is no datagram: counted, refused.
+    let m = IcmpMib::new();
+    let d = icmp_dgram(PEER, ME, &IcmpMessage::Other { icmp_type: 5, code: 0, rest: [0; 4], data: &[0; 28] });
+    assert_eq!(classify(&d, false, &m), IcmpInput::Drop);
+    assert_eq!(nonzero(&m), vec![("icmpInMsgs", 1), ("icmpInRedirects", 1), ("icmpInBadRedirects", 1)]);
 }
 
 // ---------------------------------------------------------------- random bytes

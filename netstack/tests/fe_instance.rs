@@ -636,3 +636,76 @@ fn a_connected_socket_hears_the_peers_port_unreachable_once() {
     assert_eq!(u.take_error(), None, "an unconnected socket cannot tell whose the error is");
     u.send_to(closed, b"x").unwrap();
 }
+
+/// An ICMP redirect from `router` (MAC `rmac`) to `to` (MAC `tmac`): for
+/// `dst` (a datagram `to` sent, quoted), use `gateway`.
+fn redirect_frame(rmac: [u8; 6], tmac: [u8; 6], router: Ipv4Addr, to: Ipv4Addr, dst: Ipv4Addr, gateway: Ipv4Addr) -> Vec<u8> {
+    use arbalest_netstack::fireengine::wire::icmp::IcmpMessage;
+    use arbalest_netstack::fireengine::wire::ipv4::Ipv4Header;
+    let q = Ipv4Header::new(to, dst, 17, 8);
+    let mut quote = vec![0u8; q.header_len() + 8];
+    let n = q.emit(&mut quote).unwrap();
+    quote[n..].copy_from_slice(&[0x13, 0x88, 0x00, 0x07, 0x00, 0x08, 0x00, 0x00]);
+    let msg = IcmpMessage::Other { icmp_type: 5, code: 1, rest: gateway.octets(), data: &quote };
+    let mut icmp = vec![0u8; msg.emit_len()];
+    msg.emit(&mut icmp).unwrap();
+    let h = Ipv4Header::new(router, to, 1, icmp.len() as u16);
+    let mut ip = vec![0u8; h.header_len() + icmp.len()];
+    let n = h.emit(&mut ip).unwrap();
+    ip[n..].copy_from_slice(&icmp);
+    let mut f = Vec::new();
+    f.extend_from_slice(&tmac);
+    f.extend_from_slice(&rmac);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&ip);
+    f
+}
+
+#[test]
+fn a_redirect_from_the_first_hop_adds_a_host_route_that_ages_out() {
+    let mut h = Hub::new(1);
+    let a = h.fe(1, "10.0.0.1/24");
+    let b = h.fe(2, "10.0.0.2/24");
+    let c = h.fe(3, "10.0.0.3/24");
+    let get = |i: &FeInstance, sec: &str, n: &str| {
+        i.mib().into_iter().find(|(s, _)| *s == sec).unwrap().1.iter().find(|(k, _)| *k == n).unwrap().1
+    };
+    a.add_route(net("0.0.0.0/0"), ip("10.0.0.2")).unwrap();
+    let sock = a.udp_open(0).unwrap();
+    let far = SocketAddrV4::new(ip("10.9.9.9"), 7);
+    sock.send_to(far, b"1").unwrap();
+    h.run_until(20, |_| false);
+    assert_eq!(get(&b, "IPv4", "ipForwProhibits"), 1, "the default route: to b");
+    let (link, inst) = h.ports[0].clone();
+    // Not from the first hop (c is not a's gateway for 10.9.9.9): refused.
+    let bad = redirect_frame(mac(3), mac(1), ip("10.0.0.3"), ip("10.0.0.1"), ip("10.9.9.9"), ip("10.0.0.3"));
+    inst.input(link.rx_mblk(&bad, 1).unwrap());
+    // From b, but to an off-link gateway: refused.
+    let off = redirect_frame(mac(2), mac(1), ip("10.0.0.2"), ip("10.0.0.1"), ip("10.9.9.9"), ip("10.7.7.7"));
+    inst.input(link.rx_mblk(&off, 1).unwrap());
+    assert_eq!((get(&a, "ICMPv4", "icmpInRedirects"), get(&a, "ICMPv4", "icmpInBadRedirects")), (2, 2));
+    // From b, to c: taken.
+    let good = redirect_frame(mac(2), mac(1), ip("10.0.0.2"), ip("10.0.0.1"), ip("10.9.9.9"), ip("10.0.0.3"));
+    inst.input(link.rx_mblk(&good, 1).unwrap());
+    assert_eq!(get(&a, "ICMPv4", "icmpInBadRedirects"), 2);
+    let r: Vec<_> = a.routes().into_iter().filter(|r| r.redirect).collect();
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].dest, r[0].gateway), (net("10.9.9.9/32"), ip("10.0.0.3")));
+    let insts: Vec<Arc<dyn IpStack>> = vec![a.clone()];
+    let mut out = String::new();
+    arbalest_netstack::admin::netstat::routes(&insts, &mut out);
+    assert!(out.lines().any(|l| l.starts_with("10.9.9.9") && l.contains("10.0.0.3") && l.contains("UGHD")), "{out}");
+    sock.send_to(far, b"2").unwrap();
+    h.run_until(20, |_| false);
+    assert_eq!(get(&c, "IPv4", "ipForwProhibits"), 1, "the redirect's route: to c");
+    // Another destination still goes by the default route.
+    sock.send_to(SocketAddrV4::new(ip("10.8.8.8"), 7), b"3").unwrap();
+    h.run_until(20, |_| false);
+    assert_eq!(get(&b, "IPv4", "ipForwProhibits"), 2);
+    // After a minute the route is gone.
+    h.run_until(61_000, |_| false);
+    assert!(a.routes().iter().all(|r| !r.redirect), "aged out");
+    sock.send_to(far, b"4").unwrap();
+    h.run_until(20, |_| false);
+    assert_eq!(get(&b, "IPv4", "ipForwProhibits"), 3, "back by the default route");
+}

@@ -45,7 +45,7 @@ fn mib_names_are_illumos_in_order() {
         ipReasmReqds ipReasmOKs ipReasmFails ipReasmDuplicates ipReasmPartDups \
         ipFragOKs ipFragFails ipFragCreates";
     let icmp = "icmpInMsgs icmpInErrors icmpInCksumErrs icmpInUnknowns \
-        icmpInDestUnreachs icmpInTimeExcds icmpInEchos icmpInEchoReps icmpOutMsgs \
+        icmpInDestUnreachs icmpInTimeExcds icmpInRedirects icmpInBadRedirects icmpInEchos icmpInEchoReps icmpOutMsgs \
         icmpOutDrops icmpOutErrors icmpOutDestUnreachs icmpOutTimeExcds \
         icmpOutEchos icmpOutEchoReps icmpOutFragNeeded";
     let udp = "udpInDatagrams udpInErrors udpOutDatagrams udpOutErrors udpInOverflows udpNoPorts udpInCksumErrs";

@@ -108,7 +108,12 @@ pub fn routes(instances: &[Arc<dyn IpStack>], out: &mut dyn Write) {
     }
     for inst in instances {
         for r in inst.routes().iter().filter(|r| !r.dest.is_default()) {
-            let flags = if r.dest.prefix() == 32 { "UGH" } else { "UG" };
+            let flags = match (r.dest.prefix() == 32, r.redirect) {
+                (true, true) => "UGHD",
+                (true, false) => "UGH",
+                (false, true) => "UGD",
+                (false, false) => "UG",
+            };
             route_line(out, &r.dest.network().to_string(), &r.gateway.to_string(), flags, inst.name());
         }
     }

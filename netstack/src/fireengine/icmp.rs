@@ -445,6 +445,18 @@ pub enum IcmpInput {
         /// router), `None` for any other error.
         next_hop_mtu: Option<u16>,
     },
+    /// A redirect (RFC 792, type 5; codes 0–3 are all taken as host
+    /// redirects, RFC 1122 3.2.2.2): `from` says datagrams for `dst`
+    /// should go to `gateway`. Counted in `icmpInRedirects`; the caller
+    /// checks it against its routes (and counts `icmpInBadRedirects`).
+    Redirect {
+        /// The router that sent it (the IP source).
+        from: Ipv4Addr,
+        /// The destination of the quoted datagram.
+        dst: Ipv4Addr,
+        /// The better first hop.
+        gateway: Ipv4Addr,
+    },
     /// Nothing to do (counted).
     Drop,
 }
@@ -537,6 +549,17 @@ impl IcmpInput {
                     },
                     _ => {
                         bump(&mib.icmp_in_errors);
+                        IcmpInput::Drop
+                    }
+                }
+            }
+            ICMP_REDIRECT => {
+                bump(&mib.icmp_in_redirects);
+                let gateway = Ipv4Addr::new(icmp[4], icmp[5], icmp[6], icmp[7]);
+                match quoted(&icmp[ICMP_HEADER_LEN..]) {
+                    Some((qh, _, _)) if code <= 3 && !to_broadcast => IcmpInput::Redirect { from: h.src, dst: qh.dst, gateway },
+                    _ => {
+                        bump(&mib.icmp_in_bad_redirects);
                         IcmpInput::Drop
                     }
                 }

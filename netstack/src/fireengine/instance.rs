@@ -69,6 +69,10 @@ const ALL_HOSTS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 1);
 pub const MAX_ADDRS: usize = 8;
 /// Routes per instance (interface routes included).
 pub const MAX_ROUTES: usize = 10_000;
+/// Host routes learnt from redirects per instance (the oldest gives way).
+pub const MAX_REDIRECTS: usize = 256;
+/// How long a redirect's route lives (illumos `ip_ire_redirect_interval`).
+pub const REDIRECT_LIFETIME_MS: u64 = 60_000;
 /// Echo requesters per instance.
 pub const MAX_REQUESTERS: usize = 8;
 /// UDP sockets of local users (the shell's tools) per instance.
@@ -175,6 +179,9 @@ pub struct Core {
     routes: RwLock<RouteTable>,
     /// Static routes as the user gave them, in order.
     static_routes: Mutex<Vec<RouteInfo>>,
+    /// Host routes learnt from ICMP redirects, with when each ages out
+    /// (ms), at most [`MAX_REDIRECTS`].
+    redirects: Mutex<Vec<(RouteInfo, u64)>>,
     neigh: Mutex<NeighbourCache>,
     reass: Mutex<Reassembler>,
     icmp_limiter: Mutex<ErrRateLimiter>,
@@ -233,6 +240,7 @@ impl FeInstance {
             usable: RwLock::new(Vec::new()),
             routes: RwLock::new(RouteTable::new(MAX_ROUTES)),
             static_routes: Mutex::new(Vec::new()),
+            redirects: Mutex::new(Vec::new()),
             neigh: Mutex::new(NeighbourCache::new(mac, ArpConfig::default())),
             reass: Mutex::new(Reassembler::default()),
             icmp_limiter: Mutex::new(ErrRateLimiter::default()),
@@ -709,6 +717,10 @@ impl Core {
                     r.replies.push_back(EchoReply { from: hdr.src, seq, len, at_us });
                 }
             }
+            IcmpInput::Redirect { from, dst, gateway } => {
+                bump(&self.ip_mib.ip_in_delivers);
+                self.redirect(from, dst, gateway);
+            }
             IcmpInput::Error { kind, quoted_proto, quoted_src, quoted_dst, quoted_sport, quoted_dport, .. } => {
                 bump(&self.ip_mib.ip_in_delivers);
                 // To the conn that sent the quoted datagram, in its squeue.
@@ -759,6 +771,52 @@ impl Core {
     /// ICMP time exceeded, code 1, quoting that fragment (RFC 792, RFC
     /// 1122 3.3.2; illumos `ill_frag_timeout`), under the usual rules and
     /// rate limit.
+    /// A redirect from `from`: datagrams for `dst` should go to `gateway`.
+    /// Taken only if `from` is the current first hop for `dst` and
+    /// `gateway` is on-link and not ours (RFC 1122 3.2.2.2); then a host
+    /// route to `dst` via `gateway`, flagged `D`, for
+    /// [`REDIRECT_LIFETIME_MS`]. Otherwise counted in `icmpInBadRedirects`.
+    fn redirect(&self, from: Ipv4Addr, dst: Ipv4Addr, gateway: Ipv4Addr) {
+        let first_hop = self.routes.read().resolve(dst).map(|r| r.next_hop);
+        let on_link = self.usable.read().iter().any(|a| a.trunc().contains(gateway));
+        let ok = first_hop == Some(from)
+            && from != dst
+            && on_link
+            && is_unicast(gateway)
+            && is_unicast(dst)
+            && !self.is_ours(gateway)
+            && !self.is_ours(dst);
+        if !ok {
+            bump(&self.icmp_mib.icmp_in_bad_redirects);
+            return;
+        }
+        let now = self.now_ms();
+        let Some(dest) = Ipv4Net::new(dst, 32) else { return };
+        let route = RouteInfo { dest, gateway, redirect: true };
+        {
+            let mut r = self.redirects.lock();
+            r.retain(|(x, _)| x.dest != route.dest);
+            if r.len() >= MAX_REDIRECTS {
+                r.remove(0);
+            }
+            r.push((route, now + REDIRECT_LIFETIME_MS));
+        }
+        self.sync_routes();
+    }
+
+    /// Drops the redirect routes whose time is up.
+    fn age_redirects(&self, now_ms: u64) {
+        let changed = {
+            let mut r = self.redirects.lock();
+            let n = r.len();
+            r.retain(|(_, until)| *until > now_ms);
+            r.len() != n
+        };
+        if changed {
+            self.sync_routes();
+        }
+    }
+
     fn reass_timed_out(&self, quote: &[u8]) {
         let Ok((hdr, _)) = Ipv4Header::parse_quoted(quote) else { return };
         let to_bcast = hdr.dst.is_broadcast()
@@ -837,6 +895,13 @@ impl Core {
         for r in statics.iter() {
             let _ = t.add(r.dest, NextHop::Gateway(r.gateway));
         }
+        // After the static routes: a `route add` of the same host wins.
+        let mut redirects = self.redirects.lock();
+        redirects.retain(|(r, _)| on_link(r.gateway));
+        for (r, _) in redirects.iter() {
+            let _ = t.add(r.dest, NextHop::Gateway(r.gateway));
+        }
+        drop(redirects);
         let mut routes = self.routes.write();
         // Generations only grow, across rebuilds too: a conn's cached
         // route from any older table is seen to be stale.
@@ -874,6 +939,7 @@ impl IpStack for FeInstance {
         }
         let actions = c.neigh.lock().tick(now_ms);
         c.arp_run(actions);
+        c.age_redirects(now_ms);
         // Timers run every 100 ms; the data path needs no poll.
         Some(100_000)
     }
@@ -921,7 +987,9 @@ impl IpStack for FeInstance {
     }
 
     fn routes(&self) -> Vec<RouteInfo> {
-        self.core.static_routes.lock().clone()
+        let mut v = self.core.static_routes.lock().clone();
+        v.extend(self.core.redirects.lock().iter().map(|(r, _)| *r));
+        v
     }
 
     fn add_route(&self, dest: Ipv4Net, gateway: Ipv4Addr) -> Result<RouteInfo, NetError> {
@@ -935,7 +1003,7 @@ impl IpStack for FeInstance {
         if !addrs.iter().any(|a| a.net.contains(gateway)) {
             return Err(NetError::Unreachable);
         }
-        let route = RouteInfo { dest: dest.trunc(), gateway };
+        let route = RouteInfo { dest: dest.trunc(), gateway, redirect: false };
         {
             let mut s = self.core.static_routes.lock();
             if s.iter().any(|r| r.dest == route.dest) {
@@ -952,13 +1020,18 @@ impl IpStack for FeInstance {
 
     fn del_route(&self, dest: Ipv4Net, gateway: Option<Ipv4Addr>) -> Result<RouteInfo, NetError> {
         let dest = dest.trunc();
+        let matches = |r: &RouteInfo| r.dest == dest && gateway.is_none_or(|g| g == r.gateway);
         let gone = {
             let mut s = self.core.static_routes.lock();
-            let i = s
-                .iter()
-                .position(|r| r.dest == dest && gateway.is_none_or(|g| g == r.gateway))
-                .ok_or(NetError::RouteNotFound)?;
-            s.remove(i)
+            match s.iter().position(matches) {
+                Some(i) => s.remove(i),
+                None => {
+                    // A redirect's route can be deleted too.
+                    let mut r = self.core.redirects.lock();
+                    let i = r.iter().position(|(x, _)| matches(x)).ok_or(NetError::RouteNotFound)?;
+                    r.remove(i).0
+                }
+            }
         };
         self.core.sync_routes();
         Ok(gone)

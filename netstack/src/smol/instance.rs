@@ -467,7 +467,7 @@ impl IpStack for IpInstance {
         if !Self::on_link(&inner.addrs, gateway) {
             return Err(NetError::Unreachable);
         }
-        let route = RouteInfo { dest: dest.trunc(), gateway };
+        let route = RouteInfo { dest: dest.trunc(), gateway, redirect: false };
         if inner.routes.iter().any(|r| r.dest == route.dest) {
             return Err(NetError::RouteExists);
         }

@@ -133,6 +133,11 @@ mib! {
         icmp_in_dest_unreachs: "icmpInDestUnreachs",
         /// Time exceededs received.
         icmp_in_time_excds: "icmpInTimeExcds",
+        /// Redirects received.
+        icmp_in_redirects: "icmpInRedirects",
+        /// Redirects refused (not from the current first hop, a gateway
+        /// off-link, a broadcast one).
+        icmp_in_bad_redirects: "icmpInBadRedirects",
         /// Echo requests received.
         icmp_in_echos: "icmpInEchos",
         /// Echo replies received.
