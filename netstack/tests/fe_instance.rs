@@ -709,3 +709,35 @@ fn a_redirect_from_the_first_hop_adds_a_host_route_that_ages_out() {
     h.run_until(20, |_| false);
     assert_eq!(get(&b, "IPv4", "ipForwProhibits"), 3, "back by the default route");
 }
+
+#[test]
+fn ip_identifications_follow_no_single_counter() {
+    let mut h = Hub::new(1);
+    let a = h.fe(1, "10.0.0.1/24");
+    let b = h.fe(2, "10.0.0.2/24");
+    let c = h.fe(3, "10.0.0.3/24");
+    let sock = a.udp_open(0).unwrap();
+    let _rb = b.udp_open(7100).unwrap();
+    let _rc = c.udp_open(7100).unwrap();
+    // Resolve both, then capture the ids of datagrams to b and to c.
+    assert_eq!(h.ping(a.clone(), "10.0.0.2", 1), 1);
+    assert_eq!(h.ping(a.clone(), "10.0.0.3", 1), 1);
+    let mut ids = Vec::new();
+    for dst in ["10.0.0.2", "10.0.0.3", "10.0.0.2", "10.0.0.3", "10.0.0.2"] {
+        sock.send_to(SocketAddrV4::new(ip(dst), 7100), b"id?").unwrap();
+        let f = {
+            let q = h.ports[0].0.sent.lock().unwrap();
+            let m = q.back().unwrap();
+            let mut v = vec![0u8; m.total_len()];
+            m.copy_to(&mut v);
+            v
+        };
+        ids.push(u16::from_be_bytes([f[18], f[19]]));
+        h.run_until(5, |_| false);
+    }
+    // Each destination sees its own sequence.
+    assert_eq!(ids[2], ids[0].wrapping_add(1));
+    assert_eq!(ids[4], ids[2].wrapping_add(1));
+    assert_eq!(ids[3], ids[1].wrapping_add(1));
+    assert_ne!(ids[1], ids[0].wrapping_add(1), "b's count tells nothing of c's: {ids:?}");
+}

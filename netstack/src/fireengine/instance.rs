@@ -73,6 +73,16 @@ pub const MAX_ROUTES: usize = 10_000;
 pub const MAX_REDIRECTS: usize = 256;
 /// How long a redirect's route lives (illumos `ip_ire_redirect_interval`).
 pub const REDIRECT_LIFETIME_MS: u64 = 60_000;
+/// Buckets of IP identification counters.
+const IP_ID_BUCKETS: usize = 64;
+
+/// A 64-bit mixer (SplitMix64's finalizer).
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Echo requesters per instance.
 pub const MAX_REQUESTERS: usize = 8;
 /// UDP sockets of local users (the shell's tools) per instance.
@@ -194,7 +204,14 @@ pub struct Core {
     requesters: Mutex<Vec<Requester>>,
     next_ident: AtomicU16,
     next_port: AtomicU16,
-    ip_id: AtomicU16,
+    /// IP identification counters, one per bucket of destinations
+    /// (RFC 7739 4.3): each starts at a random value and a destination
+    /// sees only its bucket's sequence, so others' traffic cannot be
+    /// counted from the ids it gets, nor the next id of a datagram to
+    /// someone else guessed.
+    ip_ids: [AtomicU16; IP_ID_BUCKETS],
+    /// Keys the bucket of a destination.
+    ip_id_key: u64,
     /// The routing table's generation, readable without its lock (conns
     /// compare their cached route's against it).
     route_gen: AtomicU64,
@@ -247,7 +264,8 @@ impl FeInstance {
             requesters: Mutex::new(Vec::new()),
             next_ident: AtomicU16::new((seed >> 17) as u16 | 1),
             next_port: AtomicU16::new(32768 + (seed as u16 % 16384)),
-            ip_id: AtomicU16::new((seed >> 5) as u16),
+            ip_ids: core::array::from_fn(|i| AtomicU16::new(mix(seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) as u16)),
+            ip_id_key: mix(seed.rotate_left(23) ^ 0x5bd1_e995),
             route_gen: AtomicU64::new(0),
             route_cache_hits: AtomicU64::new(0),
             counters: Counters::default(),
@@ -392,8 +410,10 @@ impl Core {
         self.usable.read().first().map(|a| a.addr())
     }
 
-    fn next_ip_id(&self) -> u16 {
-        self.ip_id.fetch_add(1, Ordering::Relaxed)
+    /// The identification of the next datagram to `dst`.
+    fn next_ip_id(&self, dst: Ipv4Addr) -> u16 {
+        let b = (mix(u64::from(u32::from(dst)) ^ self.ip_id_key) as usize) % IP_ID_BUCKETS;
+        self.ip_ids[b].fetch_add(1, Ordering::Relaxed)
     }
 
     /// Enters `e` into squeue `sqp` (a conn's; `mode` `None`: the
@@ -472,7 +492,7 @@ impl Core {
         bump(&self.ip_mib.ip_out_requests);
         let mut h = Ipv4Header::new(src, dst, proto, payload.len() as u16);
         h.ttl = self.sys.tunables.ttl();
-        h.ident = self.next_ip_id();
+        h.ident = self.next_ip_id(dst);
         let mut dgram = alloc::vec![0u8; h.header_len() + payload.len()];
         let Ok(n) = h.emit(&mut dgram) else {
             bump(&self.ip_mib.ip_out_discards);
@@ -691,7 +711,7 @@ impl Core {
     fn icmp_input(&self, datagram: &[u8], hdr: &Ipv4Header, to_bcast: bool) {
         let our = if to_bcast { self.first_addr().unwrap_or(hdr.dst) } else { hdr.dst };
         let ttl = self.sys.tunables.ttl();
-        match IcmpInput::classify(datagram, our, to_bcast, ttl, self.next_ip_id(), &self.icmp_mib) {
+        match IcmpInput::classify(datagram, our, to_bcast, ttl, self.next_ip_id(hdr.src), &self.icmp_mib) {
             IcmpInput::Reply(reply) => {
                 bump(&self.ip_mib.ip_in_delivers);
                 bump(&self.ip_mib.ip_out_requests);
@@ -832,7 +852,7 @@ impl Core {
             link_broadcast: link_bcast,
             src: if to_bcast { r.src } else { hdr.dst },
             ttl: self.sys.tunables.ttl(),
-            ident: self.next_ip_id(),
+            ident: self.next_ip_id(hdr.src),
         };
         let now = self.now_ms();
         let err = {
