@@ -282,6 +282,8 @@ pub enum NetError {
     /// The datagram is larger than the protocol's `send_buf` or than IP
     /// carries (EMSGSIZE).
     MessageTooLong,
+    /// The socket was shut down for this direction (ESHUTDOWN).
+    ShutDown,
 }
 
 impl fmt::Display for NetError {
@@ -308,6 +310,7 @@ impl fmt::Display for NetError {
             NetError::ConnectionReset => "Connection reset by peer",
             NetError::NotConnected => "Socket is not connected",
             NetError::MessageTooLong => "Message too long",
+            NetError::ShutDown => "Socket shut down in that direction",
         })
     }
 }

@@ -741,3 +741,79 @@ fn ip_identifications_follow_no_single_counter() {
     assert_eq!(ids[3], ids[1].wrapping_add(1));
     assert_ne!(ids[1], ids[0].wrapping_add(1), "b's count tells nothing of c's: {ids:?}");
 }
+
+#[test]
+fn the_socket_calls_bind_connect_send_recv_shutdown_poll_and_their_errors() {
+    use arbalest_netstack::NetError;
+    use arbalest_netstack::fireengine::socket::{Shutdown, SockType};
+    let mut h = Hub::new(2);
+    let a = h.fe(1, "10.0.0.1/24");
+    let b = h.fe(2, "10.0.0.2/24");
+    let any = |p: u16| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, p);
+    let s = a.socket(SockType::Dgram);
+    assert_eq!(s.listen(5).err(), Some(NetError::NotSupported), "EOPNOTSUPP");
+    assert!(matches!(s.accept(), Err(NetError::NotSupported)));
+    assert_eq!(s.send(b"x").err(), Some(NetError::NotConnected));
+    assert_eq!(s.shutdown(Shutdown::Write).err(), Some(NetError::NotConnected), "ENOTCONN");
+    assert_eq!(s.local(), None);
+    assert_eq!(s.recv_datagram(), Ok(None), "unbound: nothing, would block");
+    // The peer, and its upcall.
+    let p = Arc::new(b.socket(SockType::Dgram));
+    p.bind(any(7200)).unwrap();
+    assert_eq!(p.bind(any(7201)).err(), Some(NetError::InvalidArgument), "EINVAL: bound already");
+    let woken = Arc::new(AtomicU64::new(0));
+    let w = woken.clone();
+    p.set_upcall(Some(Arc::new(move || {
+        w.fetch_add(1, Ordering::SeqCst);
+    })));
+    // send_to binds an anonymous port.
+    let to_p = SocketAddrV4::new(ip("10.0.0.2"), 7200);
+    s.send_to(to_p, b"hello").unwrap();
+    let me = s.local().expect("bound by its first send_to");
+    assert_eq!(*me.ip(), Ipv4Addr::UNSPECIFIED);
+    assert!(me.port() >= 32768);
+    let me = SocketAddrV4::new(ip("10.0.0.1"), me.port());
+    h.run_until(20, |_| false);
+    assert_eq!(woken.load(Ordering::SeqCst), 1);
+    assert!(p.poll().readable);
+    let mut buf = [0u8; 3];
+    assert_eq!(p.recv_from(&mut buf), Ok(Some((SocketAddrV4::new(ip("10.0.0.1"), me.port()), 5))), "truncated, full length said");
+    assert_eq!(&buf, b"hel");
+    assert!(!p.poll().readable);
+    // Connected: send goes to the peer.
+    s.connect(to_p).unwrap();
+    assert_eq!(s.peer(), Some(to_p));
+    s.send(b"again").unwrap();
+    h.run_until(20, |_| false);
+    assert_eq!(p.recv_datagram().unwrap().map(|d| d.data), Some(b"again".to_vec()));
+    // shutdown(Write): no more sending; receiving goes on.
+    p.send_to(me, b"to s").unwrap();
+    h.run_until(20, |_| false);
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(s.send(b"no").err(), Some(NetError::ShutDown));
+    assert!(s.poll().write_shut && !s.poll().writable);
+    assert_eq!(s.recv_datagram().unwrap().map(|d| d.data), Some(b"to s".to_vec()));
+    // shutdown(Read): what waits and what comes is discarded, counted.
+    p.send_to(me, b"waits").unwrap();
+    h.run_until(20, |_| false);
+    s.shutdown(Shutdown::Read).unwrap();
+    p.send_to(me, b"comes").unwrap();
+    h.run_until(20, |_| false);
+    assert_eq!(s.recv_datagram().err(), Some(NetError::ShutDown));
+    assert_eq!(s.dropped(), 2);
+    assert!(s.poll().readable && s.poll().read_shut, "a read would not block: it fails");
+    // A pending error shows in poll, and comes once.
+    let c = a.socket(SockType::Dgram);
+    c.connect(SocketAddrV4::new(ip("10.0.0.2"), 4444)).unwrap();
+    c.send(b"closed port").unwrap();
+    h.run_until(50, |_| false);
+    assert!(c.poll().error && c.poll().readable);
+    assert_eq!(c.recv_datagram().err(), Some(NetError::ConnectionRefused));
+    assert_eq!(c.recv_datagram(), Ok(None));
+    assert!(!c.poll().error);
+    // Closing (drop) frees the port.
+    let port = c.local().unwrap().port();
+    drop(c);
+    let again = a.socket(SockType::Dgram);
+    again.bind(any(port)).unwrap();
+}

@@ -43,6 +43,7 @@ use super::wire::arp::ArpPacket;
 use super::classifier::{Classifier, ClassifierConfig};
 use super::conn::ConnRef;
 use super::sock::Datagram;
+use super::socket::{SockHost, SockType, Socket};
 use super::udp::{self, CachedRoute, UdpConn, UdpHost, UdpPcb, UdpSocket};
 use super::squeue::{SqCtx, SqEntry, SqEnv, SqMode, SquedSet};
 use super::tunables::Tunables;
@@ -223,10 +224,10 @@ pub struct Core {
     udp_mib: UdpMib,
     echo: EchoCounters,
     /// The shell's UDP sockets.
-    user_udp: Mutex<Vec<(u32, UdpSocket)>>,
+    user_udp: Mutex<Vec<(u32, Arc<Socket>)>>,
     next_udp_id: AtomicU32,
     /// The echo (7) and discard (9) services' sockets.
-    services: Mutex<Vec<UdpSocket>>,
+    services: Mutex<Vec<Arc<Socket>>>,
     discard: EchoCounters,
 }
 
@@ -296,6 +297,13 @@ impl FeInstance {
         self.core.udp_bind(laddr, port)
     }
 
+    /// `socket(AF_INET, ty, 0)` on this instance: the socket calls every
+    /// service and tool uses ([`super::socket`]).
+    pub fn socket(&self, ty: SockType) -> Socket {
+        let host: Weak<dyn SockHost> = self.core.me.clone();
+        Socket::new(host, ty)
+    }
+
     /// The instance's UDP endpoints (`netstat -an`).
     pub fn udp_endpoints(&self) -> Vec<UdpEndpoint> {
         udp::endpoints(&self.core.classifier)
@@ -309,12 +317,12 @@ impl FeInstance {
     /// The UDP echo service: answers every datagram to port 7 with the
     /// same bytes, from its upcall (inside the squeue).
     fn start_echo(&self) -> Result<(), NetError> {
-        let sock = self.udp_open(ECHO_PORT)?;
-        let conn = Arc::downgrade(sock.conn());
+        let sock = self.service_socket(ECHO_PORT)?;
+        let weak = Arc::downgrade(&sock);
         let me = self.core.me.clone();
         sock.set_upcall(Some(Arc::new(move || {
-            let (Some(conn), Some(core)) = (conn.upgrade(), me.upgrade()) else { return };
-            while let Some(d) = conn.proto.rcvq.recv() {
+            let (Some(sock), Some(core)) = (weak.upgrade(), me.upgrade()) else { return };
+            while let Ok(Some(d)) = sock.recv_datagram() {
                 core.echo.received.fetch_add(1, Ordering::Relaxed);
                 // Never answer another service's port (two echo services
                 // would bounce a datagram forever), port 0, or a source
@@ -324,8 +332,9 @@ impl FeInstance {
                     continue;
                 }
                 core.echo.bytes.fetch_add(d.data.len() as u64, Ordering::Relaxed);
-                let entry = FeEntry::UdpSend { core: core.clone(), conn: conn.clone(), to: d.from, data: d.data };
-                if core.enter(conn.sqp(), entry, Some(SqMode::Fill)).is_err() {
+                // Inside the squeue: queued behind this entry, sent in the
+                // same drain.
+                if sock.send_vec(d.from, d.data).is_err() {
                     core.echo.refused.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -336,18 +345,31 @@ impl FeInstance {
 
     /// The UDP discard service: reads and counts every datagram to port 9.
     fn start_discard(&self) -> Result<(), NetError> {
-        let sock = self.udp_open(DISCARD_PORT)?;
-        let conn = Arc::downgrade(sock.conn());
+        let sock = self.service_socket(DISCARD_PORT)?;
+        let weak = Arc::downgrade(&sock);
         let me = self.core.me.clone();
         sock.set_upcall(Some(Arc::new(move || {
-            let (Some(conn), Some(core)) = (conn.upgrade(), me.upgrade()) else { return };
-            while let Some(d) = conn.proto.rcvq.recv() {
+            let (Some(sock), Some(core)) = (weak.upgrade(), me.upgrade()) else { return };
+            while let Ok(Some(d)) = sock.recv_datagram() {
                 core.discard.received.fetch_add(1, Ordering::Relaxed);
                 core.discard.bytes.fetch_add(d.data.len() as u64, Ordering::Relaxed);
             }
         })));
         self.core.services.lock().push(sock);
         Ok(())
+    }
+
+    /// A user's socket (the shell's tools) by its id.
+    fn user_socket(&self, id: UdpId) -> Result<Arc<Socket>, NetError> {
+        let v = self.core.user_udp.lock();
+        v.iter().find(|(i, _)| *i == id.0).map(|(_, s)| s.clone()).ok_or(NetError::NotFound)
+    }
+
+    /// A datagram socket bound to `0.0.0.0:port`, for a service.
+    fn service_socket(&self, port: u16) -> Result<Arc<Socket>, NetError> {
+        let sock = Arc::new(self.socket(SockType::Dgram));
+        sock.bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))?;
+        Ok(sock)
     }
 
     /// The instance's MIBs for `netstat -s`: (section, counters).
@@ -869,8 +891,14 @@ impl Core {
     }
 }
 
+impl SockHost for Core {
+    fn sock_udp_bind(&self, laddr: Ipv4Addr, port: u16) -> Result<UdpSocket, NetError> {
+        self.udp_bind(laddr, port)
+    }
+}
+
 impl UdpHost for Core {
-    fn udp_send(&self, conn: &ConnRef<UdpPcb>, to: SocketAddrV4, data: &[u8]) -> Result<(), NetError> {
+    fn udp_send(&self, conn: &ConnRef<UdpPcb>, to: SocketAddrV4, data: Vec<u8>) -> Result<(), NetError> {
         if self.is_ours(*to.ip()) {
             // There is no loopback yet: our own address is not on the wire.
             return Err(NetError::Unreachable);
@@ -880,7 +908,7 @@ impl UdpHost for Core {
             return Err(NetError::MessageTooLong);
         }
         let core = self.me.upgrade().ok_or(NetError::NotConnected)?;
-        let e = FeEntry::UdpSend { core, conn: conn.clone(), to, data: data.to_vec() };
+        let e = FeEntry::UdpSend { core, conn: conn.clone(), to, data };
         self.enter(conn.sqp(), e, None)
     }
 
@@ -1134,29 +1162,20 @@ impl IpStack for FeInstance {
         if v.len() >= MAX_USER_UDP {
             return Err(NetError::TooManyConnections);
         }
-        let sock = FeInstance::udp_open(self, port)?;
+        let sock = Arc::new(self.socket(SockType::Dgram));
+        sock.bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port))?;
         let id = self.core.next_udp_id.fetch_add(1, Ordering::Relaxed);
         v.push((id, sock));
         Ok(UdpId(id))
     }
 
     fn udp_send_to(&self, id: UdpId, to: SocketAddrV4, data: &[u8]) -> Result<(), NetError> {
-        let v = self.core.user_udp.lock();
-        let (_, s) = v.iter().find(|(i, _)| *i == id.0).ok_or(NetError::NotFound)?;
-        s.send_to(to, data)
+        // No lock held while sending: the send may drain the squeue.
+        self.user_socket(id)?.send_to(to, data)
     }
 
     fn udp_recv_from(&self, id: UdpId, buf: &mut [u8]) -> Result<Option<(SocketAddrV4, usize)>, NetError> {
-        let v = self.core.user_udp.lock();
-        let (_, s) = v.iter().find(|(i, _)| *i == id.0).ok_or(NetError::NotFound)?;
-        if let Some(e) = s.take_error() {
-            return Err(e);
-        }
-        Ok(s.recv_from().map(|d| {
-            let n = d.data.len().min(buf.len());
-            buf[..n].copy_from_slice(&d.data[..n]);
-            (d.from, d.data.len())
-        }))
+        self.user_socket(id)?.recv_from(buf)
     }
 
     fn udp_close(&self, id: UdpId) {

@@ -5,6 +5,9 @@
 //!
 //! * [`instance`]: a FireEngine stack instance on a link ([`crate::IpStack`]):
 //!   the receive walk, output, the UDP echo and discard services.
+//! * [`socket`]: the socket calls every service and tool uses (sockfs'
+//!   role): socket, bind, listen, accept, connect, send, recv, shutdown,
+//!   close, poll and upcalls, over the protocol's handle.
 //! * [`udp`]: UDP conns (`udp_t`) in the classifier's UDP table: bind,
 //!   connect, classify, deliver, and the socket handle services use
 //!   (through [`udp::UdpHost`], which the instance implements).
@@ -40,6 +43,7 @@ pub mod ip;
 pub mod instance;
 pub mod route;
 pub mod sock;
+pub mod socket;
 pub mod squeue;
 pub mod tunables;
 pub mod udp;

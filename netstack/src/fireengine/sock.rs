@@ -13,7 +13,7 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arbalest_mac::sync::Mutex;
 
@@ -44,6 +44,20 @@ pub struct RcvQueue {
     upcall: Mutex<Option<Upcall>>,
     overflows: AtomicU64,
     delivered: AtomicU64,
+    /// `shutdown(Read)`: nothing more is queued.
+    shut: AtomicBool,
+    discarded: AtomicU64,
+}
+
+/// What became of a datagram offered to a queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued for reading.
+    Queued,
+    /// The queue was full: dropped, counted as an overflow.
+    Full,
+    /// The socket shut its reading down: discarded, counted.
+    Shut,
 }
 
 impl RcvQueue {
@@ -56,18 +70,24 @@ impl RcvQueue {
             upcall: Mutex::new(None),
             overflows: AtomicU64::new(0),
             delivered: AtomicU64::new(0),
+            shut: AtomicBool::new(false),
+            discarded: AtomicU64::new(0),
         }
     }
 
-    /// Queues `d`; `false` (counted) if it does not fit. Calls the upcall
-    /// after queueing, with no lock held.
-    pub fn deliver(&self, d: Datagram) -> bool {
+    /// Queues `d` (counted if it does not fit, or reading was shut down).
+    /// Calls the upcall after queueing, with no lock held.
+    pub fn deliver(&self, d: Datagram) -> Delivery {
         {
             let mut g = self.q.lock();
             let (q, bytes) = &mut *g;
+            if self.shut.load(Ordering::Acquire) {
+                self.discarded.fetch_add(1, Ordering::Relaxed);
+                return Delivery::Shut;
+            }
             if *bytes + cost(&d) > self.limit {
                 self.overflows.fetch_add(1, Ordering::Relaxed);
-                return false;
+                return Delivery::Full;
             }
             *bytes += cost(&d);
             q.push_back(d);
@@ -77,7 +97,23 @@ impl RcvQueue {
         if let Some(f) = up {
             f();
         }
-        true
+        Delivery::Queued
+    }
+
+    /// `shutdown(Read)`: drops what is waiting, refuses (and counts) what
+    /// comes.
+    pub fn shut(&self) {
+        let mut g = self.q.lock();
+        self.shut.store(true, Ordering::Release);
+        let n = g.0.len() as u64;
+        g.0.clear();
+        g.1 = 0;
+        self.discarded.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Datagrams discarded because reading was shut down.
+    pub fn discarded(&self) -> u64 {
+        self.discarded.load(Ordering::Relaxed)
     }
 
     /// The oldest datagram, if any.
@@ -150,7 +186,7 @@ mod tests {
     #[test]
     fn empty_datagrams_are_bounded_too() {
         let q = RcvQueue::new(10 * DATAGRAM_OVERHEAD);
-        let accepted = (0..1000).filter(|_| q.deliver(d(0))).count();
+        let accepted = (0..1000).filter(|_| q.deliver(d(0)) == Delivery::Queued).count();
         assert_eq!((accepted, q.overflows()), (10, 990));
     }
 
@@ -162,9 +198,9 @@ mod tests {
         q.set_upcall(Some(Arc::new(move || {
             c.fetch_add(1, Ordering::Relaxed);
         })));
-        assert!(q.deliver(d(600)));
-        assert!(!q.deliver(d(401)), "600 + 401 > 1000 (plus two overheads)");
-        assert!(q.deliver(d(400)));
+        assert_eq!(q.deliver(d(600)), Delivery::Queued);
+        assert_eq!(q.deliver(d(401)), Delivery::Full, "600 + 401 > 1000 (plus two overheads)");
+        assert_eq!(q.deliver(d(400)), Delivery::Queued);
         assert_eq!((q.len(), q.bytes(), q.overflows(), q.delivered()), (2, 1000 + 2 * DATAGRAM_OVERHEAD, 1, 2));
         assert_eq!(calls.load(Ordering::Relaxed), 2, "no upcall for a refused datagram");
         assert_eq!(q.recv().map(|x| x.data.len()), Some(600));

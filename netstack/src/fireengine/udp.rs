@@ -27,7 +27,7 @@ use super::classifier::{ClassifyError, Classifier};
 use super::conn::{Conn, ConnRef, ConnTuple, IPPROTO_UDP};
 use super::icmp::IcmpErrorKind;
 use super::ip::mib::{UdpMib, bump};
-use super::sock::{Datagram, RcvQueue, Upcall};
+use super::sock::{Datagram, Delivery, RcvQueue, Upcall};
 use super::wire::udp::{UDP_HEADER_LEN, UdpHeader};
 use crate::config::is_unicast;
 use crate::stack::{NetError, UdpEndpoint};
@@ -67,7 +67,7 @@ pub type UdpConn = Conn<UdpPcb>;
 /// What a UDP socket needs from its instance.
 pub trait UdpHost: Send + Sync {
     /// Sends `data` from `conn` to `to`, through the conn's squeue.
-    fn udp_send(&self, conn: &ConnRef<UdpPcb>, to: SocketAddrV4, data: &[u8]) -> Result<(), NetError>;
+    fn udp_send(&self, conn: &ConnRef<UdpPcb>, to: SocketAddrV4, data: Vec<u8>) -> Result<(), NetError>;
     /// The source address the instance would use towards `dst`, if it
     /// reaches it.
     fn udp_source_for(&self, dst: Ipv4Addr) -> Option<Ipv4Addr>;
@@ -165,11 +165,14 @@ pub fn deliver(conn: &UdpConn, dgram: Datagram, mib: &UdpMib) {
         bump(&mib.udp_in_errors);
         return;
     }
-    if conn.proto.rcvq.deliver(dgram) {
-        bump(&mib.udp_in_datagrams);
-    } else {
-        bump(&mib.udp_in_overflows);
-        bump(&mib.udp_in_errors);
+    match conn.proto.rcvq.deliver(dgram) {
+        // Shut for reading: delivered to the socket, which discards it
+        // (counted there).
+        Delivery::Queued | Delivery::Shut => bump(&mib.udp_in_datagrams),
+        Delivery::Full => {
+            bump(&mib.udp_in_overflows);
+            bump(&mib.udp_in_errors);
+        }
     }
 }
 
@@ -280,6 +283,12 @@ impl UdpSocket {
     /// Sends `data` to `to` (through the conn's squeue). Datagrams larger
     /// than the link's MTU are fragmented.
     pub fn send_to(&self, to: SocketAddrV4, data: &[u8]) -> Result<(), NetError> {
+        self.send_vec(to, data.to_vec())
+    }
+
+    /// [`send_to`](Self::send_to) of a buffer the caller gives away (an
+    /// echo service sends back what it received, with no copy).
+    pub fn send_vec(&self, to: SocketAddrV4, data: Vec<u8>) -> Result<(), NetError> {
         let host = self.host.upgrade().ok_or(NetError::NotConnected)?;
         if data.len() > UDP_MAX_PAYLOAD {
             return Err(NetError::InvalidArgument);
@@ -326,6 +335,27 @@ impl UdpSocket {
     /// Datagrams refused because the receive queue was full.
     pub fn overflows(&self) -> u64 {
         self.conn.proto.rcvq.overflows()
+    }
+
+    /// Datagrams waiting to be read.
+    pub fn pending(&self) -> usize {
+        self.conn.proto.rcvq.len()
+    }
+
+    /// Whether an ICMP error is pending.
+    pub fn has_error(&self) -> bool {
+        self.conn.proto.error.lock().is_some()
+    }
+
+    /// Stops receiving (`shutdown(Read)`): what waits is discarded, and
+    /// what comes.
+    pub fn shut_read(&self) {
+        self.conn.proto.rcvq.shut();
+    }
+
+    /// Datagrams discarded because reading was shut down.
+    pub fn discarded(&self) -> u64 {
+        self.conn.proto.rcvq.discarded()
     }
 }
 
