@@ -74,14 +74,8 @@ impl UdpHeader {
     /// MAC layer in software) expects; the sum over the datagram from byte
     /// 0, complemented and stored at offset 6, completes it.
     pub fn emit_partial(&self, datagram: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<(), UdpError> {
-        let len = datagram.len();
-        if !(UDP_HEADER_LEN..=usize::from(u16::MAX)).contains(&len) {
-            return Err(UdpError::BadBuffer);
-        }
-        datagram[0..2].copy_from_slice(&self.src_port.to_be_bytes());
-        datagram[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
-        datagram[4..6].copy_from_slice(&(len as u16).to_be_bytes());
-        let ps = checksum::pseudo_header_v4(src, dst, IPPROTO_UDP, len as u16).fold();
+        let len = self.emit_fields(datagram)?;
+        let ps = checksum::pseudo_header_v4(src, dst, IPPROTO_UDP, len).fold();
         datagram[6..8].copy_from_slice(&ps.to_be_bytes());
         Ok(())
     }
@@ -90,15 +84,9 @@ impl UdpHeader {
     /// remaining bytes are the data already in place, and computes the
     /// checksum over the pseudo-header from `src` to `dst`.
     pub fn emit(&self, datagram: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<(), UdpError> {
-        let len = datagram.len();
-        if !(UDP_HEADER_LEN..=usize::from(u16::MAX)).contains(&len) {
-            return Err(UdpError::BadBuffer);
-        }
-        datagram[0..2].copy_from_slice(&self.src_port.to_be_bytes());
-        datagram[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
-        datagram[4..6].copy_from_slice(&(len as u16).to_be_bytes());
+        let len = self.emit_fields(datagram)?;
         datagram[6..8].copy_from_slice(&[0, 0]);
-        let mut c = checksum::pseudo_header_v4(src, dst, IPPROTO_UDP, len as u16);
+        let mut c = checksum::pseudo_header_v4(src, dst, IPPROTO_UDP, len);
         c.add(datagram);
         let ck = match c.finish() {
             0 => 0xffff,
@@ -106,5 +94,17 @@ impl UdpHeader {
         };
         datagram[6..8].copy_from_slice(&ck.to_be_bytes());
         Ok(())
+    }
+
+    /// Ports and length into `datagram`'s first 6 bytes; the length.
+    fn emit_fields(&self, datagram: &mut [u8]) -> Result<u16, UdpError> {
+        let len = u16::try_from(datagram.len()).map_err(|_| UdpError::BadBuffer)?;
+        if usize::from(len) < UDP_HEADER_LEN {
+            return Err(UdpError::BadBuffer);
+        }
+        datagram[0..2].copy_from_slice(&self.src_port.to_be_bytes());
+        datagram[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
+        datagram[4..6].copy_from_slice(&len.to_be_bytes());
+        Ok(len)
     }
 }
