@@ -658,3 +658,39 @@ fn random_bytes_never_panic() {
     }
     assert_eq!(get(&m, "icmpInMsgs"), 20_000);
 }
+
+// ---------------------------------------------------------------- source routes
+
+/// An echo request from PEER that came by a loose source route through
+/// `routers` (the option completed: pointer past the end).
+fn source_routed_echo(routers: &[Ipv4Addr], ptr_past_end: bool) -> Vec<u8> {
+    let mut raw = vec![IPOPT_LSRR, (3 + 4 * routers.len()) as u8, 0];
+    raw[2] = if ptr_past_end { raw[1] + 1 } else { 4 };
+    for r in routers {
+        raw.extend_from_slice(&r.octets());
+    }
+    let mut h = Ipv4Header::new(PEER, ME, IPPROTO_ICMP, 0);
+    h.options = Ipv4Options::new(&raw).unwrap();
+    datagram(&h, &icmp_bytes(&IcmpMessage::EchoRequest { ident: 9, seq: 1, data: b"route" }))
+}
+
+#[test]
+fn an_echo_by_a_source_route_is_answered_by_the_reverse_route() {
+    let (r1, r2) = (Ipv4Addr::new(10, 1, 1, 1), Ipv4Addr::new(192, 168, 1, 254));
+    let req = source_routed_echo(&[r1, r2], true);
+    let (h, _) = Ipv4Header::parse(&req, true).unwrap();
+    let route = h.options.source_route().unwrap();
+    assert_eq!((route.completed, route.strict, route.route.clone()), (true, false, vec![r1, r2]));
+    let reply = echo_reply(&req, ME, 64, 7).unwrap();
+    let (rh, body) = Ipv4Header::parse(&reply, true).unwrap();
+    assert_eq!(rh.dst, r2, "to the router nearest to us first");
+    assert_eq!(rh.src, ME);
+    let back = rh.options.source_route().unwrap();
+    assert_eq!((back.completed, back.route), (false, vec![r1, PEER]), "then back through r1 to the sender");
+    assert_eq!(&rh.options.as_bytes()[..3], &[IPOPT_LSRR, 11, 4]);
+    assert_eq!(body[0], ICMP_ECHO_REPLY);
+    assert_eq!(&body[8..], b"route");
+    // Without a source route, the reply goes straight back.
+    let plain = echo_reply(&echo_req(PEER, ME, 1, 1, b"x"), ME, 64, 7).unwrap();
+    assert_eq!(Ipv4Header::parse(&plain, true).unwrap().0.dst, PEER);
+}

@@ -817,3 +817,40 @@ fn the_socket_calls_bind_connect_send_recv_shutdown_poll_and_their_errors() {
     let again = a.socket(SockType::Dgram);
     again.bind(any(port)).unwrap();
 }
+
+#[test]
+fn a_source_routed_echo_goes_back_by_the_reversed_route() {
+    use arbalest_netstack::fireengine::wire::icmp::IcmpMessage;
+    use arbalest_netstack::fireengine::wire::ipv4::{IPOPT_LSRR, Ipv4Header, Ipv4Options};
+    let mut h = Hub::new(1);
+    let a = h.fe(1, "10.0.0.1/24");
+    let b = h.fe(2, "10.0.0.2/24");
+    assert_eq!(h.ping(a.clone(), "10.0.0.2", 1), 1, "a knows b's MAC");
+    let get = |i: &FeInstance, sec: &str, n: &str| {
+        i.mib().into_iter().find(|(s, _)| *s == sec).unwrap().1.iter().find(|(k, _)| *k == n).unwrap().1
+    };
+    // From 10.0.0.9, by 10.7.7.7 then b (10.0.0.2), route used up.
+    let mut raw = vec![IPOPT_LSRR, 11, 12];
+    raw.extend_from_slice(&[10, 7, 7, 7, 10, 0, 0, 2]);
+    let msg = IcmpMessage::EchoRequest { ident: 5, seq: 1, data: b"via b" };
+    let mut icmp = vec![0u8; msg.emit_len()];
+    msg.emit(&mut icmp).unwrap();
+    let mut ih = Ipv4Header::new(ip("10.0.0.9"), ip("10.0.0.1"), 1, icmp.len() as u16);
+    ih.options = Ipv4Options::new(&raw).unwrap();
+    let mut ipb = vec![0u8; ih.header_len() + icmp.len()];
+    let n = ih.emit(&mut ipb).unwrap();
+    ipb[n..].copy_from_slice(&icmp);
+    let mut f = Vec::new();
+    f.extend_from_slice(&mac(1));
+    f.extend_from_slice(&mac(2));
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&ipb);
+    let before = get(&b, "IPv4", "ipForwProhibits");
+    let (link, inst) = h.ports[0].clone();
+    inst.input(link.rx_mblk(&f, 1).unwrap());
+    h.run_until(20, |_| false);
+    assert_eq!(get(&a, "ICMPv4", "icmpOutEchoReps"), 1);
+    // The reply went to b (the router nearest to a), carrying the route on
+    // to 10.7.7.7 and 10.0.0.9: b, a host, does not forward it.
+    assert_eq!(get(&b, "IPv4", "ipForwProhibits"), before + 1);
+}

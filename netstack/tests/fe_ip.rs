@@ -759,3 +759,21 @@ fn frag_of_a_fragment_keeps_offset_and_mf() {
     let (hl, _) = Ipv4Header::parse(f.last().unwrap(), true).unwrap();
     assert!(hl.more_frags);
 }
+
+#[test]
+fn a_source_route_with_hops_left_is_not_forwarded_by_a_host() {
+    let m = IpMib::new();
+    let route = |ptr: u8, len: u8| {
+        let mut raw = vec![IPOPT_SSRR, len, ptr];
+        raw.resize(usize::from(len), 10);
+        let mut h = hdr(A, ME, IPPROTO_UDP);
+        h.options = Ipv4Options::new(&raw).unwrap();
+        datagram(&h, &[0; 8])
+    };
+    // Used up: ours. Hops left, or malformed pointers: dropped, counted.
+    assert!(validate(&route(12, 11), &ours, false, &m).is_ok());
+    for (ptr, len) in [(4u8, 11u8), (8, 11), (3, 11), (5, 11), (16, 11), (4, 9)] {
+        assert_eq!(validate(&route(ptr, len), &ours, false, &m).err(), Some(InputDrop::SourceRouted), "ptr {ptr} len {len}");
+    }
+    assert_eq!(get(&m, "ipForwProhibits"), 6);
+}

@@ -44,7 +44,7 @@ use super::wire::icmp::{
     ICMP_PROTOCOL_UNREACH, ICMP_REASS_EXCEEDED, ICMP_REDIRECT, ICMP_SOURCE_QUENCH, ICMP_TIME_EXCEEDED,
     ICMP_TTL_EXCEEDED,
 };
-use super::wire::ipv4::{Ipv4Error, Ipv4Header, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN};
+use super::wire::ipv4::{Ipv4Error, Ipv4Header, Ipv4Options, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_MIN_HEADER_LEN};
 
 /// illumos `_icmp_err_interval` default: one error token per 100 ms.
 pub const ICMP_ERR_INTERVAL_MS: u64 = 100;
@@ -336,11 +336,24 @@ pub enum IcmpBuildError {
 
 /// Wraps an ICMP message in an IPv4 header (no options, not DF).
 fn wrap(msg: &IcmpMessage<'_>, src: Ipv4Addr, dst: Ipv4Addr, ttl: u8, ident: u16) -> Result<Vec<u8>, IcmpBuildError> {
+    wrap_with(msg, src, dst, ttl, ident, Ipv4Options::empty())
+}
+
+/// [`wrap`] with IP options.
+fn wrap_with(
+    msg: &IcmpMessage<'_>,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    ident: u16,
+    options: Ipv4Options,
+) -> Result<Vec<u8>, IcmpBuildError> {
     let icmp_len = msg.emit_len();
     let payload_len = u16::try_from(icmp_len).map_err(|_| IcmpBuildError::Emit)?;
     let mut h = Ipv4Header::new(src, dst, IPPROTO_ICMP, payload_len);
     h.ttl = ttl;
     h.ident = ident;
+    h.options = options;
     let mut out = vec![0u8; h.header_len() + icmp_len];
     let hlen = h.emit(&mut out).map_err(|_| IcmpBuildError::Emit)?;
     let body = out.get_mut(hlen..).ok_or(IcmpBuildError::Emit)?;
@@ -404,7 +417,13 @@ pub fn echo_reply_from(request: &[u8], src: Ipv4Addr, ttl: u8, ident: u16) -> Op
     let ident_req = u16::from_be_bytes([payload[4], payload[5]]);
     let seq = u16::from_be_bytes([payload[6], payload[7]]);
     let msg = IcmpMessage::EchoReply { ident: ident_req, seq, data: &payload[ICMP_HEADER_LEN..] };
-    wrap(&msg, src, dst, ttl, ident).ok()
+    // RFC 1122 3.2.2.6: a request that came by a (completed) source route
+    // is answered by the reverse route: to the router nearest to us, with
+    // the option leading back through the others to the sender.
+    match h.options.source_route().filter(|r| r.completed).and_then(|r| r.reversed(dst)) {
+        Some((options, first_hop)) => wrap_with(&msg, src, first_hop, ttl, ident, options).ok(),
+        None => wrap(&msg, src, dst, ttl, ident).ok(),
+    }
 }
 
 // ------------------------------------------------------------ input

@@ -737,7 +737,10 @@ impl Core {
             IcmpInput::Reply(reply) => {
                 bump(&self.ip_mib.ip_in_delivers);
                 bump(&self.ip_mib.ip_out_requests);
-                match self.routes.read().resolve(hdr.src) {
+                // To the reply's own destination: the sender, or the first
+                // router of a reversed source route.
+                let to = reply.get(16..20).map_or(hdr.src, |d| Ipv4Addr::new(d[0], d[1], d[2], d[3]));
+                match self.routes.read().resolve(to) {
                     Some(r) => self.send_datagram(reply, r.next_hop),
                     None => bump(&self.ip_mib.ip_out_no_routes),
                 }

@@ -37,6 +37,9 @@ pub enum InputDrop {
     /// The destination is not ours, not broadcast, not multicast
     /// (`ipForwProhibits`: forwarding is off).
     NotForUs(Ipv4Addr),
+    /// A source route with hops left to go, or a malformed one
+    /// (`ipForwProhibits`).
+    SourceRouted,
 }
 
 /// How a datagram was addressed.
@@ -122,6 +125,13 @@ pub fn validate<F: Fn(Ipv4Addr) -> bool>(
         bump(&mib.ip_forw_prohibits);
         return Err(InputDrop::NotForUs(dst));
     };
+    // A source route not used up names further hops: a host does not
+    // forward (RFC 1122 3.3.5; illumos with forwarding off), and a
+    // malformed one is no route at all.
+    if header.options.has_source_route() && header.options.source_route().is_none_or(|r| !r.completed) {
+        bump(&mib.ip_forw_prohibits);
+        return Err(InputDrop::SourceRouted);
+    }
     let start = header.header_len();
     Ok(InputPacket {
         header,

@@ -2,6 +2,7 @@
 //! to bytes: every field checked on the way in, options walked safely,
 //! the header checksum verified (unless the NIC did) and written on emit.
 
+use alloc::vec::Vec;
 use core::net::Ipv4Addr;
 
 use super::checksum;
@@ -28,6 +29,41 @@ pub const IPOPT_EOL: u8 = 0;
 pub const IPOPT_NOP: u8 = 1;
 /// The "copied" flag of an option type: copy into every fragment.
 pub const IPOPT_COPIED: u8 = 0x80;
+/// Loose source and record route (RFC 791).
+pub const IPOPT_LSRR: u8 = 0x83;
+/// Strict source and record route (RFC 791).
+pub const IPOPT_SSRR: u8 = 0x89;
+
+/// A source route option (LSRR or SSRR) as received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceRoute {
+    /// SSRR (every hop must be the next) rather than LSRR.
+    pub strict: bool,
+    /// The addresses in the option, in order.
+    pub route: Vec<Ipv4Addr>,
+    /// Whether the route is used up (the pointer past the last address):
+    /// the datagram has reached its final destination, and `route` is the
+    /// recorded route of the routers it passed (RFC 791, RFC 1122 3.2.1.8).
+    pub completed: bool,
+}
+
+impl SourceRoute {
+    /// The option for a reply: the recorded routers in reverse, ending
+    /// with `original_src`, pointer at the first; and the reply's first
+    /// hop (its IP destination), the router nearest to us. `None` when
+    /// there is no router to go back through.
+    pub fn reversed(&self, original_src: Ipv4Addr) -> Option<(Ipv4Options, Ipv4Addr)> {
+        let (&first_hop, rest) = self.route.split_last()?;
+        let mut raw = Vec::with_capacity(3 + 4 * self.route.len());
+        raw.push(if self.strict { IPOPT_SSRR } else { IPOPT_LSRR });
+        raw.push((3 + 4 * self.route.len()) as u8);
+        raw.push(4);
+        for a in rest.iter().rev().chain(core::iter::once(&original_src)) {
+            raw.extend_from_slice(&a.octets());
+        }
+        Some((Ipv4Options::new(&raw).ok()?, first_hop))
+    }
+}
 
 const FLAG_DF: u16 = 0x4000;
 const FLAG_MF: u16 = 0x2000;
@@ -167,6 +203,26 @@ impl Ipv4Options {
                 }
             }
         })
+    }
+
+    /// The source route option, if there is a well-formed one (length 3
+    /// plus a multiple of 4, pointer at 4 or more, on an address or just
+    /// past the last).
+    pub fn source_route(&self) -> Option<SourceRoute> {
+        let o = self.iter().find(|o| o.kind == IPOPT_LSRR || o.kind == IPOPT_SSRR)?;
+        let len = o.raw.len();
+        let ptr = usize::from(*o.raw.get(2)?);
+        if len < 7 || (len - 3) % 4 != 0 || ptr < 4 || (ptr - 4) % 4 != 0 || ptr > len + 1 {
+            return None;
+        }
+        let route = o.raw[3..].chunks_exact(4).map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3])).collect();
+        Some(SourceRoute { strict: o.kind == IPOPT_SSRR, route, completed: ptr > len })
+    }
+
+    /// Whether a source route option is present at all (well-formed or
+    /// not).
+    pub fn has_source_route(&self) -> bool {
+        self.iter().any(|o| o.kind == IPOPT_LSRR || o.kind == IPOPT_SSRR)
     }
 
     /// The options a non-first fragment carries: those with the copied
