@@ -854,3 +854,15 @@ fn a_source_routed_echo_goes_back_by_the_reversed_route() {
     // to 10.7.7.7 and 10.0.0.9: b, a host, does not forward it.
     assert_eq!(get(&b, "IPv4", "ipForwProhibits"), before + 1);
 }
+
+#[test]
+fn a_socket_may_send_to_its_subnets_broadcast() {
+    let mut h = Hub::new(1);
+    let a = h.fe(1, "10.0.0.1/24");
+    let b = h.fe(2, "10.0.0.2/24");
+    let get = |i: &FeInstance, n: &str| i.mib().into_iter().find(|(s, _)| *s == "UDP").unwrap().1.iter().find(|(k, _)| *k == n).unwrap().1;
+    let s = a.udp_open(0).unwrap();
+    s.send_to(SocketAddrV4::new(ip("10.0.0.255"), 9), b"all of you").unwrap();
+    h.run_until(20, |_| false);
+    assert_eq!(get(&b, "udpInDatagrams"), 1, "b's discard heard the subnet broadcast");
+}

@@ -422,6 +422,12 @@ impl Core {
         self.usable.read().iter().any(|x| x.addr() == a || (x.prefix() < 31 && x.broadcast() == a))
     }
 
+    /// Whether `a` is one of the instance's own addresses (configured,
+    /// whatever its DAD state; not a broadcast address).
+    fn is_own_addr(&self, a: Ipv4Addr) -> bool {
+        self.addrs.read().iter().any(|x| x.net.addr() == a)
+    }
+
     /// Whether `a` is the directed broadcast of one of our subnets (as a
     /// source, a martian: illumos drops it).
     fn is_subnet_broadcast(&self, a: Ipv4Addr) -> bool {
@@ -902,7 +908,7 @@ impl SockHost for Core {
 
 impl UdpHost for Core {
     fn udp_send(&self, conn: &ConnRef<UdpPcb>, to: SocketAddrV4, data: Vec<u8>) -> Result<(), NetError> {
-        if self.is_ours(*to.ip()) {
+        if self.is_own_addr(*to.ip()) {
             // There is no loopback yet: our own address is not on the wire.
             return Err(NetError::Unreachable);
         }
@@ -1108,7 +1114,7 @@ impl IpStack for FeInstance {
         if !is_unicast(dst) {
             return Err(NetError::InvalidAddress);
         }
-        if self.core.is_ours(dst) {
+        if self.core.is_own_addr(dst) {
             // No loopback yet: our own address is not on the wire.
             return Err(NetError::Unreachable);
         }
