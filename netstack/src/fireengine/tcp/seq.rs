@@ -75,7 +75,7 @@ impl SeqNum {
 
     /// The earlier of the two (`self` when they are 2^31 apart).
     pub const fn min(self, other: SeqNum) -> SeqNum {
-        if other.lt(self) { other } else { self }
+        if self.le(other) { self } else { other }
     }
 }
 
