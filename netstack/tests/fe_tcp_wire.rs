@@ -193,7 +193,7 @@ fn every_option_combination_round_trips() {
                         let mut h = TcpHeader::new(1, 2, 3, 4, TcpFlags::SYN, 5);
                         h.options = o;
                         let len = o.emit_len();
-                        assert!(len <= TCP_MAX_OPTIONS_LEN && len % 4 == 0, "{o:?}: {len}");
+                        assert!(len <= TCP_MAX_OPTIONS_LEN && len.is_multiple_of(4), "{o:?}: {len}");
                         assert_eq!(h.header_len(), TCP_HEADER_LEN + len);
                         assert_eq!(usize::from(h.data_offset()) * 4, h.header_len());
                         let kept = o.emitted_sack_blocks();
@@ -798,7 +798,7 @@ fn random_constructed_options_always_fit() {
     for _ in 0..20_000 {
         let o = random_options(&mut r);
         let n = o.emit_len();
-        assert!(n <= TCP_MAX_OPTIONS_LEN && n % 4 == 0);
+        assert!(n <= TCP_MAX_OPTIONS_LEN && n.is_multiple_of(4));
         let mut b = [0u8; TCP_MAX_OPTIONS_LEN];
         assert_eq!(o.emit(&mut b), Ok(n));
         let p = opts(&b[..n]);
