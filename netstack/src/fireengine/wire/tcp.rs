@@ -15,7 +15,9 @@
 //!   the options area makes the area malformed: the walk stops there, what
 //!   was found before is kept, the rest is ignored, and the segment is
 //!   **not** dropped ([`TcpOptions::malformed`] says it happened). illumos
-//!   stops the same way and keeps the segment.
+//!   stops the same way and keeps the segment (RFC 9293 section 3.2 asks
+//!   only that an illegal length be handled, and suggests a reset; the
+//!   caller may still count or refuse it).
 //! * A known kind with the wrong length (MSS not 4, window scale not 3,
 //!   SACK-permitted not 2, timestamps not 10, SACK not 2 + 8n) is ignored
 //!   and skipped by its length, and the walk goes on
@@ -23,7 +25,8 @@
 //!   instead; going on, as Linux and the BSDs do, keeps a peer's valid
 //!   options that follow one it got wrong.
 //! * An unknown kind of any valid length is skipped by its length
-//!   ([`TcpOptions::unknown`] counts them; RFC 9293 MUST-6).
+//!   ([`TcpOptions::unknown`] counts them; RFC 9293 section 3.2: ignore
+//!   without error any option not implemented).
 //! * A kind seen twice: the last MSS, window scale and timestamps win (as
 //!   in illumos), SACK blocks of every SACK option are kept in order (at
 //!   most [`TCP_MAX_SACK_BLOCKS`]).
