@@ -11,6 +11,8 @@
 //! * [`udp`]: UDP conns (`udp_t`) in the classifier's UDP table: bind,
 //!   connect, classify, deliver, and the socket handle services use
 //!   (through [`udp::UdpHost`], which the instance implements).
+//! * [`tcp`]: FireEngine TCP (part 2), room by room: sequence numbers so
+//!   far (not yet wired into the instance).
 //! * [`sock`]: the socket interface's bounded receive queues and upcalls.
 //! * [`tunables`]: the protocol properties (`ipadm show-prop`/`set-prop`)
 //!   and `ndd` variables of `/dev/ip`, `/dev/icmp`, `/dev/udp`,
@@ -30,8 +32,8 @@
 //! * [`arp`]: the neighbour cache (RFC 826).
 //! * [`ip`]: IPv4 input validation with its MIB counters, bounded
 //!   reassembly, output fragmentation.
-//! * [`wire`]: header types that parse and emit (IPv4, ARP, ICMP, UDP) and
-//!   the Internet checksum.
+//! * [`wire`]: header types that parse and emit (IPv4, ARP, ICMP, UDP,
+//!   TCP) and the Internet checksum.
 //!
 //! smoltcp (`crate::smol`) stays a separate, self-contained alternative.
 
@@ -45,6 +47,7 @@ pub mod route;
 pub mod sock;
 pub mod socket;
 pub mod squeue;
+pub mod tcp;
 pub mod tunables;
 pub mod udp;
 pub mod wire;
