@@ -20,8 +20,8 @@
 //! * A FIN is remembered wherever it arrives, in order or not, and comes
 //!   out of [`RcvReass::take_in_order`] once the bytes before it have.
 //!   Bytes past a known FIN are refused, and so is a second FIN at another
-//!   place; a FIN refused because bytes past it are already held (again:
-//!   first received wins).
+//!   place, or a FIN with bytes already held past it (again: what was
+//!   received first wins).
 //! * Out-of-order bytes are bounded by [`RcvReassConfig::max_bytes`] held
 //!   in all and [`RcvReassConfig::max_ranges`] separate ranges; a segment
 //!   that would pass either is refused whole (its sender retransmits).
