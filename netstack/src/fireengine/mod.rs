@@ -30,6 +30,7 @@
 //! * [`route`]: the routing table (longest-prefix match, a generation
 //!   number for the route a conn caches).
 //! * [`arp`]: the neighbour cache (RFC 826).
+//! * [`tcp_conn`]: TCP receive reassembly, ISNs, SYN cookies, listen queues.
 //! * [`ip`]: IPv4 input validation with its MIB counters, bounded
 //!   reassembly, output fragmentation.
 //! * [`wire`]: header types that parse and emit (IPv4, ARP, ICMP, UDP,
@@ -48,6 +49,7 @@ pub mod sock;
 pub mod socket;
 pub mod squeue;
 pub mod tcp;
+pub mod tcp_conn;
 pub mod tunables;
 pub mod udp;
 pub mod wire;
