@@ -284,6 +284,9 @@ pub enum NetError {
     MessageTooLong,
     /// The socket was shut down for this direction (ESHUTDOWN).
     ShutDown,
+    /// The peer stopped answering: retransmissions or keepalive probes
+    /// went unanswered too long (ETIMEDOUT).
+    TimedOut,
 }
 
 impl fmt::Display for NetError {
@@ -311,6 +314,7 @@ impl fmt::Display for NetError {
             NetError::NotConnected => "Socket is not connected",
             NetError::MessageTooLong => "Message too long",
             NetError::ShutDown => "Socket shut down in that direction",
+            NetError::TimedOut => "Connection timed out",
         })
     }
 }

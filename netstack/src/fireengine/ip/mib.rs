@@ -1,4 +1,4 @@
-//! The IP, ICMP and UDP MIB counters under their illumos names (MIB-II as
+//! The IP, ICMP, UDP and TCP MIB counters under their illumos names (MIB-II as
 //! `netstat -s` prints them, `FIREENGINE.md` section 6), each an
 //! `AtomicU64`, with `fields()` yielding (illumos name, value) in illumos'
 //! order.
@@ -180,5 +180,133 @@ mib! {
         /// Datagrams dropped for a bad checksum (illumos
         /// `udpIfStatsInCksumErrs`; not also in udpInErrors).
         udp_in_cksum_errs: "udpInCksumErrs",
+    }
+}
+
+mib! {
+    /// The TCP MIB (illumos `mib2_tcp` names as `netstat -s` prints them;
+    /// the last ones, marked "ours", are Arbalest's additions). Values, not
+    /// counts: tcpRtoAlgorithm, tcpRtoMin, tcpRtoMax, tcpMaxConn, tcpCurrEstab.
+    TcpMib {
+        /// The RTO algorithm (4: Van Jacobson's, as illumos reports).
+        rto_algorithm: "tcpRtoAlgorithm" = 4,
+        /// The smallest RTO, ms (a value).
+        rto_min: "tcpRtoMin" = 400,
+        /// The largest RTO, ms (a value).
+        rto_max: "tcpRtoMax" = 60000,
+        /// The connection limit (a value; set by the instance).
+        max_conn: "tcpMaxConn" = u64::MAX,
+        /// Active opens (connect).
+        active_opens: "tcpActiveOpens",
+        /// Passive opens (SYN to a listener taken).
+        passive_opens: "tcpPassiveOpens",
+        /// Opens that failed (SYN_SENT/SYN_RCVD to CLOSED).
+        attempt_fails: "tcpAttemptFails",
+        /// ESTABLISHED or CLOSE_WAIT connections reset.
+        estab_resets: "tcpEstabResets",
+        /// Connections now ESTABLISHED or CLOSE_WAIT (a gauge).
+        curr_estab: "tcpCurrEstab",
+        /// Segments sent, retransmissions excluded.
+        out_segs: "tcpOutSegs",
+        /// Data segments sent (not retransmitted).
+        out_data_segs: "tcpOutDataSegs",
+        /// Data bytes sent (not retransmitted).
+        out_data_bytes: "tcpOutDataBytes",
+        /// Segments retransmitted.
+        retrans_segs: "tcpRetransSegs",
+        /// Bytes retransmitted.
+        retrans_bytes: "tcpRetransBytes",
+        /// Pure ACKs sent.
+        out_ack: "tcpOutAck",
+        /// ACKs sent by the delayed-ACK timer.
+        out_ack_delayed: "tcpOutAckDelayed",
+        /// Segments sent with URG.
+        out_urg: "tcpOutUrg",
+        /// Window updates sent.
+        out_win_update: "tcpOutWinUpdate",
+        /// Zero-window probes sent.
+        out_win_probe: "tcpOutWinProbe",
+        /// SYN, FIN and RST segments sent.
+        out_control: "tcpOutControl",
+        /// RSTs sent.
+        out_rsts: "tcpOutRsts",
+        /// Fast retransmissions.
+        out_fast_retrans: "tcpOutFastRetrans",
+        /// Segments received (errors included).
+        in_segs: "tcpInSegs",
+        /// ACKs of new data received.
+        in_ack_segs: "tcpInAckSegs",
+        /// Bytes those ACKs acknowledged.
+        in_ack_bytes: "tcpInAckBytes",
+        /// Duplicate ACKs received.
+        in_dup_ack: "tcpInDupAck",
+        /// ACKs of bytes never sent.
+        in_ack_unsent: "tcpInAckUnsent",
+        /// Segments received in order.
+        in_inorder_segs: "tcpInInorderSegs",
+        /// Bytes received in order.
+        in_inorder_bytes: "tcpInInorderBytes",
+        /// Segments received out of order.
+        in_unorder_segs: "tcpInUnorderSegs",
+        /// Bytes received out of order.
+        in_unorder_bytes: "tcpInUnorderBytes",
+        /// Segments entirely duplicate.
+        in_dup_segs: "tcpInDupSegs",
+        /// Bytes of those.
+        in_dup_bytes: "tcpInDupBytes",
+        /// Segments partly duplicate.
+        in_part_dup_segs: "tcpInPartDupSegs",
+        /// Duplicate bytes of those.
+        in_part_dup_bytes: "tcpInPartDupBytes",
+        /// Segments (partly) past the window.
+        in_past_win_segs: "tcpInPastWinSegs",
+        /// Bytes past the window.
+        in_past_win_bytes: "tcpInPastWinBytes",
+        /// Zero-window probes received.
+        in_win_probe: "tcpInWinProbe",
+        /// Window updates received.
+        in_win_update: "tcpInWinUpdate",
+        /// Segments for no conn (answered with RST unless RST).
+        in_closed: "tcpInClosed",
+        /// ACKs that gave no RTT sample.
+        rtt_no_update: "tcpRttNoUpdate",
+        /// RTT samples taken.
+        rtt_update: "tcpRttUpdate",
+        /// Retransmission timer expiries.
+        tim_retrans: "tcpTimRetrans",
+        /// Connections dropped by retransmission time-outs.
+        tim_retrans_drop: "tcpTimRetransDrop",
+        /// Keepalive timer expiries.
+        tim_keepalive: "tcpTimKeepalive",
+        /// Keepalive probes sent.
+        tim_keepalive_probe: "tcpTimKeepaliveProbe",
+        /// Connections dropped by keepalive.
+        tim_keepalive_drop: "tcpTimKeepaliveDrop",
+        /// SYNs dropped for a full listen queue (q).
+        listen_drop: "tcpListenDrop",
+        /// SYNs dropped for a full q0.
+        listen_drop_q0: "tcpListenDropQ0",
+        /// Half-open conns dropped to make room in q0.
+        half_open_drop: "tcpHalfOpenDrop",
+        /// Segments retransmitted by SACK recovery.
+        out_sack_retrans_segs: "tcpOutSackRetransSegs",
+        /// Segments dropped for errors (bad checksum, header).
+        in_errs: "tcpInErrs",
+        /// (ours) RFC 5961 challenge ACKs sent.
+        out_challenge_acks: "tcpOutChallengeAcks",
+        /// (ours) Challenge ACKs not sent, over the rate limit.
+        challenge_ack_limited: "tcpChallengeAckLimited",
+        /// (ours) Segments dropped by PAWS (RFC 7323).
+        in_paws_drops: "tcpInPawsDrops",
+        /// (ours) SYN cookies sent (q0 full).
+        syn_cookies_sent: "tcpSynCookiesSent",
+        /// (ours) Valid SYN cookies received.
+        syn_cookies_recv: "tcpSynCookiesRecv",
+        /// (ours) ACKs with a cookie that failed.
+        syn_cookies_failed: "tcpSynCookiesFailed",
+        /// (ours) TIME_WAIT conns reused by a newer SYN.
+        time_wait_reused: "tcpTimeWaitReused",
+        /// (ours) SYNs refused by the connection limit (answered RST).
+        conn_limit_drops: "tcpConnLimitDrops",
     }
 }
