@@ -809,6 +809,7 @@ mod tests {
         script(&d, QEMU, "echo 'QEMU emulator version 9.1.0 (Debian 1:9.1.0+ds-1)'; echo 'Copyright (c)'");
         assert_eq!(qemu_version_in(Some(d.as_os_str())).unwrap(), "QEMU emulator version 9.1.0 (Debian 1:9.1.0+ds-1)");
         // Not executable: not found.
+        std::fs::remove_file(d.join(QEMU)).unwrap();
         std::fs::write(d.join(QEMU), "").unwrap();
         assert!(qemu_version_in(Some(d.as_os_str())).unwrap_err().contains("not on PATH"));
         let _ = std::fs::remove_dir_all(&d);
