@@ -196,15 +196,27 @@ fn output_text(out: &std::process::Output) -> String {
     s.trim_end().to_string()
 }
 
-/// Runs `scripts/setup.sh` (Rust target + QEMU >= 8). Idempotent and quiet
-/// when everything is in place. Anything the script prints while succeeding
-/// is forwarded to stderr; on failure the error holds its output.
+/// Runs `scripts/setup.sh` (the Rust target, QEMU >= 8 and the host tools
+/// the tests drive), at most once per process: concurrent callers wait for
+/// the first and share its result, so no two apt-gets race and whatever
+/// runs first (a boot, a namespace, the bench's machine description) finds
+/// the machine set up. Idempotent and quiet when everything is in place.
+/// Anything the script prints while succeeding is forwarded to stderr; on
+/// failure the error holds its output.
 pub fn setup() -> Result<(), String> {
-    let ws = workspace_root();
-    let script = ws.join("scripts").join("setup.sh");
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    DONE.get_or_init(setup_uncached).clone()
+}
+
+fn setup_script() -> PathBuf {
+    workspace_root().join("scripts").join("setup.sh")
+}
+
+fn setup_uncached() -> Result<(), String> {
+    let script = setup_script();
     let out = Command::new("bash")
         .arg(&script)
-        .current_dir(&ws)
+        .current_dir(workspace_root())
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
@@ -221,6 +233,62 @@ pub fn setup() -> Result<(), String> {
             if text.is_empty() { "(no output)" } else { &text }
         ))
     }
+}
+
+/// `scripts/setup.sh --check`, which installs nothing: `Ok(())` when the
+/// machine has everything, else the lines naming what is missing. `path`
+/// replaces `PATH` for the script (to see what it makes of a machine
+/// without some tool); `None` keeps this process's.
+pub fn setup_check(path: Option<&std::ffi::OsStr>) -> Result<(), String> {
+    let script = setup_script();
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script).arg("--check").current_dir(workspace_root()).stdin(Stdio::null());
+    if let Some(p) = path {
+        cmd.env("PATH", p);
+    }
+    let out = cmd.output().map_err(|e| format!("cannot run {} --check: {e}", script.display()))?;
+    let text = output_text(&out);
+    match out.status.code() {
+        Some(0) => Ok(()),
+        Some(1) if !text.is_empty() => Err(text),
+        _ => Err(format!("{} --check failed ({}): {}", script.display(), out.status, text)),
+    }
+}
+
+/// Where `program` is on the search path `path` (`PATH`'s syntax).
+pub fn find_program(program: &str, path: &std::ffi::OsStr) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path)
+        .map(|d| d.join(program))
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+/// The first line of `qemu-system-x86_64 --version` (`QEMU emulator
+/// version 8.2.2 (...)`), the QEMU found on `path` (`None`: this process's
+/// `PATH`). An error names what is missing: the program, or a version in
+/// what it printed. Does not run set-up (see [`setup`]).
+pub fn qemu_version_in(path: Option<&std::ffi::OsStr>) -> Result<String, String> {
+    let path = path.map(|p| p.to_os_string()).or_else(|| std::env::var_os("PATH")).unwrap_or_default();
+    let Some(qemu) = find_program(QEMU, &path) else {
+        return Err(format!(
+            "{QEMU} is not on PATH ({}): QEMU >= 8 is missing; scripts/setup.sh installs it",
+            path.to_string_lossy()
+        ));
+    };
+    let out = Command::new(&qemu)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {} --version: {e}", qemu.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().next().unwrap_or("").trim();
+    if !out.status.success() {
+        return Err(format!("{} --version failed ({}): {}", qemu.display(), out.status, output_text(&out)));
+    }
+    if !line.contains("QEMU emulator version ") {
+        return Err(format!("{} --version printed no QEMU version: {:?}", qemu.display(), output_text(&out)));
+    }
+    Ok(line.to_string())
 }
 
 fn build_kernel_uncached() -> Result<PathBuf, String> {
@@ -703,6 +771,85 @@ mod tests {
         assert_eq!(decode_bootimage_exit(st(124)), ExitKind::NoCode);
         assert_eq!(decode_bootimage_exit(st(125)), ExitKind::Other(st(125)));
         assert_eq!(decode_bootimage_exit(killed), ExitKind::Other(killed));
+    }
+
+    /// A fresh directory under the temp dir for one test.
+    fn scratch(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("arbalest-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Writes an executable shell script `dir/name`.
+    fn script(dir: &Path, name: &str, body: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// The QEMU version of a machine without QEMU (a PATH lacking it) is an
+    /// error that says QEMU is missing and what installs it, never `?`; a
+    /// QEMU that fails or prints no version is an error too.
+    #[test]
+    fn qemu_version_without_qemu() {
+        let d = scratch("noqemu");
+        let e = qemu_version_in(Some(d.as_os_str())).unwrap_err();
+        assert!(e.contains("qemu-system-x86_64 is not on PATH") && e.contains("QEMU >= 8 is missing"), "{e}");
+        assert!(e.contains("scripts/setup.sh"), "{e}");
+        assert!(qemu_version_in(Some(std::ffi::OsStr::new(""))).is_err());
+
+        script(&d, QEMU, "echo 'qemu: cannot open display' >&2; exit 1");
+        let e = qemu_version_in(Some(d.as_os_str())).unwrap_err();
+        assert!(e.contains("--version failed") && e.contains("cannot open display"), "{e}");
+        script(&d, QEMU, "echo '?'");
+        let e = qemu_version_in(Some(d.as_os_str())).unwrap_err();
+        assert!(e.contains("printed no QEMU version"), "{e}");
+        script(&d, QEMU, "echo 'QEMU emulator version 9.1.0 (Debian 1:9.1.0+ds-1)'; echo 'Copyright (c)'");
+        assert_eq!(qemu_version_in(Some(d.as_os_str())).unwrap(), "QEMU emulator version 9.1.0 (Debian 1:9.1.0+ds-1)");
+        // Not executable: not found.
+        std::fs::remove_file(d.join(QEMU)).unwrap();
+        std::fs::write(d.join(QEMU), "").unwrap();
+        assert!(qemu_version_in(Some(d.as_os_str())).unwrap_err().contains("not on PATH"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// Set-up leaves nothing for `setup.sh --check` to report (it installs
+    /// everything the check looks for), and a second run is instant and
+    /// silent; `--check` on a PATH without the tools (a simulated fresh
+    /// machine: only the shell utilities the script itself needs) names each
+    /// one and installs nothing.
+    #[test]
+    fn setup_then_check() {
+        setup().unwrap_or_else(|e| panic!("{e}"));
+        setup_check(None).unwrap_or_else(|e| panic!("set-up succeeded but --check reports:\n{e}"));
+        let t = std::time::Instant::now();
+        let out = Command::new("bash").arg(setup_script()).stdin(Stdio::null()).output().unwrap();
+        let (secs, text) = (t.elapsed().as_secs_f64(), output_text(&out));
+        assert!(out.status.success() && text.is_empty(), "second set-up: {} {text}", out.status);
+        assert!(secs < 10.0, "second set-up took {secs:.1} s: it should find everything in place");
+
+        let d = scratch("bare-path");
+        for tool in ["bash", "sed", "grep", "head", "id", "realpath"] {
+            let real = find_program(tool, &std::env::var_os("PATH").unwrap()).unwrap_or_else(|| panic!("no {tool}"));
+            std::os::unix::fs::symlink(real, d.join(tool)).unwrap();
+        }
+        let e = setup_check(Some(d.as_os_str())).unwrap_err();
+        for what in [
+            "missing: Rust target x86_64-unknown-none",
+            "missing: qemu-system-x86_64 >= 8",
+            "missing: tshark (Debian package tshark)",
+            "missing: iperf3 (Debian package iperf3)",
+            "missing: curl (Debian package curl)",
+            "missing: wrk (Debian package wrk)",
+        ] {
+            assert!(e.contains(what), "`{what}` not reported by --check on a bare PATH:\n{e}");
+        }
+        assert!(e.lines().all(|l| l.starts_with("missing: ")), "{e}");
+        // Still set up: --check installed and changed nothing.
+        setup_check(None).unwrap();
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]

@@ -458,13 +458,15 @@ impl TapNamespace {
     }
 
     /// Creates namespace `name` (a stale one of that name is deleted first)
-    /// with TAP `tap` (persistent; `multi_queue` for QEMU's `queues=N`, N >
-    /// 1) carrying `host_cidr` (`10.0.0.1/24`), link up, and `lo` up. On
-    /// failure nothing is left.
+    /// with TAP `tap` (persistent; `multi_queue` for QEMU's `queues=N`,
+    /// N > 1) carrying `host_cidr` (`10.0.0.1/24`), link up, and `lo` up.
+    /// On failure nothing is left. Runs set-up ([`crate::setup`], once per
+    /// process) first: on a fresh machine `ip` may arrive only then.
     pub fn create(name: &str, tap: &str, host_cidr: &str, multi_queue: bool) -> Result<TapNamespace, String> {
         if name.is_empty() || name.contains('/') || !valid_ifname(tap) {
             return Err(format!("bad namespace '{name}' or TAP name '{tap}'"));
         }
+        crate::setup()?;
         if netns_exists(name) {
             run_ip(&["netns", "del", name])?;
         }

@@ -455,7 +455,7 @@ fn main() {
         flood_threads()
     );
     println!("date:    {}", sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]));
-    println!("machine: {}", Host::probe().summary());
+    println!("machine: {}", Host::probe().unwrap_or_else(|e| panic!("{e}")).summary());
     println!("note:    the host's flood threads share the 2 cores with QEMU's vCPU and I/O threads");
     if failed {
         exit(1);

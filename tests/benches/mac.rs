@@ -424,7 +424,7 @@ fn main() {
     println!();
     println!("command: MACBENCH_NIC={nic} MACBENCH_PARTS={parts} MACBENCH_SECS={secs} MACBENCH_FLOOD_THREADS={} cargo bench -p arbalest-tests --bench mac", flood_threads());
     println!("date:    {}", sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]));
-    println!("machine: {}", Host::probe().summary());
+    println!("machine: {}", Host::probe().unwrap_or_else(|e| panic!("{e}")).summary());
     println!("note:    the host's flood threads and clients share the cores with QEMU's vCPU and I/O threads");
     if failed {
         exit(1);

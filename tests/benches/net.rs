@@ -269,7 +269,7 @@ fn main() {
     let env = if linux { "NETBENCH_TARGET=linux ".to_string() } else { format!("NETBENCH_NIC={nic} ") };
     println!("command: {env}NETBENCH_SECS={secs} cargo bench -p arbalest-tests --bench net");
     println!("date:    {}", sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]));
-    println!("machine: {}", Host::probe().summary());
+    println!("machine: {}", Host::probe().unwrap_or_else(|e| panic!("{e}")).summary());
     println!("note:    host clients and QEMU's vCPU/I/O threads share the same cores; compare figures from one run");
     if failed {
         exit(1);

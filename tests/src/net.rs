@@ -190,7 +190,12 @@ pub fn run_cmd(argv: &[&str], timeout: Duration) -> CmdOutput {
 
 /// Panics unless `program` can be found on `PATH`, naming the Debian
 /// package that provides it (no test silently skips for lack of a tool).
+/// Runs set-up first (once per process), which installs it on a fresh
+/// machine, so a test may ask for a tool before it boots anything.
 pub fn require_program(program: &str, package: &str) {
+    if let Err(e) = bootimage::setup() {
+        panic!("this test needs `{program}` ({package}), and set-up failed:\n{e}");
+    }
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
         .unwrap_or(false);

@@ -3,13 +3,15 @@
 //! virtio-net with 2 queue pairs and 2 CPUs (the smallest configuration
 //! that exercises multi-queue TAP, both guests' boots and every client
 //! phase), checking that every phase produced a non-zero figure and that
-//! the JSON lines, the table and the plot are well formed. This checks the
-//! harness, not the speed. Needs root (namespaces, TAP) and Debian's apt
+//! the JSON lines, the table and the plot are well formed, with every
+//! figure read (no `?`: the machine is described after set-up, in this
+//! process, even on a fresh machine). This checks the harness, not the
+//! speed. Needs root (namespaces, TAP) and Debian's apt
 //! (the Linux guest's packages are fetched by name and cached under
 //! `target/bench-cache/`).
 
 use bootimage::bench::serde_json::{self, Value};
-use bootimage::bench::Phase;
+use bootimage::bench::{report, Phase};
 
 /// `words` without the values of `-kernel`, `-initrd`, `-append` and the
 /// namespace name (the only differences allowed between the guests).
@@ -92,6 +94,9 @@ fn bench_quick_both_guests() {
             assert!(r["started"].as_str().is_some_and(|s| s.ends_with('Z') && s.len() == 20), "{ctx}");
             assert!(r["machine"]["cores"].as_u64().unwrap_or(0) > 0, "{ctx}");
             assert!(r["machine"]["qemu"].as_str().is_some_and(|q| q.contains("QEMU")), "{ctx}");
+            // No figure anywhere in the record reads `?`, `unknown` or "".
+            let unknown = report::unknown_figures(r);
+            assert!(unknown.is_empty(), "unread figures {unknown:?}: {ctx}");
             assert!(r["boot_s"].as_f64().is_some_and(|b| b > 0.0), "{ctx}");
             // Both queue pairs in use, seen from the TAP (QEMU detaches the
             // queues a guest does not enable).

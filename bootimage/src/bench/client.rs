@@ -275,9 +275,9 @@ impl Figures {
                 f.lost(),
                 f.sent,
                 f.loss_ratio() * 100.0,
-                f.tap_tx_dropped.map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
-                f.lost_past_tap().map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
-                f.client_rcvbuf_errors.map(|v| v.to_string()).unwrap_or_else(|| "?".into()),
+                f.tap_tx_dropped.map(|v| v.to_string()).unwrap_or_else(|| "unreadable".into()),
+                f.lost_past_tap().map(|v| v.to_string()).unwrap_or_else(|| "unreadable".into()),
+                f.client_rcvbuf_errors.map(|v| v.to_string()).unwrap_or_else(|| "unreadable".into()),
                 us(f.lat.p50),
                 us(f.lat.p99)
             ),

@@ -1012,10 +1012,12 @@ pub fn run(opts: &Opts) -> Result<bool, String> {
         log(&format!("removed stale network namespace {n}"));
     }
     // Set-up first: on a fresh machine QEMU arrives only now, and the
-    // machine's description below names its version.
+    // machine's description below names its version (it runs set-up
+    // itself too, once per process, whoever asks first). A figure it
+    // cannot read stops the run here, naming what is missing.
     crate::setup()?;
-    let machine = report::machine_info(opts.accel);
-    log(&format!("machine: {}", machine["summary"].as_str().unwrap_or("?")));
+    let machine = report::machine_info(opts.accel)?;
+    log(&format!("machine: {}", machine["summary"].as_str().unwrap_or_default()));
     let runnable: Vec<Knobs> = opts.configs.iter().copied().filter(|k| k.unavailable().is_none()).collect();
     let mut images = Images { arbalest: None, linux: None };
     if opts.guests.contains(&Guest::Arbalest) && !runnable.is_empty() {
@@ -1047,6 +1049,11 @@ pub fn run(opts: &Opts) -> Result<bool, String> {
     };
     let mut records: Vec<Value> = Vec::new();
     let mut emit = |rec: Value, records: &mut Vec<Value>| -> Result<(), String> {
+        // No record leaves with a figure nobody read.
+        let unknown = report::unknown_figures(&rec);
+        if !unknown.is_empty() {
+            return Err(format!("a record has unread figures ({}): {rec}", unknown.join("; ")));
+        }
         writeln!(out, "{rec}").and_then(|_| out.flush()).map_err(|e| format!("{}: {e}", opts.out.display()))?;
         records.push(rec);
         Ok(())

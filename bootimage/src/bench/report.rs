@@ -64,6 +64,31 @@ pub fn sh(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// The trimmed standard output of a command that succeeded (maybe empty),
+/// or an error saying what `what` could not be read and why.
+pub fn run_figure(what: &str, cmd: &str, args: &[&str]) -> Result<String, String> {
+    let line = format!("{cmd} {}", args.join(" "));
+    let out = Command::new(cmd)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot read {what}: cannot run `{line}`: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("cannot read {what}: `{line}` failed ({}): {}", out.status, err.trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// [`run_figure`] for a figure that cannot be empty.
+pub fn sh_figure(what: &str, cmd: &str, args: &[&str]) -> Result<String, String> {
+    let text = run_figure(what, cmd, args)?;
+    if text.is_empty() {
+        return Err(format!("cannot read {what}: `{cmd} {}` printed nothing", args.join(" ")));
+    }
+    Ok(text)
+}
+
 /// What a figure's machine is: cores, CPU model, memory, QEMU, host kernel.
 pub struct Host {
     pub cores: usize,
@@ -73,28 +98,47 @@ pub struct Host {
     pub kernel: String,
 }
 
+/// The host CPU's `model name` from `/proc/cpuinfo` text.
+pub fn cpu_model(cpuinfo: &str) -> Result<String, String> {
+    cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_string())
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| "cannot read the host CPU model: no `model name` line in /proc/cpuinfo".to_string())
+}
+
+/// `MemTotal` in KiB from `/proc/meminfo` text.
+pub fn mem_total_kib(meminfo: &str) -> Result<u64, String> {
+    meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .filter(|&k: &u64| k > 0)
+        .ok_or_else(|| "cannot read the host memory: no `MemTotal: N kB` line in /proc/meminfo".to_string())
+}
+
 impl Host {
-    /// Reads it off this machine.
-    pub fn probe() -> Host {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let model = cpuinfo
-            .lines()
-            .find(|l| l.starts_with("model name"))
-            .and_then(|l| l.split(':').nth(1))
-            .unwrap_or("?")
-            .trim()
-            .to_string();
-        let mem_kib = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-            .unwrap_or(0);
-        Host {
-            cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-            model,
-            mem_kib,
-            qemu: sh(crate::QEMU, &["--version"]).lines().next().unwrap_or("?").to_string(),
-            kernel: sh("uname", &["-r"]),
+    /// Reads it off this machine, after set-up ([`crate::setup`], once per
+    /// process), so that a fresh machine's QEMU is installed before its
+    /// version is read, whoever asks first. Every figure is read or the
+    /// whole description is an error naming what is missing: nothing is
+    /// recorded as unknown.
+    pub fn probe() -> Result<Host, String> {
+        crate::setup().map_err(|e| format!("cannot describe the machine before set-up succeeds: {e}"))?;
+        let read = |p: &str, what: &str| std::fs::read_to_string(p).map_err(|e| format!("cannot read {what}: {p}: {e}"));
+        let model = cpu_model(&read("/proc/cpuinfo", "the host CPU model")?)?;
+        let mem_kib = mem_total_kib(&read("/proc/meminfo", "the host memory")?)?;
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .map_err(|e| format!("cannot read the host's CPU count: {e}"))?;
+        let qemu = crate::qemu_version_in(None).map_err(|e| format!("cannot read the QEMU version: {e}"))?;
+        let kernel = read("/proc/sys/kernel/osrelease", "the host kernel release")?.trim().to_string();
+        if kernel.is_empty() {
+            return Err("cannot read the host kernel release: /proc/sys/kernel/osrelease is empty".into());
         }
+        Ok(Host { cores, model, mem_kib, qemu, kernel })
     }
 
     /// Memory in GiB.
@@ -109,20 +153,87 @@ impl Host {
 }
 
 /// The host: cores, CPU model, memory, QEMU, host kernel, accelerator, and
-/// the repository's commit.
-pub fn machine_info(accel: Accel) -> Value {
-    let Host { cores, model, mem_kib, qemu, kernel } = Host::probe();
+/// the repository's commit. An error names the figure that could not be
+/// read ([`Host::probe`]; the commit needs `git` and the repository).
+pub fn machine_info(accel: Accel) -> Result<Value, String> {
+    let Host { cores, model, mem_kib, qemu, kernel } = Host::probe()?;
     let ws = crate::workspace_root();
     let ws = ws.to_string_lossy();
-    let commit = sh("git", &["-C", &ws, "rev-parse", "--short=12", "HEAD"]);
-    let dirty = !sh("git", &["-C", &ws, "status", "--porcelain", "--untracked-files=no"]).is_empty();
+    let commit = sh_figure("the repository's commit", "git", &["-C", &ws, "rev-parse", "--short=12", "HEAD"])?;
+    let dirty = !run_figure("whether the work tree has changes", "git", &["-C", &ws, "status", "--porcelain", "--untracked-files=no"])?
+        .is_empty();
     let mem_gib = mem_kib as f64 / 1048576.0;
-    json!({
+    let v = json!({
         "summary": format!("{cores} cores ({model}), {mem_gib:.0} GiB, {qemu}, accel {accel}, host Linux {kernel}"),
         "cores": cores, "cpu_model": model, "mem_gib": (mem_gib * 10.0).round() / 10.0,
         "qemu": qemu, "host_kernel": kernel, "accel": accel.to_string(),
         "git_commit": commit, "git_dirty": dirty,
-    })
+    });
+    check_machine(&v)?;
+    Ok(v)
+}
+
+/// The figures every record's `machine` must hold, each read (no `?`, no
+/// empty string, numbers above zero).
+pub const MACHINE_FIGURES: [&str; 8] =
+    ["summary", "cores", "cpu_model", "mem_gib", "qemu", "host_kernel", "accel", "git_commit"];
+
+/// `Ok(())` if `machine` (a record's `machine` object) holds every one of
+/// [`MACHINE_FIGURES`], read; else an error naming the missing ones.
+pub fn check_machine(machine: &Value) -> Result<(), String> {
+    let mut bad = Vec::new();
+    for k in MACHINE_FIGURES {
+        let ok = match &machine[k] {
+            Value::String(s) => !is_unknown(s),
+            Value::Number(n) => n.as_f64().is_some_and(|v| v > 0.0),
+            _ => false,
+        };
+        if !ok {
+            bad.push(format!("{k}={}", machine[k]));
+        }
+    }
+    if !machine["qemu"].as_str().is_some_and(|q| q.contains("QEMU")) {
+        bad.push(format!("qemu={} (not a QEMU version)", machine["qemu"]));
+    }
+    if !machine["git_dirty"].is_boolean() {
+        bad.push(format!("git_dirty={}", machine["git_dirty"]));
+    }
+    if bad.is_empty() { Ok(()) } else { Err(format!("machine figures unread: {}: {machine}", bad.join(", "))) }
+}
+
+/// A string that stands for a figure nobody read: empty, `?`, `unknown`.
+pub fn is_unknown(s: &str) -> bool {
+    let t = s.trim();
+    t.is_empty() || t.chars().all(|c| c == '?') || t.eq_ignore_ascii_case("unknown")
+}
+
+/// Every string in `record` (any depth) that [`is_unknown`], by its path
+/// (`machine.qemu`, `guest_info.console[2]`), plus a missing or unread
+/// `machine` ([`check_machine`]). Empty for a record whose figures were all
+/// read.
+pub fn unknown_figures(record: &Value) -> Vec<String> {
+    fn walk(v: &Value, path: &str, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) if is_unknown(s) => out.push(format!("{path}={v}")),
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(x, &format!("{path}[{i}]"), out);
+                }
+            }
+            Value::Object(m) => {
+                for (k, x) in m {
+                    walk(x, &if path.is_empty() { k.clone() } else { format!("{path}.{k}") }, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(record, "", &mut out);
+    if let Err(e) = check_machine(&record["machine"]) {
+        out.push(e);
+    }
+    out
 }
 
 /// The bench command as a user would type it.
@@ -259,7 +370,7 @@ pub fn record(
             m.insert("boot_s".into(), Value::Null);
             let cmd = super::qemu_config(guest, k, ctx.opts, "NS", ctx.images)
                 .map(|(c, kern)| super::command_line(&c, &kern, k.cpu))
-                .unwrap_or_default();
+                .unwrap_or_else(|e| format!("(no command line: {e})"));
             m.insert("qemu_command_line".into(), json!(cmd));
             m.insert("tap_queues".into(), Value::Null);
             m.insert("guest_info".into(), Value::Null);
@@ -540,6 +651,85 @@ pub fn table(records: &[Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The machine description runs set-up itself (so on a fresh machine
+    /// QEMU is installed before its version is read, whatever test asks
+    /// first) and every figure in it is read.
+    #[test]
+    fn machine_described_after_setup() {
+        let m = machine_info(Accel::Tcg).unwrap_or_else(|e| panic!("{e}"));
+        check_machine(&m).unwrap();
+        assert!(m["qemu"].as_str().unwrap().starts_with("QEMU emulator version "), "{m}");
+        assert!(m["cores"].as_u64().unwrap() > 0 && m["mem_gib"].as_f64().unwrap() > 0.0, "{m}");
+        assert_eq!(m["git_commit"].as_str().unwrap().len(), 12, "{m}");
+        let rec = json!({"schema": SCHEMA, "guest": "arbalest", "machine": m});
+        assert_eq!(unknown_figures(&rec), Vec::<String>::new());
+        let h = Host::probe().unwrap();
+        assert!(!h.summary().contains('?'), "{}", h.summary());
+    }
+
+    /// A `?`, an empty string or `unknown` anywhere in a record is found by
+    /// its path; so is a machine figure that is missing or zero.
+    #[test]
+    fn unknown_figures_are_found() {
+        let machine = json!({
+            "summary": "2 cores (x), 8 GiB, QEMU emulator version 8.2.2, accel tcg, host Linux 6.1",
+            "cores": 2, "cpu_model": "x", "mem_gib": 7.8, "qemu": "QEMU emulator version 8.2.2",
+            "host_kernel": "6.1.0", "accel": "tcg", "git_commit": "0123456789ab", "git_dirty": false,
+        });
+        check_machine(&machine).unwrap();
+        let good = json!({"guest": "linux", "figures": {"latency_us": {"p50": 1.0}}, "error": null,
+            "guest_info": {"console": ["a", "b"]}, "machine": machine});
+        assert!(unknown_figures(&good).is_empty(), "{:?}", unknown_figures(&good));
+
+        let mut bad = good.clone();
+        bad["machine"]["qemu"] = json!("?");
+        let u = unknown_figures(&bad);
+        assert!(u.iter().any(|p| p == "machine.qemu=\"?\""), "{u:?}");
+        assert!(u.iter().any(|p| p.contains("machine figures unread") && p.contains("qemu=\"?\"")), "{u:?}");
+        let mut bad = good.clone();
+        bad["machine"]["host_kernel"] = json!("");
+        bad["guest_info"]["console"][1] = json!(" ?? ");
+        bad["phase"] = json!("Unknown");
+        let u = unknown_figures(&bad);
+        for p in ["machine.host_kernel=\"\"", "guest_info.console[1]=\" ?? \"", "phase=\"Unknown\""] {
+            assert!(u.iter().any(|x| x == p), "{p} not in {u:?}");
+        }
+        for (k, v) in [("cores", json!(0)), ("mem_gib", json!(0.0)), ("git_commit", Value::Null), ("git_dirty", json!("?"))] {
+            let mut m = machine.clone();
+            m[k] = v;
+            let e = check_machine(&m).unwrap_err();
+            assert!(e.contains(k), "{k}: {e}");
+        }
+        let mut m = machine.clone();
+        m.as_object_mut().unwrap().remove("cpu_model");
+        assert!(check_machine(&m).unwrap_err().contains("cpu_model=null"));
+        assert!(unknown_figures(&json!({"guest": "linux"})).iter().any(|p| p.contains("machine figures unread")));
+        for s in ["", " ", "?", "???", "unknown", "UNKNOWN"] {
+            assert!(is_unknown(s), "{s:?}");
+        }
+        for s in ["0", "n/a", "a?", "QEMU emulator version 8.2.2"] {
+            assert!(!is_unknown(s), "{s:?}");
+        }
+    }
+
+    /// What cannot be read from /proc is an error naming it.
+    #[test]
+    fn proc_figures() {
+        let cpu = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n";
+        assert_eq!(cpu_model(cpu).unwrap(), "AMD EPYC 7B13");
+        assert!(cpu_model("processor\t: 0\n").unwrap_err().contains("model name"));
+        assert!(cpu_model("model name\t:  \n").is_err());
+        assert_eq!(mem_total_kib("MemTotal:       32871428 kB\nMemFree: 1 kB\n").unwrap(), 32871428);
+        assert!(mem_total_kib("MemFree: 1 kB\n").unwrap_err().contains("MemTotal"));
+        assert!(mem_total_kib("MemTotal: lots\n").is_err());
+        let e = sh_figure("the thing", "/nonexistent/arbalest-no-such-tool", &["-v"]).unwrap_err();
+        assert!(e.contains("cannot read the thing") && e.contains("cannot run"), "{e}");
+        let e = sh_figure("the thing", "false", &[]).unwrap_err();
+        assert!(e.contains("failed"), "{e}");
+        assert!(sh_figure("the thing", "true", &[]).unwrap_err().contains("printed nothing"));
+        assert_eq!(run_figure("the thing", "true", &[]).unwrap(), "");
+    }
 
     #[test]
     fn dates() {
