@@ -184,6 +184,7 @@ fn cmd_ndd(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
     use arbalest_mac::srs::tunables;
     let (set, rest) = match argv.get(1) {
         Some(&"-set") => (true, &argv[2..]),
+        Some(&"-get") => (false, &argv[2..]),
         _ => (false, &argv[1..]),
     };
     let Some((&dev, rest)) = rest.split_first() else { return ctx.usage_error() };

@@ -82,7 +82,7 @@ fn no_such(out: &mut dyn Write, path: &str, name: &str) -> i32 {
 fn list(t: &Tunables, dev: NddDev, out: &mut dyn Write) {
     for i in tunables::ALL.iter().filter(|i| i.ndd.0 == dev) {
         let (now, default) = (NddShown(i.possible, t.get(i.tun)), NddShown(i.possible, i.default));
-        let _ = writeln!(out, "{:<24} {:>9}  (read and write; default {default}, {}) {}", i.ndd.1, now.to_string(), range(i), i.description);
+        let _ = writeln!(out, "{:<29} {:>9}  (read and write; default {default}, {}) {}", i.ndd.1, now.to_string(), range(i), i.description);
     }
 }
 
