@@ -192,6 +192,9 @@ fn cmd_ndd(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
         // FireEngine's drivers (and the error for any other name).
         return cmd_ip(ctx, argv);
     }
+    if argv.get(1) == Some(&"-get") && rest.len() != 1 {
+        return ctx.usage_error();
+    }
     match (set, rest) {
         (false, []) => {
             for t in tunables::ALL.iter() {
