@@ -42,7 +42,7 @@ pub use config::{InstanceConfig, IpArg, Ipv4Net, ServicesConfig};
 pub use link::Link;
 pub use ping::Pinger;
 pub use smol::IpInstance;
-pub use stack::{StackKind, AddrInfo, EchoReply, IpStack, Neighbour, NetError, PingId, RouteInfo, ServiceStats, TcpId, TcpState, TcpStatus, UdpEndpoint, UdpId};
+pub use stack::{StackKind, AddrInfo, EchoReply, IpStack, Neighbour, NetError, PingId, RouteInfo, ServiceStats, TcpEndpoint, TcpId, TcpState, TcpStatus, UdpEndpoint, UdpId};
 pub use stats::StackStats;
 
 /// IPv4 addresses are `core::net::Ipv4Addr` everywhere in this crate.

@@ -95,6 +95,33 @@ impl UdpEndpoint {
     }
 }
 
+/// A TCP endpoint of an instance (a listener or a connection), for
+/// `netstat -an` (illumos' `mib2_tcpConnEntry_t` as `netstat` prints it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpEndpoint {
+    /// Local address (`0.0.0.0`: any) and port.
+    pub local: core::net::SocketAddrV4,
+    /// The peer; `None` for a listener (`*.*`).
+    pub remote: Option<core::net::SocketAddrV4>,
+    /// The send window, bytes: how much may be sent now as far as the
+    /// stack knows (illumos: the peer's advertised window). 0 for a
+    /// listener. smoltcp does not expose the peer's window, so a smoltcp
+    /// instance reports the room left in the connection's send buffer.
+    pub swind: u32,
+    /// Bytes sent or queued to send and not yet acknowledged.
+    pub send_q: u32,
+    /// The receive window, bytes: the room left in the receive buffer
+    /// (for a listener, the receive buffer a connection will get).
+    pub rwind: u32,
+    /// Bytes received and not yet taken by the application.
+    pub recv_q: u32,
+    /// illumos' state name (`mitcp_state`): `LISTEN`, `SYN_SENT`,
+    /// `SYN_RCVD`, `ESTABLISHED`, `FIN_WAIT_1`, `FIN_WAIT_2`,
+    /// `CLOSE_WAIT`, `LAST_ACK`, `CLOSING`, `TIME_WAIT`, `BOUND`, `IDLE`
+    /// or `CLOSED`.
+    pub state: &'static str,
+}
+
 /// The state of a connection opened with [`IpStack::tcp_connect`]: the
 /// RFC 793 states a client passes through, and two ends in error.
 /// `Closed` is only ever an orderly end (both FINs sent and acknowledged);
@@ -515,6 +542,12 @@ pub trait IpStack: Send + Sync {
     /// Every UDP endpoint of the instance (services' too), for
     /// `netstat -an`. Empty for a stack that does not list them.
     fn udp_endpoints(&self) -> Vec<UdpEndpoint> {
+        Vec::new()
+    }
+
+    /// Every TCP endpoint of the instance (listeners and connections), for
+    /// `netstat -an`. Empty for a stack that does not list them.
+    fn tcp_endpoints(&self) -> Vec<TcpEndpoint> {
         Vec::new()
     }
 

@@ -253,3 +253,54 @@ fn ping_reaches_through_a_gateway() {
     ok(&mut n, "route add -net 10.0.1.0/24 10.0.0.1");
     assert_eq!(ok(&mut n, "ping -i net1 10.0.1.1"), "10.0.1.1 is alive\n");
 }
+
+/// `netstat -an`'s `TCP: IPv4` table, after the UDP one as illumos
+/// prints them: the services' listeners (`*.*` peer, Swind 0, Rwind the
+/// receive buffer a connection gets), an accepted connection, and a user's
+/// client connection through SYN_SENT, with its queues.
+#[test]
+fn netstat_an_tcp_table() {
+    let mut n = Net::new();
+    let inst = n.add_instance("net0", 1, "10.0.0.2/24");
+    n.add_peer(9, "10.0.0.1/24");
+    const HEAD: &str = "\nTCP: IPv4\n   Local Address        Remote Address    Swind Send-Q Rwind Recv-Q    State\n\
+                        -------------------- -------------------- ----- ------ ----- ------ -----------\n";
+    let listeners = "      *.7                  *.*                0      0 65535      0 LISTEN\n\
+                     \x20     *.9                  *.*                0      0 65535      0 LISTEN\n\
+                     \x20     *.19                 *.*                0      0 65535      0 LISTEN\n";
+    let out = ok(&mut n, "netstat -an");
+    let udp_at = out.find("\nUDP: IPv4\n").expect("UDP table");
+    let tcp_at = out.find(HEAD).expect("TCP table");
+    assert!(udp_at < tcp_at, "UDP first, as illumos' netstat.c:\n{out}");
+    assert_eq!(&out[tcp_at..], format!("{HEAD}{listeners}"), "{out}");
+    assert_eq!(ok(&mut n, "netstat -a -f inet"), out);
+
+    // The peer connects to echo; a user connects out to the peer.
+    let h = n.peer().connect(ip("10.0.0.2"), 7);
+    let accepted = n.peer().listen(5001);
+    n.run_ms(50);
+    let c = inst.tcp_connect(ip("10.0.0.1"), 5001).unwrap();
+    let out = ok(&mut n, "netstat -an");
+    let lport = inst.tcp_endpoints().iter().find(|e| e.state == "SYN_SENT").map(|e| e.local.port()).expect("a SYN_SENT endpoint");
+    let pport = n.peer().tcp(h).local_endpoint().unwrap().port;
+    assert!(out.ends_with(&format!(
+        "{HEAD}      *.7                  *.*                0      0 65535      0 LISTEN\n\
+         10.0.0.2.7           10.0.0.1.{pport:<11} 65535      0 65535      0 ESTABLISHED\n\
+         \x20     *.9                  *.*                0      0 65535      0 LISTEN\n\
+         \x20     *.19                 *.*                0      0 65535      0 LISTEN\n\
+         {:<20} 10.0.0.1.5001        65535      0 65535      0 SYN_SENT\n",
+        format!("10.0.0.2.{lport}")
+    )), "{out}");
+    n.run_ms(50);
+    // Queued and not yet sent: Send-Q holds it, Swind is what is left.
+    assert_eq!(inst.tcp_send(c, &[7u8; 3000]).unwrap(), 3000);
+    let e = *inst.tcp_endpoints().iter().find(|e| e.local.port() == lport).unwrap();
+    assert_eq!((e.state, e.send_q, e.swind, e.recv_q, e.rwind), ("ESTABLISHED", 3000, 65535 - 3000, 0, 65535));
+    n.run_ms(50);
+    // The peer's bytes wait unread: Recv-Q holds them, Rwind shrinks.
+    assert_eq!(n.peer().tcp(accepted).send_slice(&[1u8; 1000]).unwrap(), 1000);
+    n.run_ms(50);
+    let out = ok(&mut n, "netstat -an");
+    let row = out.lines().find(|l| l.starts_with(&format!("10.0.0.2.{lport} "))).expect("the client's row");
+    assert_eq!(row, format!("{:<20} 10.0.0.1.5001        65535      0 64535   1000 ESTABLISHED", format!("10.0.0.2.{lport}")), "{out}");
+}

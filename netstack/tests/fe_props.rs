@@ -75,14 +75,23 @@ udp   smallest_anon_port    rw   32768        --           32768        1024-655
 #[test]
 fn show_prop_prints_illumos_columns_for_every_protocol() {
     let mut e = env();
-    assert_eq!(run(&mut e, "ipadm show-prop"), (0, SHOW_ALL.to_string()));
+    // TCP's rows are fe_tcp_tunables.rs' to check; they sit between
+    // icmp's and udp's.
+    let (st, all) = run(&mut e, "ipadm show-prop");
+    assert_eq!(st, 0);
+    let protos: Vec<&str> = all.lines().skip(1).map(|l| l.split_whitespace().next().unwrap()).collect();
+    let first_tcp = protos.iter().position(|p| *p == "tcp").unwrap();
+    assert!(protos[..first_tcp].iter().all(|p| *p == "ipv4" || *p == "icmp"), "{all}");
+    assert!(protos[first_tcp..].iter().skip_while(|p| **p == "tcp").all(|p| *p == "udp"), "{all}");
+    let without_tcp: String = all.lines().filter(|l| !l.starts_with("tcp ")).map(|l| format!("{l}\n")).collect();
+    assert_eq!(without_tcp, SHOW_ALL);
     let (st, out) = run(&mut e, "ipadm show-prop ip");
     assert_eq!(st, 0);
     assert_eq!(out.lines().count(), 5, "header + two private ones + forwarding + ttl:\n{out}");
     assert_eq!(run(&mut e, "ipadm show-prop -p ttl ipv4").1.lines().nth(1), SHOW_ALL.lines().nth(4));
     assert_eq!(run(&mut e, "ipadm show-prop -c -o property,current -p send_buf,recv_buf udp"), (0, "send_buf:57344\nrecv_buf:131072\n".into()));
     // Without a protocol, a name matches in every protocol that has it.
-    assert_eq!(run(&mut e, "ipadm show-prop -c -o proto,current -p max_buf"), (0, "icmp:2097152\nudp:2097152\n".into()));
+    assert_eq!(run(&mut e, "ipadm show-prop -c -o proto,current -p max_buf"), (0, "icmp:2097152\ntcp:1048576\nudp:2097152\n".into()));
 }
 
 #[test]
@@ -163,7 +172,7 @@ fn every_refused_command_line_exits_non_zero_says_why_and_changes_nothing() {
         ("ipadm show-prop -c ipv4", 1, "-c requires -o"),
         ("ipadm show-prop -o nosuch ipv4", 1, "invalid field(s) specified: nosuch"),
         ("ipadm show-prop -c -o all ipv4", 1, "'all' invalid in parsable mode"),
-        ("ipadm show-prop tcp", 1, "invalid protocol 'tcp'"),
+        ("ipadm show-prop sctp", 1, "invalid protocol 'sctp'"),
         ("ipadm show-prop ipv4 udp", 2, "more than one protocol"),
         ("ndd /dev/ip nosuch", 1, "no such variable 'nosuch'"),
         ("ndd /dev/nosuch", 1, "/dev/nosuch: no such driver"),

@@ -184,12 +184,16 @@ fn cmd_ndd(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
     use arbalest_mac::srs::tunables;
     let (set, rest) = match argv.get(1) {
         Some(&"-set") => (true, &argv[2..]),
+        Some(&"-get") => (false, &argv[2..]),
         _ => (false, &argv[1..]),
     };
     let Some((&dev, rest)) = rest.split_first() else { return ctx.usage_error() };
     if dev != "/dev/mac" {
         // FireEngine's drivers (and the error for any other name).
         return cmd_ip(ctx, argv);
+    }
+    if argv.get(1) == Some(&"-get") && rest.len() != 1 {
+        return ctx.usage_error();
     }
     match (set, rest) {
         (false, []) => {

@@ -1,9 +1,9 @@
 //! `ipadm`'s protocol properties, as illumos ipadm(8):
 //!
 //! ```text
-//! ipadm show-prop [[-c] -o <field>,...] [-p <prop>,...] [ip|ipv4|icmp|udp]
-//! ipadm set-prop [-t] -p <prop>=<value> ip|ipv4|icmp|udp
-//! ipadm reset-prop [-t] -p <prop> ip|ipv4|icmp|udp
+//! ipadm show-prop [[-c] -o <field>,...] [-p <prop>,...] [ip|ipv4|icmp|tcp|udp]
+//! ipadm set-prop [-t] -p <prop>=<value> ip|ipv4|icmp|tcp|udp
+//! ipadm reset-prop [-t] -p <prop> ip|ipv4|icmp|tcp|udp
 //! ```
 //!
 //! Columns `PROTO PROPERTY PERM CURRENT PERSISTENT DEFAULT POSSIBLE`. The
@@ -26,11 +26,11 @@ use super::{AdminEnv, EXIT_FAIL, EXIT_USAGE};
 use crate::fireengine::tunables::{self, Proto, Shown, TunInfo, Tunables};
 
 /// The usage lines of the three subcommands.
-pub const SHOW_USAGE: &str = "show-prop\t[[-c] -o <field>,...] [-p <prop>,...] [ip|ipv4|icmp|udp]";
+pub const SHOW_USAGE: &str = "show-prop\t[[-c] -o <field>,...] [-p <prop>,...] [ip|ipv4|icmp|tcp|udp]";
 /// `set-prop` usage.
-pub const SET_USAGE: &str = "set-prop\t[-t] -p <prop>=<value> ip|ipv4|icmp|udp";
+pub const SET_USAGE: &str = "set-prop\t[-t] -p <prop>=<value> ip|ipv4|icmp|tcp|udp";
 /// `reset-prop` usage.
-pub const RESET_USAGE: &str = "reset-prop\t[-t] -p <prop> ip|ipv4|icmp|udp";
+pub const RESET_USAGE: &str = "reset-prop\t[-t] -p <prop> ip|ipv4|icmp|tcp|udp";
 
 static PROP_FIELDS: [Field; 7] = [
     Field { name: "PROTO", width: 6 },
@@ -67,7 +67,7 @@ fn tunables_of(env: &dyn AdminEnv, out: &mut dyn Write) -> Result<alloc::sync::A
 }
 
 fn proto_of(s: &str, out: &mut dyn Write) -> Result<Proto, i32> {
-    Proto::parse(s).ok_or_else(|| fail(out, format_args!("invalid protocol '{s}': expected ip, ipv4, icmp or udp")))
+    Proto::parse(s).ok_or_else(|| fail(out, format_args!("invalid protocol '{s}': expected ip, ipv4, icmp, tcp or udp")))
 }
 
 /// The properties of `proto` (all protocols: `None`), in illumos' order:

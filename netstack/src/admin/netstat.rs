@@ -1,6 +1,8 @@
 //! `netstat`: the routing table (`-r`, as illumos `netstat -rn`), the
 //! per-instance counters (`-s`) and the endpoints (`-a`, illumos'
-//! `UDP: IPv4` table; addresses are always numeric).
+//! `UDP: IPv4` then `TCP: IPv4` tables, in the order illumos' `netstat.c`
+//! prints them — `udp_report` before `tcp_report`; addresses are always
+//! numeric).
 //!
 //! ```text
 //! netstat -r [-n] [-f inet]
@@ -58,12 +60,19 @@ pub fn netstat(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i3
 }
 
 /// `address.port` as illumos prints an endpoint: `*` for INADDR_ANY,
-/// right-aligned in 7 columns as `pr_ap` pads it.
+/// right-aligned in 7 columns as `pr_ap` pads it, and `*` for port 0.
 fn endpoint(a: SocketAddrV4) -> String {
-    if a.ip().is_unspecified() { alloc::format!("{:>7}.{}", "*", a.port()) } else { alloc::format!("{}.{}", a.ip(), a.port()) }
+    let port = if a.port() == 0 { String::from("*") } else { a.port().to_string() };
+    if a.ip().is_unspecified() { alloc::format!("{:>7}.{port}", "*") } else { alloc::format!("{}.{port}", a.ip()) }
 }
 
-/// The `UDP: IPv4` table of every instance's UDP endpoints.
+/// The unbound remote end of a TCP listener, as `pr_ap(0, 0)` prints it.
+fn any_endpoint() -> String {
+    endpoint(SocketAddrV4::new(core::net::Ipv4Addr::UNSPECIFIED, 0))
+}
+
+/// The `UDP: IPv4` table of every instance's UDP endpoints, then the
+/// `TCP: IPv4` table of their TCP endpoints.
 pub fn endpoints(instances: &[Arc<dyn IpStack>], out: &mut dyn Write) {
     let _ = writeln!(out, "\nUDP: IPv4");
     let _ = writeln!(out, "   Local Address        Remote Address      State");
@@ -72,6 +81,36 @@ pub fn endpoints(instances: &[Arc<dyn IpStack>], out: &mut dyn Write) {
         for e in inst.udp_endpoints() {
             let remote = e.remote.map(endpoint).unwrap_or_default();
             let _ = writeln!(out, "{:<20} {:<20} {}", endpoint(e.local), remote, e.state());
+        }
+    }
+    tcp_endpoints(instances, out);
+}
+
+/// The `TCP: IPv4` table (illumos' `tcp_report_item_v4`: `%-20s %-20s %5u
+/// %6d %5u %6d %s`); as in illumos, the header comes with the first row,
+/// so an instance set without TCP endpoints prints nothing.
+pub fn tcp_endpoints(instances: &[Arc<dyn IpStack>], out: &mut dyn Write) {
+    let mut first = true;
+    for inst in instances {
+        for e in inst.tcp_endpoints() {
+            if first {
+                let _ = writeln!(out, "\nTCP: IPv4");
+                let _ = writeln!(out, "   Local Address        Remote Address    Swind Send-Q Rwind Recv-Q    State");
+                let _ = writeln!(out, "-------------------- -------------------- ----- ------ ----- ------ -----------");
+                first = false;
+            }
+            let remote = e.remote.map_or_else(any_endpoint, endpoint);
+            let _ = writeln!(
+                out,
+                "{:<20} {:<20} {:>5} {:>6} {:>5} {:>6} {}",
+                endpoint(e.local),
+                remote,
+                e.swind,
+                e.send_q,
+                e.rwind,
+                e.recv_q,
+                e.state
+            );
         }
     }
 }

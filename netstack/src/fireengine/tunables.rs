@@ -1,20 +1,27 @@
 //! FireEngine's tunables: the protocol properties that `ipadm
 //! show-prop`/`set-prop`/`reset-prop` read and change (illumos'
 //! `ipadm(8)` property table: `ttl` and `forwarding` of `ipv4`,
-//! `send_buf`, `recv_buf`, `max_buf` of `icmp` and `udp`, and UDP's
-//! anonymous port range), and the `ndd` variables of `/dev/ip`,
-//! `/dev/icmp`, `/dev/udp` and `/dev/tcp` — the same values under their
-//! `ndd` names plus the squeue tunables (`ip_squeue_fanout`,
-//! `ip_squeue_wait`, `ip_squeue_bind`, `tcp_squeue_wput`, kept in the
-//! squeue room's [`SqConfig`]).
+//! `send_buf`, `recv_buf`, `max_buf` of `icmp` and `udp`, UDP's
+//! anonymous port range, and TCP's properties, public and private, in
+//! [`tcp`]), and the `ndd` variables of `/dev/ip`, `/dev/icmp`,
+//! `/dev/udp` and `/dev/tcp` — the same values under their `ndd` names
+//! plus the squeue tunables (`ip_squeue_fanout`, `ip_squeue_wait`,
+//! `ip_squeue_bind`, `tcp_squeue_wput`, kept in the squeue room's
+//! [`SqConfig`]).
+//!
+//! A tunable is an integer in a range, `on`/`off`, or one of a few names
+//! ([`Possible::Enum`]: `sack`, `ecn`, `congestion_control`), kept as an
+//! integer (the name's index) and shown and accepted by name.
 //!
 //! One [`Tunables`] belongs to the FireEngine system and is shared by
 //! every FireEngine instance (illumos keeps one per netstack, that is per
 //! zone; our instances are the interfaces of one host). Readers take no
 //! lock; a change is validated against its range *and* the properties it
 //! is tied to (`send_buf`/`recv_buf` ≤ `max_buf`, `smallest_anon_port` ≤
-//! `largest_anon_port`) under one writer lock, and a refused change
-//! changes nothing. Where each value acts:
+//! `largest_anon_port`, and TCP's rules in [`tcp`]) under one writer
+//! lock, and a refused change changes nothing. The TCP code reads all of
+//! TCP's values at once, consistently, with [`Tunables::tcp`]. Where each
+//! value acts:
 //!
 //! * `ttl`: every datagram FireEngine sends (and `ipDefaultTTL`);
 //! * `_icmp_err_interval`, `_icmp_err_burst`: the ICMP error rate
@@ -26,15 +33,20 @@
 //!   largest datagram a socket may send (EMSGSIZE beyond);
 //! * `udp` anonymous ports: the range a bind to port 0 picks from;
 //! * `icmp` `recv_buf`: the echo replies a `ping` requester may hold, in
-//!   bytes; `send_buf`: the largest echo request `ping -s` may send.
+//!   bytes; `send_buf`: the largest echo request `ping -s` may send;
+//! * `tcp`: wherever FireEngine's TCP reads its [`TcpTunables`].
 
 use alloc::sync::Arc;
 use core::fmt;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering, fence};
 
 use arbalest_mac::sync::Mutex;
 
 use super::squeue::SqConfig;
+
+pub mod tcp;
+
+pub use tcp::{TcpCc, TcpEcnMode, TcpOptMode, TcpSackMode, TcpTun, TcpTunables};
 
 /// A protocol as `ipadm` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,19 +55,23 @@ pub enum Proto {
     Ipv4,
     /// `icmp`.
     Icmp,
+    /// `tcp`.
+    Tcp,
     /// `udp`.
     Udp,
 }
 
 impl Proto {
-    /// Every protocol, in the order `ipadm show-prop` lists them.
-    pub const ALL: [Proto; 3] = [Proto::Ipv4, Proto::Icmp, Proto::Udp];
+    /// Every protocol, in the order `ipadm show-prop` lists them
+    /// (illumos' `MOD_PROTO_*` order: IP, raw IP/ICMP, TCP, UDP).
+    pub const ALL: [Proto; 4] = [Proto::Ipv4, Proto::Icmp, Proto::Tcp, Proto::Udp];
 
     /// The name `ipadm` prints in its `PROTO` column.
     pub fn name(self) -> &'static str {
         match self {
             Proto::Ipv4 => "ipv4",
             Proto::Icmp => "icmp",
+            Proto::Tcp => "tcp",
             Proto::Udp => "udp",
         }
     }
@@ -65,6 +81,7 @@ impl Proto {
         match s {
             "ip" | "ipv4" => Some(Proto::Ipv4),
             "icmp" => Some(Proto::Icmp),
+            "tcp" => Some(Proto::Tcp),
             "udp" => Some(Proto::Udp),
             _ => None,
         }
@@ -111,27 +128,85 @@ pub enum Possible {
     Range(u32, u32),
     /// `on` or `off` (ndd: 1 or 0).
     OnOff,
+    /// One of `names`, kept as its index. `ipadm` shows the name; `ndd`
+    /// shows the index if `ndd_numeric` (illumos' `ndd /dev/tcp
+    /// tcp_sack_permitted` says 2), else the name. Both take either.
+    Enum {
+        /// The names, index 0 first.
+        names: &'static [&'static str],
+        /// Whether `ndd` shows the index rather than the name.
+        ndd_numeric: bool,
+    },
+}
+
+impl Possible {
+    /// The smallest and largest value kept.
+    pub fn bounds(self) -> (u32, u32) {
+        match self {
+            Possible::Range(lo, hi) => (lo, hi),
+            Possible::OnOff => (0, 1),
+            Possible::Enum { names, .. } => (0, u32::try_from(names.len()).unwrap_or(1).saturating_sub(1)),
+        }
+    }
+
+    /// Parses a value as a user typed it (`on`/`off` or 1/0; a name or its
+    /// index; a decimal number).
+    pub fn parse(self, value: &str) -> Result<u32, TunError> {
+        match self {
+            Possible::OnOff => match value {
+                "on" | "1" => Ok(1),
+                "off" | "0" => Ok(0),
+                _ => Err(TunError::NotAValue),
+            },
+            Possible::Enum { names, .. } => match names.iter().position(|n| *n == value) {
+                Some(i) => u32::try_from(i).map_err(|_| TunError::NotOneOf(names)),
+                None => match parse_u32(value) {
+                    Some(i) if (i as usize) < names.len() => Ok(i),
+                    _ => Err(TunError::NotOneOf(names)),
+                },
+            },
+            Possible::Range(..) => parse_u32(value).ok_or(TunError::NotAValue),
+        }
+    }
 }
 
 /// Every tunable, one name for each place it is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tun {
+    /// `ipv4` `ttl`.
     Ttl,
+    /// `ipv4` `forwarding`.
     Forwarding,
+    /// `ipv4` `_icmp_err_interval`.
     IcmpErrInterval,
+    /// `ipv4` `_icmp_err_burst`.
     IcmpErrBurst,
+    /// `icmp` `send_buf`.
     IcmpSendBuf,
+    /// `icmp` `recv_buf`.
     IcmpRecvBuf,
+    /// `icmp` `max_buf`.
     IcmpMaxBuf,
+    /// `udp` `send_buf`.
     UdpSendBuf,
+    /// `udp` `recv_buf`.
     UdpRecvBuf,
+    /// `udp` `max_buf`.
     UdpMaxBuf,
+    /// `udp` `smallest_anon_port`.
     UdpSmallestAnon,
+    /// `udp` `largest_anon_port`.
     UdpLargestAnon,
+    /// `ndd` `ip_squeue_fanout`.
     SqFanout,
+    /// `ndd` `ip_squeue_wait`.
     SqWait,
+    /// `ndd` `ip_squeue_bind`.
     SqBind,
+    /// `ndd` `tcp_squeue_wput`.
     TcpSqWput,
+    /// A `tcp` property ([`tcp`]).
+    Tcp(TcpTun),
 }
 
 /// What is known of one tunable: its names, values and default.
@@ -181,8 +256,8 @@ const fn info(
 
 use Possible::{OnOff, Range};
 
-/// Every tunable, in listing order.
-pub const ALL: &[TunInfo] = &[
+/// The tunables of IP, ICMP, UDP and the squeues, in listing order.
+const BASE: [TunInfo; 16] = [
     info(Tun::Forwarding, Some((Proto::Ipv4, "forwarding")), (NddDev::Ip, "ip_forwarding"), OnOff, 0, "forward between interfaces (off: FireEngine instances are hosts)"),
     info(Tun::Ttl, Some((Proto::Ipv4, "ttl")), (NddDev::Ip, "ip_def_ttl"), Range(1, 255), 255, "TTL of datagrams sent"),
     info(Tun::IcmpErrInterval, Some((Proto::Ipv4, "_icmp_err_interval")), (NddDev::Ip, "ip_icmp_err_interval"), Range(0, 99_999), super::icmp::ICMP_ERR_INTERVAL_MS as u32, "ms per ICMP error token (0: no limit)"),
@@ -200,6 +275,22 @@ pub const ALL: &[TunInfo] = &[
     info(Tun::UdpLargestAnon, Some((Proto::Udp, "largest_anon_port")), (NddDev::Udp, "udp_largest_anon_port"), Range(SMALLEST_NONPRIV_PORT, 65_535), 65_535, "last port of the anonymous range"),
     info(Tun::TcpSqWput, None, (NddDev::Tcp, "tcp_squeue_wput"), Range(1, 2), super::squeue::TCP_SQUEUE_WPUT_DEFAULT, "1: a sender runs its own entry only; 2: it drains the squeue too"),
 ];
+
+/// `a` then `b`, at compile time.
+const fn concat<const N: usize>(a: &[TunInfo], b: &[TunInfo]) -> [TunInfo; N] {
+    assert!(a.len() + b.len() == N && !a.is_empty());
+    let mut out = [a[0]; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = if i < a.len() { a[i] } else { b[i - a.len()] };
+        i += 1;
+    }
+    out
+}
+
+/// Every tunable, in listing order: IP, ICMP, UDP and the squeues, then
+/// TCP ([`tcp::TABLE`]).
+pub const ALL: &[TunInfo] = &concat::<{ BASE.len() + tcp::COUNT }>(&BASE, &tcp::TABLE);
 
 /// The entry of `tun` in [`ALL`].
 pub fn info_of(tun: Tun) -> &'static TunInfo {
@@ -221,6 +312,19 @@ pub fn find_ndd(dev: NddDev, name: &str) -> Option<&'static TunInfo> {
 pub enum TunError {
     /// The value is not a number (or not `on`/`off`).
     NotAValue,
+    /// The value is none of these names (nor their index).
+    NotOneOf(&'static [&'static str]),
+    /// The value would put `low` above `high` (TCP's tied values).
+    Order {
+        /// The property that must be the smaller.
+        low: &'static str,
+        /// Its value after the change.
+        low_value: u32,
+        /// The property that must be the larger.
+        high: &'static str,
+        /// Its value after the change.
+        high_value: u32,
+    },
     /// Outside the tunable's range.
     OutOfRange { min: u32, max: u32 },
     /// Above `max_buf` (`send_buf`, `recv_buf`), or below a buffer property
@@ -238,6 +342,13 @@ impl fmt::Display for TunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             TunError::NotAValue => f.write_str("not a valid value"),
+            TunError::NotOneOf(names) => {
+                f.write_str("not one of ")?;
+                write_names(f, names)
+            }
+            TunError::Order { low, low_value, high, high_value } => {
+                write!(f, "would put {low} ({low_value}) above {high} ({high_value})")
+            }
             TunError::OutOfRange { min, max } => write!(f, "out of range {min}-{max}"),
             TunError::AboveMaxBuf { max_buf } => write!(f, "above max_buf ({max_buf})"),
             TunError::BelowBuffer { buf } => write!(f, "below send_buf or recv_buf ({buf})"),
@@ -265,9 +376,18 @@ pub struct Tunables {
     udp_max_buf: AtomicU32,
     /// `smallest << 16 | largest`, so that a reader sees a consistent pair.
     udp_anon: AtomicU32,
+    /// TCP's values, indexed by [`TcpTun`].
+    tcp: [AtomicU32; tcp::COUNT],
+    /// TCP's change count, a sequence lock: odd while a change is being
+    /// stored, so that [`Tunables::tcp`] sees every value of one moment.
+    tcp_seq: AtomicU32,
     /// Serializes changes (checks of tied values, then the store).
     writer: Mutex<()>,
 }
+
+/// Attempts [`Tunables::tcp`] makes at a consistent read before it takes
+/// the last one and puts its tied values in order itself.
+const TCP_READ_TRIES: usize = 64;
 
 impl Default for Tunables {
     fn default() -> Self {
@@ -291,6 +411,8 @@ impl Tunables {
             udp_recv_buf: d(Tun::UdpRecvBuf),
             udp_max_buf: d(Tun::UdpMaxBuf),
             udp_anon: AtomicU32::new(pack(info_of(Tun::UdpSmallestAnon).default, info_of(Tun::UdpLargestAnon).default)),
+            tcp: core::array::from_fn(|i| AtomicU32::new(tcp::TABLE.get(i).map_or(0, |t| t.default))),
+            tcp_seq: AtomicU32::new(0),
             writer: Mutex::new(()),
         }
     }
@@ -332,7 +454,42 @@ impl Tunables {
         self.icmp_recv_buf.load(Ordering::Relaxed) as usize
     }
 
-    /// The current value of `tun` (on/off as 1/0).
+    /// Every TCP value at one moment, typed (a few dozen atomic loads; no
+    /// lock). A change being stored meanwhile makes it read again.
+    pub fn tcp(&self) -> TcpTunables {
+        let mut v = [0u32; tcp::COUNT];
+        for _ in 0..TCP_READ_TRIES {
+            let before = self.tcp_seq.load(Ordering::Acquire);
+            for (slot, a) in v.iter_mut().zip(self.tcp.iter()) {
+                *slot = a.load(Ordering::Relaxed);
+            }
+            fence(Ordering::Acquire);
+            if before & 1 == 0 && self.tcp_seq.load(Ordering::Relaxed) == before {
+                break;
+            }
+            core::hint::spin_loop();
+        }
+        // After TCP_READ_TRIES torn reads (a writer preempted mid-store),
+        // `from_values` puts the tied values back in order.
+        TcpTunables::from_values(&v)
+    }
+
+    /// The current value of TCP tunable `t`.
+    fn tcp_get(&self, t: TcpTun) -> u32 {
+        self.tcp.get(t as usize).map_or(0, |a| a.load(Ordering::Relaxed))
+    }
+
+    /// Stores `v` as TCP tunable `t` inside the sequence lock (the caller
+    /// holds the writer lock).
+    fn tcp_store(&self, t: TcpTun, v: u32) {
+        let Some(a) = self.tcp.get(t as usize) else { return };
+        self.tcp_seq.fetch_add(1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        a.store(v, Ordering::Relaxed);
+        self.tcp_seq.fetch_add(1, Ordering::Release);
+    }
+
+    /// The current value of `tun` (on/off as 1/0, a name as its index).
     pub fn get(&self, tun: Tun) -> u32 {
         let r = |a: &AtomicU32| a.load(Ordering::Relaxed);
         let sq = &self.squeue;
@@ -353,20 +510,15 @@ impl Tunables {
             Tun::SqWait => sq.ip_squeue_wait_ms(),
             Tun::SqBind => sq.ip_squeue_bind(),
             Tun::TcpSqWput => sq.tcp_squeue_wput(),
+            Tun::Tcp(t) => self.tcp_get(t),
         }
     }
 
-    /// Parses `value` for `tun` (`on`/`off` for on/off properties; ndd
-    /// also takes 1/0) and sets it; a refusal changes nothing.
+    /// Parses `value` for `tun` (`on`/`off` or 1/0 for on/off
+    /// properties, a name or its index for named values) and sets it; a
+    /// refusal changes nothing.
     pub fn set_str(&self, tun: Tun, value: &str) -> Result<(), TunError> {
-        let v = match info_of(tun).possible {
-            Possible::OnOff => match value {
-                "on" | "1" => 1,
-                "off" | "0" => 0,
-                _ => return Err(TunError::NotAValue),
-            },
-            Possible::Range(..) => parse_u32(value).ok_or(TunError::NotAValue)?,
-        };
+        let v = info_of(tun).possible.parse(value)?;
         self.set(tun, v)
     }
 
@@ -374,12 +526,12 @@ impl Tunables {
     /// to; a refusal changes nothing.
     pub fn set(&self, tun: Tun, v: u32) -> Result<(), TunError> {
         let info = info_of(tun);
-        let (min, max) = match info.possible {
-            Possible::Range(lo, hi) => (lo, hi),
-            Possible::OnOff => (0, 1),
-        };
+        let (min, max) = info.possible.bounds();
         if v < min || v > max {
-            return Err(TunError::OutOfRange { min, max });
+            return Err(match info.possible {
+                Possible::Enum { names, .. } => TunError::NotOneOf(names),
+                _ => TunError::OutOfRange { min, max },
+            });
         }
         let _w = self.writer.lock();
         let r = |a: &AtomicU32| a.load(Ordering::Relaxed);
@@ -444,6 +596,11 @@ impl Tunables {
             Tun::SqWait => sq.set_ip_squeue_wait_ms(v).map_err(sq_err),
             Tun::SqBind => sq.set_ip_squeue_bind(v).map_err(sq_err),
             Tun::TcpSqWput => sq.set_tcp_squeue_wput(v).map_err(sq_err),
+            Tun::Tcp(t) => {
+                tcp::check(t, v, |o| self.tcp_get(o))?;
+                self.tcp_store(t, v);
+                Ok(())
+            }
         }
     }
 
@@ -453,7 +610,8 @@ impl Tunables {
     }
 }
 
-/// A value as `ipadm` prints it (`on`/`off` for on/off properties).
+/// A value as `ipadm` prints it (`on`/`off` for on/off properties, the
+/// name for named values).
 pub struct Shown(pub Possible, pub u32);
 
 impl fmt::Display for Shown {
@@ -461,6 +619,23 @@ impl fmt::Display for Shown {
         match self.0 {
             Possible::OnOff => f.write_str(if self.1 != 0 { "on" } else { "off" }),
             Possible::Range(..) => write!(f, "{}", self.1),
+            Possible::Enum { names, .. } => match names.get(self.1 as usize) {
+                Some(n) => f.write_str(n),
+                None => write!(f, "{}", self.1),
+            },
+        }
+    }
+}
+
+/// A value as `ndd` prints it: a number, except the name of a named value
+/// that is not `ndd_numeric`.
+pub struct NddShown(pub Possible, pub u32);
+
+impl fmt::Display for NddShown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Possible::Enum { ndd_numeric: false, .. } => Shown(self.0, self.1).fmt(f),
+            _ => write!(f, "{}", self.1),
         }
     }
 }
@@ -470,8 +645,20 @@ impl fmt::Display for Possible {
         match *self {
             Possible::OnOff => f.write_str("on,off"),
             Possible::Range(lo, hi) => write!(f, "{lo}-{hi}"),
+            Possible::Enum { names, .. } => write_names(f, names),
         }
     }
+}
+
+/// `a,b,c`.
+fn write_names(f: &mut fmt::Formatter<'_>, names: &[&str]) -> fmt::Result {
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            f.write_str(",")?;
+        }
+        f.write_str(n)?;
+    }
+    Ok(())
 }
 
 fn pack(smallest: u32, largest: u32) -> u32 {

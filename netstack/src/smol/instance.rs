@@ -47,7 +47,8 @@ use crate::config::{InstanceConfig, IpArg, Ipv4Net, check_host_addr, is_unicast}
 use crate::fireengine::ip::mib::IpMib;
 use crate::link::Link;
 use crate::stack::{
-    AddrInfo, EchoReply, IpStack, NetError, PingId, RouteInfo, ServiceStats, TcpId, TcpStatus, UdpEndpoint, UdpId,
+    AddrInfo, EchoReply, IpStack, NetError, PingId, RouteInfo, ServiceStats, TcpEndpoint, TcpId, TcpStatus, UdpEndpoint,
+    UdpId,
 };
 use crate::stats::{Counters, StackStats, add, bump};
 
@@ -595,6 +596,10 @@ impl IpStack for IpInstance {
 
     fn udp_endpoints(&self) -> Vec<UdpEndpoint> {
         udp_users::endpoints(&self.inner.lock().sockets)
+    }
+
+    fn tcp_endpoints(&self) -> Vec<TcpEndpoint> {
+        super::tcp_endpoints::endpoints(&self.inner.lock().sockets)
     }
 
     fn stats(&self) -> StackStats {

@@ -11,6 +11,7 @@
 //! * [`requester`]: ICMP sockets for echo requests (`ping`).
 //! * [`client`]: TCP connections opened by local users (`ttcp`).
 //! * [`udp_users`]: UDP sockets opened by local users (`udpecho`).
+//! * [`tcp_endpoints`]: the TCP sockets as `netstat -an` lists them.
 //! * [`reass`]: reassembly of received IPv4 fragments.
 //! * [`services`]: TCP echo/discard/chargen and UDP echo.
 
@@ -21,6 +22,7 @@ pub mod reass;
 pub mod requester;
 pub mod rxcheck;
 pub mod services;
+pub mod tcp_endpoints;
 pub mod udp_users;
 
 pub use instance::IpInstance;
