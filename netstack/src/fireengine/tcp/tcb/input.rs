@@ -356,6 +356,7 @@ impl Tcb {
                 data_acked = data_acked.saturating_sub(1);
             }
             self.sndbuf.ack(data_acked);
+            self.acked_out = self.acked_out.saturating_add(data_acked);
             self.snd_una = ack;
             if self.snd_nxt.lt(self.snd_una) {
                 self.snd_nxt = self.snd_una;

@@ -126,6 +126,11 @@ pub struct Tcb {
     pub(super) rcv_wscale: u8,
     pub(super) rcvbuf: VecDeque<u8>,
     pub(super) rcv_limit: u32,
+    /// Bytes handed to the socket layer ([`Tcb::take_received`]) and not
+    /// yet read there ([`Tcb::consumed`]): they still fill the window.
+    pub(super) unread: u32,
+    /// Data bytes acknowledged since [`Tcb::take_acked`] last ran.
+    pub(super) acked_out: usize,
     pub(super) reass: RcvReass,
     /// The peer's FIN has been taken (RCV.NXT is past it).
     pub(super) fin_rcvd: bool,
@@ -224,6 +229,8 @@ impl Tcb {
             rcv_wscale: 0,
             rcvbuf: VecDeque::new(),
             rcv_limit: cfg.rcv_buf.max(1),
+            unread: 0,
+            acked_out: 0,
             reass: RcvReass::new(cfg.reass),
             fin_rcvd: false,
             rcv_up: None,
@@ -473,6 +480,30 @@ impl Tcb {
         }
     }
 
+    /// Hands every received in-order byte to the socket layer (sockfs'
+    /// receive queue, illumos `su_recv`): they count against the window
+    /// until [`consumed`](Self::consumed) says they were read.
+    pub fn take_received(&mut self) -> Vec<u8> {
+        let v: Vec<u8> = self.rcvbuf.drain(..).collect();
+        self.unread = self.unread.saturating_add(v.len() as u32);
+        v
+    }
+
+    /// The socket layer's reader took `n` bytes of what
+    /// [`take_received`](Self::take_received) handed over (illumos
+    /// `tcp_rwnd_update`): the window reopens, and a window update goes
+    /// out if it opened enough.
+    pub fn consumed(&mut self, n: usize, ctx: &mut TcpCtx<'_>) {
+        self.unread = self.unread.saturating_sub(n.min(u32::MAX as usize) as u32);
+        self.after_read(ctx);
+    }
+
+    /// Data bytes the peer acknowledged since the last call (they left
+    /// the send queue: the socket layer's send room grows by as much).
+    pub fn take_acked(&mut self) -> usize {
+        core::mem::take(&mut self.acked_out)
+    }
+
     /// `shutdown(SHUT_WR)`: a FIN follows the queued data.
     pub fn shutdown_write(&mut self, ctx: &mut TcpCtx<'_>) {
         match self.state {
@@ -502,11 +533,12 @@ impl Tcb {
     /// and finishes in the background.
     pub fn close(&mut self, ctx: &mut TcpCtx<'_>) {
         self.orphan = true;
-        if !self.rcvbuf.is_empty() && self.state.synchronized() {
+        if (!self.rcvbuf.is_empty() || self.unread > 0) && self.state.synchronized() {
             self.abort(ctx);
             return;
         }
         self.rcvbuf.clear();
+        self.unread = 0;
         self.shutdown_write(ctx);
         if self.state == State::FinWait2 {
             self.t_close = Some(ctx.now_ms() + self.cfg.fin_wait_2_ms);
@@ -638,7 +670,7 @@ impl Tcb {
 
     /// Room in the receive buffer.
     pub(super) fn rcv_space(&self) -> u32 {
-        self.rcv_limit.saturating_sub(self.rcvbuf.len() as u32)
+        self.rcv_limit.saturating_sub(self.rcvbuf.len() as u32).saturating_sub(self.unread)
     }
 
     /// Whether reading opened the window enough to say so now: the right
