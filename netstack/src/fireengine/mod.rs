@@ -50,6 +50,7 @@ pub mod socket;
 pub mod squeue;
 pub mod tcp;
 pub mod tcp_conn;
+pub mod tcp_pcb;
 pub mod tunables;
 pub mod udp;
 pub mod wire;

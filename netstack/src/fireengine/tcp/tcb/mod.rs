@@ -555,6 +555,14 @@ impl Tcb {
         self.error = Some(NetError::ConnectionReset);
     }
 
+    /// Ends the connection without a word to the peer (a TIME_WAIT conn
+    /// reused by a newer SYN).
+    pub fn abort_quietly(&mut self, ctx: &mut TcpCtx<'_>) {
+        self.sndbuf.clear();
+        self.reass.clear();
+        self.set_state(State::Closed, ctx);
+    }
+
     /// Sets `TCP_NODELAY`.
     pub fn set_nodelay(&mut self, on: bool, ctx: &mut TcpCtx<'_>) {
         self.cfg.nodelay = on;

@@ -22,6 +22,9 @@
 //! The instance thread ([`IpStack::poll_us`]) only runs timers: ARP
 //! retransmits and expiry, reassembly time-outs.
 
+mod tcp;
+mod tcp_svc;
+
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
@@ -35,7 +38,10 @@ use arbalest_mac::{Cksum, Mblk};
 use super::icmp::{self, ErrRateLimiter, ErrorFlags, IcmpErrorKind, IcmpInput};
 use super::ip::frag;
 use super::ip::input::{self as ipin, DstKind};
-use super::ip::mib::{IcmpMib, IpMib, UdpMib, bump, bump_by};
+use super::ip::mib::{IcmpMib, IpMib, TcpMib, UdpMib, bump, bump_by};
+use super::tcp::challenge::ChallengeLimiter;
+use super::tcp_conn::isn::IsnGenerator;
+use super::tcp_pcb::{TcpPcb, TcpSocket};
 use super::ip::reass::{ReassOutcome, Reassembler};
 use super::arp::{AddrState, ArpActions, BROADCAST_MAC, ArpConfig, NeighbourCache, NeighbourState, Resolution};
 use super::route::{NextHop, RouteTable};
@@ -47,7 +53,7 @@ use super::socket::{SockHost, SockType, Socket};
 use super::udp::{self, CachedRoute, UdpConn, UdpHost, UdpPcb, UdpSocket};
 use super::squeue::{SqCtx, SqEntry, SqEnv, SqMode, SquedSet};
 use super::tunables::Tunables;
-use super::wire::ipv4::{IPPROTO_ICMP, IPPROTO_UDP, Ipv4Header};
+use super::wire::ipv4::{IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, Ipv4Header};
 use super::wire::udp::{UdpError, UdpHeader};
 use crate::config::{Ipv4Net, check_host_addr, is_unicast};
 use crate::link::Link;
@@ -77,11 +83,51 @@ pub const REDIRECT_LIFETIME_MS: u64 = 60_000;
 /// Buckets of IP identification counters.
 const IP_ID_BUCKETS: usize = 64;
 
+/// 16 key bytes from the instance's seed.
+fn seed_bytes(seed: u64) -> [u8; 16] {
+    let a = mix(seed ^ 0x243f_6a88_85a3_08d3).to_le_bytes();
+    let b = mix(seed.rotate_left(31) ^ 0x1319_8a2e_0370_7344).to_le_bytes();
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&a);
+    k[8..].copy_from_slice(&b);
+    k
+}
+
 /// A 64-bit mixer (SplitMix64's finalizer).
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// TCP connections of local users (the shell's tools) per instance.
+pub const MAX_USER_TCP: usize = 64;
+
+/// A user connection as [`IpStack::tcp_status`] reports it.
+fn tcp_status_of(s: &TcpSocket) -> TcpStatus {
+    use super::tcp::state::State as S;
+    use crate::stack::TcpState as T;
+    let state = match (s.state(), s.error()) {
+        (_, Some(NetError::ConnectionRefused)) => T::Refused,
+        (_, Some(_)) => T::Reset,
+        (S::SynSent | S::SynRcvd | S::Listen, None) => T::SynSent,
+        (S::Established, None) => T::Established,
+        (S::FinWait1, None) => T::FinWait1,
+        (S::FinWait2, None) => T::FinWait2,
+        (S::Closing, None) => T::Closing,
+        (S::TimeWait, None) => T::TimeWait,
+        (S::CloseWait, None) => T::CloseWait,
+        (S::LastAck, None) => T::LastAck,
+        (S::Closed, None) => T::Closed,
+    };
+    TcpStatus {
+        state,
+        local: s.local(),
+        remote: s.peer().unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+        unacked: s.unacked(),
+        readable: s.readable(),
+        closing_in_background: false,
+    }
 }
 
 /// Echo requesters per instance.
@@ -108,6 +154,8 @@ pub enum FeEntry {
     UdpSend { core: Arc<Core>, conn: ConnRef<UdpPcb>, to: SocketAddrV4, data: Vec<u8> },
     /// An ICMP error about what a connected UDP conn sent.
     UdpError { conn: ConnRef<UdpPcb>, err: NetError },
+    /// A TCP operation ([`tcp::TcpEntry`]).
+    Tcp { core: Arc<Core>, e: tcp::TcpEntry },
 }
 
 impl SqEntry for FeEntry {
@@ -125,6 +173,7 @@ impl SqEntry for FeEntry {
                 debug_assert_eq!(conn.sqp(), ctx.squeue_id(), "a conn's error in another squeue");
                 udp::report_error(&conn, err);
             }
+            FeEntry::Tcp { core, e } => e.process(&core),
         }
     }
 }
@@ -228,6 +277,17 @@ pub struct Core {
     next_udp_id: AtomicU32,
     /// The echo (7) and discard (9) services' sockets.
     services: Mutex<Vec<Arc<Socket>>>,
+    /// The TCP conns (a table of their own, as illumos' TCP fanouts).
+    tcp_classifier: Classifier<TcpPcb>,
+    tcp_mib: TcpMib,
+    tcp_challenge: ChallengeLimiter,
+    tcp_isn: IsnGenerator,
+    /// The TCP services' listeners and their connections.
+    tcp_services: Mutex<Vec<(tcp_svc::SvcKind, TcpSocket, Arc<tcp_svc::SvcCounters>)>>,
+    tcp_service_conns: Mutex<Vec<Arc<tcp_svc::TcpService>>>,
+    /// The shell's TCP connections.
+    user_tcp: Mutex<Vec<(u32, Arc<TcpSocket>)>>,
+    next_tcp_id: AtomicU32,
     discard: EchoCounters,
 }
 
@@ -246,6 +306,7 @@ impl FeInstance {
         if mac[0] & 1 != 0 || mac == [0; 6] || !(MIN_MTU..=MAX_MTU).contains(&mtu) {
             return Err(NetError::BadLink);
         }
+        let sys_classifier = sys.classifier;
         let core = Arc::new_cyclic(|me| Core {
             me: me.clone(),
             classifier: Classifier::new(sys.classifier),
@@ -278,10 +339,21 @@ impl FeInstance {
             next_udp_id: AtomicU32::new(1),
             services: Mutex::new(Vec::new()),
             discard: EchoCounters::default(),
+            tcp_classifier: Classifier::new(sys_classifier),
+            tcp_mib: TcpMib::new(),
+            tcp_challenge: ChallengeLimiter::new(1000),
+            tcp_isn: IsnGenerator::new(seed_bytes(seed)),
+            tcp_services: Mutex::new(Vec::new()),
+            tcp_service_conns: Mutex::new(Vec::new()),
+            user_tcp: Mutex::new(Vec::new()),
+            next_tcp_id: AtomicU32::new(1),
         });
         let inst = FeInstance { core };
         inst.start_echo()?;
         inst.start_discard()?;
+        for k in [tcp_svc::SvcKind::Echo, tcp_svc::SvcKind::Discard, tcp_svc::SvcKind::Chargen] {
+            inst.core.start_tcp_service(k)?;
+        }
         Ok(inst)
     }
 
@@ -360,6 +432,10 @@ impl FeInstance {
     }
 
     /// A user's socket (the shell's tools) by its id.
+    fn user_tcp_sock(&self, id: TcpId) -> Result<Arc<TcpSocket>, NetError> {
+        self.core.user_tcp.lock().iter().find(|(i, _)| *i == id.0).map(|(_, s)| s.clone()).ok_or(NetError::NotConnected)
+    }
+
     fn user_socket(&self, id: UdpId) -> Result<Arc<Socket>, NetError> {
         let v = self.core.user_udp.lock();
         v.iter().find(|(i, _)| *i == id.0).map(|(_, s)| s.clone()).ok_or(NetError::NotFound)
@@ -381,6 +457,7 @@ impl FeInstance {
             ("UDP", c.udp_mib.fields().collect()),
             ("IPv4", c.ip_mib.fields().collect()),
             ("ICMPv4", c.icmp_mib.fields().collect()),
+            ("TCP", c.tcp_mib.fields().collect()),
         ]
     }
 
@@ -729,6 +806,7 @@ impl Core {
             // A NIC verifies the checksum of one frame: a reassembled
             // datagram is checked here, whatever its last fragment said.
             IPPROTO_UDP => self.udp_input(datagram, &hdr, l4, verified && !p.is_fragment, to_bcast, link_bcast),
+            IPPROTO_TCP => self.tcp_input(&hdr, l4, verified && !p.is_fragment, to_bcast),
             _ => {
                 ipin::count_unknown_proto(&self.ip_mib);
                 self.send_icmp_error(IcmpErrorKind::ProtocolUnreachable, datagram, &hdr, to_bcast, link_bcast);
@@ -997,8 +1075,11 @@ impl IpStack for FeInstance {
         let actions = c.neigh.lock().tick(now_ms);
         c.arp_run(actions);
         c.age_redirects(now_ms);
-        // Timers run every 100 ms; the data path needs no poll.
-        Some(100_000)
+        c.reap_tcp_services();
+        // Timers run every 100 ms at the latest (TCP's sooner when due);
+        // the data path needs no poll.
+        let next = c.tcp_timers(now_ms).map_or(100, |d| d.saturating_sub(now_ms).clamp(1, 100));
+        Some(next * 1000)
     }
 
     fn rx_pending(&self) -> bool {
@@ -1139,31 +1220,50 @@ impl IpStack for FeInstance {
         self.core.requesters.lock().retain(|r| r.ident != id.0);
     }
 
-    fn tcp_connect(&self, _dst: Ipv4Addr, _port: u16) -> Result<TcpId, NetError> {
-        // TCP arrives with FireEngine part 2.
-        Err(NetError::NotSupported)
+    fn tcp_connect(&self, dst: Ipv4Addr, port: u16) -> Result<TcpId, NetError> {
+        if self.core.user_tcp.lock().len() >= MAX_USER_TCP {
+            return Err(NetError::TooManyConnections);
+        }
+        let sock = Arc::new(self.core.tcp_open(dst, port)?);
+        let id = self.core.next_tcp_id.fetch_add(1, Ordering::Relaxed);
+        self.core.user_tcp.lock().push((id, sock));
+        Ok(TcpId(id))
     }
 
-    fn tcp_send(&self, _id: TcpId, _data: &[u8]) -> Result<usize, NetError> {
-        Err(NetError::NotConnected)
+    fn tcp_send(&self, id: TcpId, data: &[u8]) -> Result<usize, NetError> {
+        let s = self.user_tcp_sock(id)?;
+        match s.state() {
+            super::tcp::state::State::SynSent | super::tcp::state::State::SynRcvd => Ok(0),
+            _ => s.send(data),
+        }
     }
 
-    fn tcp_recv(&self, _id: TcpId, _buf: &mut [u8]) -> Result<usize, NetError> {
-        Err(NetError::NotConnected)
+    fn tcp_recv(&self, id: TcpId, buf: &mut [u8]) -> Result<usize, NetError> {
+        self.user_tcp_sock(id)?.recv(buf)
     }
 
-    fn tcp_shutdown(&self, _id: TcpId) -> Result<(), NetError> {
-        Err(NetError::NotConnected)
+    fn tcp_shutdown(&self, id: TcpId) -> Result<(), NetError> {
+        self.user_tcp_sock(id)?.shutdown_write()
     }
 
-    fn tcp_status(&self, _id: TcpId) -> Result<TcpStatus, NetError> {
-        Err(NetError::NotConnected)
+    fn tcp_status(&self, id: TcpId) -> Result<TcpStatus, NetError> {
+        Ok(tcp_status_of(&*self.user_tcp_sock(id)?))
     }
 
-    fn tcp_close(&self, _id: TcpId) {}
+    fn tcp_close(&self, id: TcpId) {
+        let s = {
+            let mut v = self.core.user_tcp.lock();
+            v.iter().position(|(i, _)| *i == id.0).map(|at| v.remove(at))
+        };
+        drop(s);
+    }
 
     fn tcp_list(&self) -> Vec<(TcpId, TcpStatus)> {
-        Vec::new()
+        self.core.user_tcp.lock().iter().map(|(i, s)| (TcpId(*i), tcp_status_of(s))).collect()
+    }
+
+    fn tcp_endpoints(&self) -> Vec<crate::stack::TcpEndpoint> {
+        self.core.tcp_endpoint_list()
     }
 
     fn udp_open(&self, port: u16) -> Result<UdpId, NetError> {
@@ -1206,7 +1306,24 @@ impl IpStack for FeInstance {
 
     fn service_stats(&self) -> Vec<ServiceStats> {
         let (e, d) = (&self.core.echo, &self.core.discard);
-        alloc::vec![
+        let active = self.core.tcp_service_conns.lock().iter().filter(|s| !s.done.load(Ordering::Acquire)).count() as u64;
+        let mut v: Vec<ServiceStats> = self
+            .core
+            .tcp_services
+            .lock()
+            .iter()
+            .map(|(k, _, c)| ServiceStats {
+                name: k.name(),
+                proto: Proto::Tcp,
+                port: k.port(),
+                accepted: c.accepted.load(Ordering::Relaxed),
+                refused: 0,
+                active: if *k == tcp_svc::SvcKind::Echo { active } else { 0 },
+                bytes_in: c.bytes_in.load(Ordering::Relaxed),
+                bytes_out: c.bytes_out.load(Ordering::Relaxed),
+            })
+            .collect();
+        v.extend([
             ServiceStats {
                 name: "echo",
                 proto: Proto::Udp,
@@ -1227,7 +1344,8 @@ impl IpStack for FeInstance {
                 bytes_in: d.bytes.load(Ordering::Relaxed),
                 bytes_out: 0,
             },
-        ]
+        ]);
+        v
     }
 
     fn mib(&self) -> Vec<(&'static str, Vec<(&'static str, u64)>)> {

@@ -1,0 +1,413 @@
+//! TCP conns over the classifier: the `tcp_t` of a conn (a listener's
+//! queues or a connection's [`Tcb`]), the socket layer's side of a
+//! connection (sockfs' receive queue and send flow control), and the
+//! handle services and tools hold ([`TcpSocket`]).
+//!
+//! A conn's [`Tcb`] is touched only inside the conn's squeue: every user
+//! call becomes a [`TcpOp`] entered there ([`TcpHost::tcp_enter`]).
+//! What a user thread reads or fills directly is the socket side
+//! ([`SockSide`]): received bytes the TCB handed up (they count against
+//! the window until the reader's [`TcpOp::Consumed`] reaches the TCB, as
+//! illumos' `tcp_rwnd_update`), and the send room (bytes entered and not
+//! yet acknowledged, bounded by `send_buf`, as sockfs' `so_snd_qfull`).
+//!
+//! This room does not know the instance: entering a squeue goes through
+//! the [`TcpHost`] the instance implements.
+
+use alloc::collections::VecDeque;
+use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
+use core::net::SocketAddrV4;
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use arbalest_mac::sync::Mutex;
+
+use super::conn::{Conn, ConnRef};
+use super::sock::Upcall;
+use super::tcp::state::State;
+use super::tcp::tcb::Tcb;
+use super::tcp_conn::listen_q::{EagerId, ListenQueue};
+use super::udp::CachedRoute;
+use crate::stack::NetError;
+
+/// A TCP conn.
+pub type TcpConn = Conn<TcpPcb>;
+
+/// What a TCP conn is.
+pub enum TcpKind {
+    /// A listener: its q0 and q of eager conns.
+    Listener(Mutex<ListenQueue<ConnRef<TcpPcb>>>),
+    /// A connection.
+    Conn(Mutex<Tcb>),
+}
+
+/// A user's call, run inside the conn's squeue.
+pub enum TcpOp {
+    /// Send these segments the TCB built before the conn was published
+    /// (the SYN of an active open, an eager's SYN-ACK).
+    Start(Vec<super::tcp::segment::SegOut>),
+    /// Queue these bytes (already counted in the send room).
+    Send(Vec<u8>),
+    /// The reader took this many bytes.
+    Consumed(usize),
+    /// `shutdown(SHUT_WR)`.
+    ShutWrite,
+    /// `close()`.
+    Close,
+    /// Reset now.
+    Abort,
+}
+
+/// `tcp_t`: what a TCP conn has beyond `conn_t`.
+pub struct TcpPcb {
+    /// Listener or connection.
+    pub kind: TcpKind,
+    /// The route to the peer (touched inside the squeue).
+    pub route: Mutex<Option<CachedRoute>>,
+    /// The socket layer's side.
+    pub sock: SockSide,
+    /// The TCB's next timer deadline (ms; `u64::MAX`: none), readable
+    /// without entering the squeue by the instance's timer scan.
+    pub deadline_ms: AtomicU64,
+    /// An eager's listener and its id there, until accepted.
+    pub listener: Mutex<Option<(Weak<TcpConn>, EagerId)>>,
+}
+
+impl TcpPcb {
+    /// A connection's block around `tcb`.
+    pub fn conn(tcb: Tcb, rcv_limit: usize, snd_limit: usize) -> TcpPcb {
+        let st = tcb.state();
+        let p = TcpPcb {
+            kind: TcpKind::Conn(Mutex::new(tcb)),
+            route: Mutex::new(None),
+            sock: SockSide::new(rcv_limit, snd_limit),
+            deadline_ms: AtomicU64::new(u64::MAX),
+            listener: Mutex::new(None),
+        };
+        p.sock.set_state(st);
+        p
+    }
+
+    /// A listener's block.
+    pub fn listener(q: ListenQueue<ConnRef<TcpPcb>>) -> TcpPcb {
+        let p = TcpPcb {
+            kind: TcpKind::Listener(Mutex::new(q)),
+            route: Mutex::new(None),
+            sock: SockSide::new(0, 0),
+            deadline_ms: AtomicU64::new(u64::MAX),
+            listener: Mutex::new(None),
+        };
+        p.sock.set_state(State::Listen);
+        p
+    }
+
+    /// Whether this is a listener.
+    pub fn is_listener(&self) -> bool {
+        matches!(self.kind, TcpKind::Listener(_))
+    }
+}
+
+/// The socket layer's side of a connection (see the module doc).
+pub struct SockSide {
+    rcv: Mutex<VecDeque<u8>>,
+    rcv_limit: usize,
+    fin: AtomicBool,
+    error: Mutex<Option<NetError>>,
+    snd_pending: AtomicUsize,
+    snd_limit: usize,
+    state: AtomicU8,
+    upcall: Mutex<Option<Upcall>>,
+    /// netstat's Swind, Rwind and Send-Q as of the last squeue visit.
+    pub swind: AtomicU32,
+    /// See `swind`.
+    pub rwind: AtomicU32,
+    /// See `swind`.
+    pub send_q: AtomicU32,
+    /// The user closed (or the conn is an orphan from the start).
+    pub closed_by_user: AtomicBool,
+}
+
+const STATES: [State; 11] = [
+    State::Closed,
+    State::Listen,
+    State::SynSent,
+    State::SynRcvd,
+    State::Established,
+    State::FinWait1,
+    State::FinWait2,
+    State::CloseWait,
+    State::Closing,
+    State::LastAck,
+    State::TimeWait,
+];
+
+impl SockSide {
+    fn new(rcv_limit: usize, snd_limit: usize) -> SockSide {
+        SockSide {
+            rcv: Mutex::new(VecDeque::new()),
+            rcv_limit,
+            fin: AtomicBool::new(false),
+            error: Mutex::new(None),
+            snd_pending: AtomicUsize::new(0),
+            snd_limit,
+            state: AtomicU8::new(0),
+            upcall: Mutex::new(None),
+            swind: AtomicU32::new(0),
+            rwind: AtomicU32::new(0),
+            send_q: AtomicU32::new(0),
+            closed_by_user: AtomicBool::new(false),
+        }
+    }
+
+    /// The TCB's state as last seen.
+    pub fn state(&self) -> State {
+        STATES.get(usize::from(self.state.load(Ordering::Acquire))).copied().unwrap_or(State::Closed)
+    }
+
+    /// Records the TCB's state (inside the squeue).
+    pub fn set_state(&self, s: State) {
+        let i = STATES.iter().position(|x| *x == s).unwrap_or(0);
+        self.state.store(i as u8, Ordering::Release);
+    }
+
+    /// Bytes the TCB handed up (inside the squeue). The TCB's window
+    /// bounds them by `recv_buf`.
+    pub fn deliver(&self, data: Vec<u8>) {
+        if !data.is_empty() {
+            self.rcv.lock().extend(data);
+        }
+    }
+
+    /// The peer's FIN arrived (inside the squeue).
+    pub fn set_fin(&self) {
+        self.fin.store(true, Ordering::Release);
+    }
+
+    /// The connection failed (inside the squeue).
+    pub fn set_error(&self, e: NetError) {
+        *self.error.lock() = Some(e);
+    }
+
+    /// Data bytes the peer acknowledged: the send room grows.
+    pub fn acked(&self, n: usize) {
+        if n > 0 {
+            let _ = self.snd_pending.fetch_update(Ordering::AcqRel, Ordering::Acquire, |p| Some(p.saturating_sub(n)));
+        }
+    }
+
+    /// Calls the upcall, if any (never with a TCB lock held).
+    pub fn wake(&self) {
+        let f = self.upcall.lock().clone();
+        if let Some(f) = f {
+            f();
+        }
+    }
+
+    /// Bytes waiting to be read.
+    pub fn readable(&self) -> usize {
+        self.rcv.lock().len()
+    }
+
+    /// The send room left.
+    pub fn send_room(&self) -> usize {
+        self.snd_limit.saturating_sub(self.snd_pending.load(Ordering::Acquire))
+    }
+
+    /// Bytes handed to TCP and not yet acknowledged.
+    pub fn send_pending(&self) -> usize {
+        self.snd_pending.load(Ordering::Acquire)
+    }
+
+    /// The receive buffer's size.
+    pub fn rcv_limit(&self) -> usize {
+        self.rcv_limit
+    }
+}
+
+/// What a TCP handle needs from its instance.
+pub trait TcpHost: Send + Sync {
+    /// Runs `op` for `conn` inside its squeue.
+    fn tcp_enter(&self, conn: &ConnRef<TcpPcb>, op: TcpOp) -> Result<(), NetError>;
+    /// `accept()` on the listener `conn`: the oldest completed connection.
+    fn tcp_accept(&self, conn: &ConnRef<TcpPcb>) -> Option<ConnRef<TcpPcb>>;
+    /// The listener `conn` is closed: its eagers are reset, it leaves the
+    /// classifier.
+    fn tcp_unlisten(&self, conn: &ConnRef<TcpPcb>);
+}
+
+/// A TCP socket handle: a connection or a listener. Dropping it closes
+/// the socket (a connection finishes in the background).
+pub struct TcpSocket {
+    conn: ConnRef<TcpPcb>,
+    host: Weak<dyn TcpHost>,
+    closed: AtomicBool,
+}
+
+impl TcpSocket {
+    /// A handle on `conn`.
+    pub fn new(conn: ConnRef<TcpPcb>, host: Weak<dyn TcpHost>) -> TcpSocket {
+        TcpSocket { conn, host, closed: AtomicBool::new(false) }
+    }
+
+    /// The conn.
+    pub fn conn(&self) -> &ConnRef<TcpPcb> {
+        &self.conn
+    }
+
+    fn side(&self) -> &SockSide {
+        &self.conn.proto.sock
+    }
+
+    fn enter(&self, op: TcpOp) -> Result<(), NetError> {
+        let host = self.host.upgrade().ok_or(NetError::NotConnected)?;
+        host.tcp_enter(&self.conn, op)
+    }
+
+    /// The local address.
+    pub fn local(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.conn.laddr(), self.conn.lport())
+    }
+
+    /// The peer (none for a listener).
+    pub fn peer(&self) -> Option<SocketAddrV4> {
+        self.conn.is_connected().then(|| SocketAddrV4::new(self.conn.faddr(), self.conn.fport()))
+    }
+
+    /// The state as last seen.
+    pub fn state(&self) -> State {
+        self.side().state()
+    }
+
+    /// The connection's error, if it failed.
+    pub fn error(&self) -> Option<NetError> {
+        *self.side().error.lock()
+    }
+
+    /// Hands as much of `data` to TCP as the send room allows; returns
+    /// how much (0: full, wait for a writable upcall).
+    pub fn send(&self, data: &[u8]) -> Result<usize, NetError> {
+        if let Some(e) = self.error() {
+            return Err(e);
+        }
+        let st = self.state();
+        if !st.can_send() {
+            return Err(if st == State::Closed { NetError::NotConnected } else { NetError::ShutDown });
+        }
+        let side = self.side();
+        let room = side.send_room();
+        let n = data.len().min(room);
+        if n == 0 {
+            return Ok(0);
+        }
+        side.snd_pending.fetch_add(n, Ordering::AcqRel);
+        if let Err(e) = self.enter(TcpOp::Send(data[..n].to_vec())) {
+            side.acked(n);
+            return Err(e);
+        }
+        Ok(n)
+    }
+
+    /// Moves received bytes into `buf`; 0 when none are waiting (then
+    /// [`peer_closed`](Self::peer_closed) says whether the stream ended).
+    pub fn recv(&self, buf: &mut [u8]) -> Result<usize, NetError> {
+        let n = {
+            let mut q = self.side().rcv.lock();
+            let n = buf.len().min(q.len());
+            for (d, b) in buf.iter_mut().zip(q.drain(..n)) {
+                *d = b;
+            }
+            n
+        };
+        if n == 0 {
+            if let Some(e) = self.error() {
+                return Err(e);
+            }
+            return Ok(0);
+        }
+        let _ = self.enter(TcpOp::Consumed(n));
+        Ok(n)
+    }
+
+    /// Up to `max` received bytes as a vector.
+    pub fn recv_vec(&self, max: usize) -> Result<Vec<u8>, NetError> {
+        let v: Vec<u8> = {
+            let mut q = self.side().rcv.lock();
+            let n = max.min(q.len());
+            q.drain(..n).collect()
+        };
+        if v.is_empty() {
+            if let Some(e) = self.error() {
+                return Err(e);
+            }
+            return Ok(v);
+        }
+        let _ = self.enter(TcpOp::Consumed(v.len()));
+        Ok(v)
+    }
+
+    /// Whether the peer finished sending and everything was read.
+    pub fn peer_closed(&self) -> bool {
+        self.side().fin.load(Ordering::Acquire) && self.side().readable() == 0
+    }
+
+    /// Bytes waiting to be read.
+    pub fn readable(&self) -> usize {
+        self.side().readable()
+    }
+
+    /// Send room left.
+    pub fn send_room(&self) -> usize {
+        self.side().send_room()
+    }
+
+    /// Bytes sent and not yet acknowledged (or not yet sent).
+    pub fn unacked(&self) -> usize {
+        self.side().send_pending()
+    }
+
+    /// `shutdown(SHUT_WR)`.
+    pub fn shutdown_write(&self) -> Result<(), NetError> {
+        self.enter(TcpOp::ShutWrite)
+    }
+
+    /// Resets the connection.
+    pub fn abort(&self) {
+        self.closed.store(true, Ordering::Release);
+        let _ = self.enter(TcpOp::Abort);
+    }
+
+    /// Sets the upcall (inside the conn's squeue: short, non-blocking)
+    /// called when the socket may have become readable or writable, a
+    /// listener has a connection to accept, or the connection ended.
+    pub fn set_upcall(&self, f: Option<Upcall>) {
+        *self.side().upcall.lock() = f;
+    }
+
+    /// `accept()` on a listener: the oldest completed connection.
+    pub fn accept(&self) -> Result<Option<TcpSocket>, NetError> {
+        if !self.conn.proto.is_listener() {
+            return Err(NetError::InvalidArgument);
+        }
+        let host = self.host.upgrade().ok_or(NetError::NotConnected)?;
+        Ok(host.tcp_accept(&self.conn).map(|c| TcpSocket::new(c, self.host.clone())))
+    }
+}
+
+impl Drop for TcpSocket {
+    fn drop(&mut self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.side().closed_by_user.store(true, Ordering::Release);
+        *self.side().upcall.lock() = None;
+        let Some(host) = self.host.upgrade() else { return };
+        if self.conn.proto.is_listener() {
+            host.tcp_unlisten(&self.conn);
+        } else {
+            let _ = host.tcp_enter(&self.conn, TcpOp::Close);
+        }
+    }
+}
+
+/// Shared handle (services keep one per connection).
+pub type TcpSocketRef = Arc<TcpSocket>;
