@@ -866,3 +866,84 @@ fn a_socket_may_send_to_its_subnets_broadcast() {
     h.run_until(20, |_| false);
     assert_eq!(get(&b, "udpInDatagrams"), 1, "b's discard heard the subnet broadcast");
 }
+
+/// Streams `total` bytes through the TCP echo service at `dst` from
+/// `from`'s user connection and checks every byte comes back, then
+/// closes; returns the connection's final state.
+fn tcp_echo_through(h: &mut Hub, from: Arc<dyn IpStack>, dst: &str, total: usize) -> arbalest_netstack::TcpState {
+    use arbalest_netstack::TcpState;
+    let id = from.tcp_connect(ip(dst), 7).unwrap();
+    assert!(
+        h.run_until(3000, |_| from.tcp_status(id).unwrap().state == TcpState::Established),
+        "no handshake: {:?}",
+        from.tcp_status(id)
+    );
+    let data: Vec<u8> = (0..total).map(|i| (i * 31 + i / 977) as u8).collect();
+    let (mut sent, mut got) = (0usize, Vec::with_capacity(total));
+    let mut buf = vec![0u8; 65536];
+    let mut shut = false;
+    let ok = h.run_until(60_000, |_| {
+        if sent < total {
+            sent += from.tcp_send(id, &data[sent..]).unwrap();
+        } else if !shut {
+            from.tcp_shutdown(id).unwrap();
+            shut = true;
+        }
+        loop {
+            let n = from.tcp_recv(id, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        got.len() == total && from.tcp_status(id).unwrap().state.peer_finished()
+    });
+    assert!(ok, "echo stalled at {} of {total} bytes (sent {sent}): {:?}", got.len(), from.tcp_status(id));
+    assert!(got == data, "echoed bytes differ");
+    let st = from.tcp_status(id).unwrap().state;
+    from.tcp_close(id);
+    st
+}
+
+#[test]
+fn fireengine_tcp_echo_with_fireengine_and_smoltcp_clients() {
+    let mut h = Hub::new(2);
+    let a = h.fe(1, "10.0.0.1/24");
+    let b = h.fe(2, "10.0.0.2/24");
+    let s = h.smol(3, "10.0.0.3/24");
+    // TIME_WAIT at its smallest (1 s), to see conns go in a short test.
+    use arbalest_netstack::fireengine::tunables::{TcpTun, Tun};
+    h.sys.tunables.set(Tun::Tcp(TcpTun::TimeWaitInterval), 1000).unwrap();
+    // FireEngine to FireEngine: 1 MiB through the echo service.
+    let st = tcp_echo_through(&mut h, a.clone(), "10.0.0.2", 1 << 20);
+    assert!(st.peer_finished(), "{st:?}");
+    // smoltcp client to FireEngine's echo, and FireEngine to smoltcp's.
+    tcp_echo_through(&mut h, s.clone(), "10.0.0.2", 256 << 10);
+    tcp_echo_through(&mut h, a.clone(), "10.0.0.3", 256 << 10);
+    let mib = b.mib().into_iter().find(|(s, _)| *s == "TCP").unwrap().1;
+    let get = |n: &str| mib.iter().find(|(k, _)| *k == n).unwrap().1;
+    assert_eq!(get("tcpPassiveOpens"), 2, "{mib:?}");
+    assert!(get("tcpInInorderBytes") >= (1 << 20) + (256 << 10));
+    assert_eq!(get("tcpRetransSegs"), 0, "a lossless link needs no retransmission: {mib:?}");
+    // After TIME_WAIT, no conn is left on the client; the server's
+    // connections are gone.
+    h.run_until(3000, |_| a.tcp_endpoints().iter().all(|e| e.remote.is_none()));
+    let left: Vec<_> = b.tcp_endpoints().into_iter().filter(|e| e.remote.is_some()).collect();
+    assert!(left.is_empty(), "{left:?}");
+    let left: Vec<_> = a.tcp_endpoints().into_iter().filter(|e| e.remote.is_some()).collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(a.mib().into_iter().find(|(s, _)| *s == "TCP").unwrap().1.iter().find(|(k, _)| *k == "tcpCurrEstab").unwrap().1, 0);
+}
+
+#[test]
+fn a_fireengine_connect_to_a_closed_port_is_refused() {
+    use arbalest_netstack::TcpState;
+    let mut h = Hub::new(2);
+    let a = h.fe(1, "10.0.0.1/24");
+    let b = h.fe(2, "10.0.0.2/24");
+    let id = a.tcp_connect(ip("10.0.0.2"), 4444).unwrap();
+    assert!(h.run_until(2000, |_| a.tcp_status(id).unwrap().state == TcpState::Refused), "{:?}", a.tcp_status(id));
+    let mib = b.mib().into_iter().find(|(s, _)| *s == "TCP").unwrap().1;
+    assert_eq!(mib.iter().find(|(k, _)| *k == "tcpInClosed").unwrap().1, 1);
+    a.tcp_close(id);
+}
