@@ -244,12 +244,12 @@ fn udp_binds_through_the_classifier_conflicts_anon_ports_and_close() {
     let eps = a.udp_endpoints();
     assert_eq!(eps.len(), 54, "{eps:?}");
     let conns: u64 = h.sys.squeues.snapshot_all().iter().map(|s| s.conns).sum();
-    assert_eq!(conns, 54, "each conn counted on its squeue");
+    assert_eq!(conns, 54 + 3, "each conn counted on its squeue (and the three TCP listeners)");
     drop(anon);
     drop(s);
     assert_eq!(a.udp_endpoints().len(), 3);
     let conns: u64 = h.sys.squeues.snapshot_all().iter().map(|s| s.conns).sum();
-    assert_eq!(conns, 3, "closing unbinds from the squeue");
+    assert_eq!(conns, 3 + 3, "closing unbinds from the squeue (the TCP listeners stay)");
     // The port is free again.
     let again = a.udp_open(5000).unwrap();
     drop(again);
@@ -289,7 +289,11 @@ fn a_connected_udp_socket_only_hears_its_peer_and_netstat_lists_it() {
     let mut out = String::new();
     arbalest_netstack::admin::netstat::endpoints(&insts, &mut out);
     let want = "\nUDP: IPv4\n   Local Address        Remote Address      State\n-------------------- -------------------- ----------\n      *.7                                 Idle\n      *.9                                 Idle\n10.0.0.1.6000        10.0.0.2.6001        Connected\n";
-    assert_eq!(out, want);
+    assert!(out.starts_with(want), "{out}");
+    // Then the TCP table: the three services' listeners.
+    let tcp = &out[want.len()..];
+    assert!(tcp.starts_with("\nTCP: IPv4\n"), "{out}");
+    assert_eq!(tcp.lines().filter(|l| l.ends_with("LISTEN")).count(), 3, "{out}");
 }
 
 #[test]
@@ -388,7 +392,7 @@ fn an_instance_that_goes_away_unbinds_every_conn_from_its_squeue() {
     let conns = |h: &Hub| h.sys.squeues.snapshot_all().iter().map(|s| s.conns).sum::<u64>();
     let a = h.fe(1, "10.0.0.1/24");
     let held = a.udp_open(5555).unwrap();
-    assert_eq!(conns(&h), 3, "echo, discard and a user's socket");
+    assert_eq!(conns(&h), 6, "UDP echo and discard, a user's socket, the TCP echo, discard and chargen listeners");
     h.ports.clear();
     drop(a);
     assert_eq!(conns(&h), 0, "the instance's conns left their squeues with it");
@@ -396,7 +400,7 @@ fn an_instance_that_goes_away_unbinds_every_conn_from_its_squeue() {
     assert_eq!(conns(&h), 0, "a socket that outlived its instance unbinds nothing twice");
     // A new instance binds the services again.
     let _b = h.fe(2, "10.0.0.2/24");
-    assert_eq!(conns(&h), 2);
+    assert_eq!(conns(&h), 5);
 }
 
 /// An IPv4 fragment from `src` (MAC `smac`) to `dst` (MAC `dmac`).

@@ -487,6 +487,15 @@ impl Drop for Core {
                 sq.unbind_conn();
             }
         }
+        let mut left = Vec::new();
+        self.tcp_classifier.walk(&mut |c| left.push(c.clone()));
+        for c in left {
+            if self.tcp_classifier.remove(&c)
+                && let Some(sq) = self.sys.squeues.for_cpu(c.sqp())
+            {
+                sq.unbind_conn();
+            }
+        }
     }
 }
 
