@@ -562,8 +562,14 @@ impl Core {
     /// The route to `dst` for `conn`: its cached one while the routing
     /// generation holds, else a lookup it then caches.
     fn conn_route(&self, conn: &UdpConn, dst: Ipv4Addr) -> Option<CachedRoute> {
+        self.cached_route(&conn.proto.route, dst)
+    }
+
+    /// The route to `dst` kept in `cache` (a conn's) while the routing
+    /// generation holds, else a lookup it then keeps.
+    fn cached_route(&self, cache: &Mutex<Option<CachedRoute>>, dst: Ipv4Addr) -> Option<CachedRoute> {
         let generation = self.route_gen.load(Ordering::Acquire);
-        let mut cache = conn.proto.route.lock();
+        let mut cache = cache.lock();
         if let Some(c) = *cache
             && c.dst == dst
             && c.generation == generation

@@ -181,20 +181,7 @@ impl Core {
     /// The conn's route to its peer (cached while the routing generation
     /// holds).
     fn tcp_route(&self, conn: &TcpConn) -> Option<CachedRoute> {
-        let dst = conn.faddr();
-        let generation = self.route_gen.load(Ordering::Acquire);
-        let mut cache = conn.proto.route.lock();
-        if let Some(c) = *cache
-            && c.dst == dst
-            && c.generation == generation
-        {
-            bump(&self.route_cache_hits);
-            return Some(c);
-        }
-        let r = self.routes.read().resolve(dst)?;
-        let c = CachedRoute { dst, next_hop: r.next_hop, src: r.src, generation: r.generation };
-        *cache = Some(c);
-        Some(c)
+        self.cached_route(&conn.proto.route, conn.faddr())
     }
 
     /// Runs `f` on the conn's TCB, then everything that follows a TCB
