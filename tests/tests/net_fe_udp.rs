@@ -168,7 +168,7 @@ fn fireengine_ping_udp_echo_fragments_refused_arp_and_duplicate_address() {
     let st = vm.run("netstat -s");
     let accepted = st.lines().find_map(|l| {
         let w: Vec<&str> = l.split_whitespace().collect();
-        (w.len() >= 4 && w[1] == "9" && w[2] == "discard").then(|| w[3].parse::<u64>().ok()).flatten()
+        (w.len() >= 4 && w[0] == "udp" && w[1] == "9" && w[2] == "discard").then(|| w[3].parse::<u64>().ok()).flatten()
     });
     vm.check(accepted.is_some_and(|n| n >= 100), format!("discard took the 100 datagrams: {accepted:?}\n{st}"));
 

@@ -281,6 +281,8 @@ pub struct Core {
     tcp_classifier: Classifier<TcpPcb>,
     tcp_mib: TcpMib,
     tcp_challenge: ChallengeLimiter,
+    /// RSTs for segments that find no conn (`_rst_sent_rate` a second).
+    tcp_rst_limit: ChallengeLimiter,
     tcp_isn: IsnGenerator,
     /// The TCP services' listeners and their connections.
     tcp_services: Mutex<Vec<(tcp_svc::SvcKind, TcpSocket, Arc<tcp_svc::SvcCounters>)>>,
@@ -342,6 +344,7 @@ impl FeInstance {
             tcp_classifier: Classifier::new(sys_classifier),
             tcp_mib: TcpMib::new(),
             tcp_challenge: ChallengeLimiter::new(1000),
+            tcp_rst_limit: ChallengeLimiter::new(40),
             tcp_isn: IsnGenerator::new(seed_bytes(seed)),
             tcp_services: Mutex::new(Vec::new()),
             tcp_service_conns: Mutex::new(Vec::new()),
@@ -1091,6 +1094,7 @@ impl IpStack for FeInstance {
         c.arp_run(actions);
         c.age_redirects(now_ms);
         c.reap_tcp_services();
+        c.tcp_challenge.set_limit(u64::from(c.sys.tunables.tcp().challenge_ack_limit));
         // Timers run every 100 ms at the latest (TCP's sooner when due);
         // the data path needs no poll.
         let next = c.tcp_timers(now_ms).map_or(100, |d| d.saturating_sub(now_ms).clamp(1, 100));

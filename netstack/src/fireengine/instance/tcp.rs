@@ -147,6 +147,12 @@ impl Core {
         bump(&self.tcp_mib.in_closed);
         let seg = SegIn::from_header(&th, data);
         if let Some(rst) = reset_for(&seg) {
+            // illumos `tcp_rst_sent_rate`: at most so many a second.
+            let t = self.sys.tunables.tcp();
+            self.tcp_rst_limit.set_limit(if t.rst_sent_rate_enabled { u64::from(t.rst_sent_rate) } else { u64::MAX });
+            if !self.tcp_rst_limit.allow(self.now_ms()) {
+                return;
+            }
             bump(&self.tcp_mib.out_segs);
             bump(&self.tcp_mib.out_rsts);
             bump(&self.tcp_mib.out_control);
