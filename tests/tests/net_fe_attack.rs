@@ -731,8 +731,14 @@ fn send_mix(r: &mut Rig, mix: &[Vec<u8>], count: u64, stats_before: &str) -> (u6
     let rx0 = r.get(stats_before, "rxPackets");
     let (mut sent, mut i, mut refused) = (0u64, 0usize, 0u64);
     let mut taken = 0;
-    for round in 0..10 {
-        let target = sent + (count - taken);
+    // Rounds until the guest has taken `count` (each at least a fifth of
+    // `count`, so a guest that takes only a small share of a fast sender's
+    // frames still gets there), for at most 4 minutes.
+    for round in 0..200 {
+        if round > 0 && start.elapsed() > Duration::from_secs(240) {
+            break;
+        }
+        let target = sent + (count - taken).max(count / 5);
         while sent < target {
             match r.sock.send(&mix[i % mix.len()]) {
                 Ok(()) => {
