@@ -16,7 +16,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use arbalest_tests::net::{tcp_echo_verify, NetVm, ECHO_PORT, GUEST_IP};
+use arbalest_tests::net::{tcp_echo_verify, CmdOutput, NetVm, ECHO_PORT, GUEST_IP};
 use arbalest_tests::Config;
 
 fn boot() -> NetVm {
@@ -64,21 +64,27 @@ fn fireengine_tcp_echo_options_refused_and_counters() {
          print('options',i[5],'snd_wscale',i[6]&15,'rcv_wscale',i[6]>>4,flush=True)\n\
          time.sleep(6)\n"
     );
-    let (tx, rx) = std::sync::mpsc::channel::<CmdOutputLite>();
+    let (tx, rx) = std::sync::mpsc::channel::<CmdOutput>();
     let ns_name = vm.ns().name().to_string();
     let holder = std::thread::spawn(move || {
         let o = std::process::Command::new("ip")
             .args(["netns", "exec", &ns_name, "/usr/bin/python3", "-c", &script])
             .output()
             .expect("python3");
-        let _ = tx.send(CmdOutputLite { stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() });
+        let _ = tx.send(CmdOutput {
+            command: "python3 (TCP_INFO of a held connection)".into(),
+            code: o.status.code(),
+            timed_out: false,
+            stdout: String::from_utf8_lossy(&o.stdout).into(),
+            stderr: String::from_utf8_lossy(&o.stderr).into(),
+        });
     });
     std::thread::sleep(Duration::from_secs(3));
     let an = vm.run("netstat -an");
     holder.join().unwrap();
     let info = rx.recv().unwrap();
     let opts: Vec<u64> = info.stdout.split_whitespace().filter_map(|w| w.parse().ok()).collect();
-    assert_eq!(opts.len(), 3, "TCP_INFO: {} {}", info.stdout, info.stderr);
+    assert_eq!(opts.len(), 3, "TCP_INFO: {}", info.describe());
     assert_eq!(opts[0] & 7, 7, "Linux did not negotiate timestamps, SACK and window scaling with the guest: {}", info.stdout);
     assert!(opts[1] > 0, "the guest offered no window scale: {}", info.stdout);
     assert!(an.contains("TCP: IPv4"), "{an}");
@@ -103,10 +109,4 @@ fn fireengine_tcp_echo_options_refused_and_counters() {
     let an = vm.run("netstat -an");
     let stale: Vec<&str> = an.lines().filter(|l| l.contains(&format!("{GUEST_IP}.7 ")) && !l.contains("TIME_WAIT")).collect();
     assert!(stale.is_empty(), "conns left:\n{an}");
-}
-
-/// What the holder thread saw.
-struct CmdOutputLite {
-    stdout: String,
-    stderr: String,
 }

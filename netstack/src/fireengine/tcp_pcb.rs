@@ -15,7 +15,7 @@
 //! the [`TcpHost`] the instance implements.
 
 use alloc::collections::VecDeque;
-use alloc::sync::{Arc, Weak};
+use alloc::sync::Weak;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -123,8 +123,6 @@ pub struct SockSide {
     pub rwind: AtomicU32,
     /// See `swind`.
     pub send_q: AtomicU32,
-    /// The user closed (or the conn is an orphan from the start).
-    pub closed_by_user: AtomicBool,
 }
 
 const STATES: [State; 11] = [
@@ -155,7 +153,6 @@ impl SockSide {
             swind: AtomicU32::new(0),
             rwind: AtomicU32::new(0),
             send_q: AtomicU32::new(0),
-            closed_by_user: AtomicBool::new(false),
         }
     }
 
@@ -398,7 +395,6 @@ impl Drop for TcpSocket {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.side().closed_by_user.store(true, Ordering::Release);
         *self.side().upcall.lock() = None;
         let Some(host) = self.host.upgrade() else { return };
         if self.conn.proto.is_listener() {
@@ -408,6 +404,3 @@ impl Drop for TcpSocket {
         }
     }
 }
-
-/// Shared handle (services keep one per connection).
-pub type TcpSocketRef = Arc<TcpSocket>;

@@ -481,28 +481,31 @@ impl FeInstance {
 /// longer reach this instance to do it.
 impl Drop for Core {
     fn drop(&mut self) {
-        let mut left = Vec::new();
-        self.classifier.walk(&mut |c| left.push(c.clone()));
-        for c in left {
-            if self.classifier.remove(&c)
-                && let Some(sq) = self.sys.squeues.for_cpu(c.sqp())
-            {
-                sq.unbind_conn();
-            }
-        }
-        let mut left = Vec::new();
-        self.tcp_classifier.walk(&mut |c| left.push(c.clone()));
-        for c in left {
-            if self.tcp_classifier.remove(&c)
-                && let Some(sq) = self.sys.squeues.for_cpu(c.sqp())
-            {
-                sq.unbind_conn();
-            }
-        }
+        self.unhash_all(&self.classifier);
+        self.unhash_all(&self.tcp_classifier);
     }
 }
 
 impl Core {
+    /// Takes `conn` out of `cl` and, if it was there, off its squeue's
+    /// count; true if it was there.
+    fn unhash<P: Send + Sync>(&self, cl: &Classifier<P>, conn: &ConnRef<P>) -> bool {
+        let was = cl.remove(conn);
+        if was && let Some(sq) = self.sys.squeues.for_cpu(conn.sqp()) {
+            sq.unbind_conn();
+        }
+        was
+    }
+
+    /// [`unhash`](Self::unhash) of every conn of `cl`.
+    fn unhash_all<P: Send + Sync>(&self, cl: &Classifier<P>) {
+        let mut left = Vec::new();
+        cl.walk(&mut |c| left.push(c.clone()));
+        for c in left {
+            self.unhash(cl, &c);
+        }
+    }
+
     fn now_ms(&self) -> u64 {
         self.sys.env.now_ns() / 1_000_000
     }
@@ -1094,7 +1097,10 @@ impl IpStack for FeInstance {
         c.arp_run(actions);
         c.age_redirects(now_ms);
         c.reap_tcp_services();
-        c.tcp_challenge.set_limit(u64::from(c.sys.tunables.tcp().challenge_ack_limit));
+        let t = c.sys.tunables.tcp();
+        c.tcp_challenge.set_limit(u64::from(t.challenge_ack_limit));
+        // illumos `tcp_rst_sent_rate`: RSTs for no conn, so many a second.
+        c.tcp_rst_limit.set_limit(if t.rst_sent_rate_enabled { u64::from(t.rst_sent_rate) } else { u64::MAX });
         // Timers run every 100 ms at the latest (TCP's sooner when due);
         // the data path needs no poll.
         let next = c.tcp_timers(now_ms).map_or(100, |d| d.saturating_sub(now_ms).clamp(1, 100));

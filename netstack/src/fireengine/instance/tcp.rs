@@ -28,7 +28,7 @@ use crate::fireengine::tcp_pcb::{TcpConn, TcpHost, TcpKind, TcpOp, TcpPcb, TcpSo
 use crate::fireengine::tunables::{TcpCc, TcpTunables};
 use crate::fireengine::udp::CachedRoute;
 use crate::fireengine::wire::ipv4::Ipv4Header;
-use crate::fireengine::wire::tcp::{TcpError, TcpFlags, TcpHeader};
+use crate::fireengine::wire::tcp::{TcpFlags, TcpHeader};
 use crate::stack::{NetError, TcpEndpoint};
 
 /// The TCP squeue entries.
@@ -102,6 +102,19 @@ impl Core {
         self.sys.env.now_ns() / 1000
     }
 
+    /// A context for a TCB call at `now_us`, collecting into `out`.
+    fn tcp_ctx<'a>(&'a self, now_us: u64, out: &'a mut Vec<SegOut>) -> TcpCtx<'a> {
+        TcpCtx { now_us, out, mib: &self.tcp_mib, challenge: &self.tcp_challenge }
+    }
+
+    /// The ISN (RFC 6528) and the timestamp clock offset of a new
+    /// connection `key` (ours first) at `now_us`.
+    fn tcp_isn_for(&self, key: &FourTuple, now_us: u64) -> (SeqNum, u32) {
+        let iss = SeqNum(self.tcp_isn.isn(key, now_us));
+        let ts_offset = self.tcp_isn.offset(&FourTuple::new(key.remote, key.remote_port, key.local, key.local_port));
+        (iss, ts_offset)
+    }
+
     fn tcp_enter_entry(&self, sqp: u32, e: TcpEntry, mode: Option<SqMode>) -> Result<(), NetError> {
         let Some(core) = self.me.upgrade() else { return Err(NetError::NotConnected) };
         self.enter(sqp, FeEntry::Tcp { core, e }, mode)
@@ -112,7 +125,7 @@ impl Core {
         bump(&self.tcp_mib.in_segs);
         let (th, data) = match TcpHeader::parse(l4, hdr.src, hdr.dst, !verified) {
             Ok(v) => v,
-            Err(TcpError::BadChecksum) | Err(_) => {
+            Err(_) => {
                 bump(&self.tcp_mib.in_errs);
                 return;
             }
@@ -147,9 +160,8 @@ impl Core {
         bump(&self.tcp_mib.in_closed);
         let seg = SegIn::from_header(&th, data);
         if let Some(rst) = reset_for(&seg) {
-            // illumos `tcp_rst_sent_rate`: at most so many a second.
-            let t = self.sys.tunables.tcp();
-            self.tcp_rst_limit.set_limit(if t.rst_sent_rate_enabled { u64::from(t.rst_sent_rate) } else { u64::MAX });
+            // At most `_rst_sent_rate` a second (the limit follows the
+            // tunable from `poll_us`).
             if !self.tcp_rst_limit.allow(self.now_ms()) {
                 return;
             }
@@ -198,7 +210,7 @@ impl Core {
         let (events, received, acked, state, err, fin, deadline, stats);
         {
             let mut t = m.lock();
-            let mut ctx = TcpCtx { now_us: self.tcp_now_us(), out: &mut out, mib: &self.tcp_mib, challenge: &self.tcp_challenge };
+            let mut ctx = self.tcp_ctx(self.tcp_now_us(), &mut out);
             f(&mut t, &mut ctx);
             events = t.take_events();
             received = t.take_received();
@@ -254,11 +266,7 @@ impl Core {
     /// A closed conn leaves the classifier (and its listener, if an
     /// eager).
     fn tcp_remove(&self, conn: &ConnRef<TcpPcb>) {
-        if self.tcp_classifier.remove(conn)
-            && let Some(sq) = self.sys.squeues.for_cpu(conn.sqp())
-        {
-            sq.unbind_conn();
-        }
+        self.unhash(&self.tcp_classifier, conn);
         let l = conn.proto.listener.lock().take();
         if let Some((lw, id)) = l
             && let Some(listener) = lw.upgrade()
@@ -334,18 +342,16 @@ impl Core {
         let t = self.sys.tunables.tcp();
         let cfg = tcb_config(&t, self.mtu);
         let now_us = self.tcp_now_us();
-        let iss = SeqNum(self.tcp_isn.isn(&key, now_us));
-        let ts_offset = self.tcp_isn.offset(&FourTuple::new(key.remote, key.remote_port, key.local, key.local_port));
+        let (iss, ts_offset) = self.tcp_isn_for(&key, now_us);
         let seg = SegIn::from_header(hdr, &[]);
         let mut out = Vec::new();
         let tcb = {
-            let mut ctx = TcpCtx { now_us, out: &mut out, mib: &self.tcp_mib, challenge: &self.tcp_challenge };
+            let mut ctx = self.tcp_ctx(now_us, &mut out);
             Tcb::accept(cfg, iss, ts_offset, &seg, &mut ctx)
         };
         let sq = self.sys.squeues.pick_for_new_conn(self.sys.env.cpu());
         let tuple = ConnTuple::connected(IPPROTO_TCP, dst, hdr.dst_port, src, hdr.src_port);
         let eager = Conn::new(tuple, sq.id(), TcpPcb::conn(tcb, cfg.rcv_buf as usize, cfg.snd_buf as usize));
-        eager.proto.sock.closed_by_user.store(false, Ordering::Relaxed);
         let id = match q.lock().add_eager(key, eager.clone()) {
             Ok(id) => id,
             Err(_) => return,
@@ -423,11 +429,10 @@ impl Core {
         }
         let key = FourTuple::new(IpAddr::V4(r.src), lport, IpAddr::V4(dst), port);
         let now_us = self.tcp_now_us();
-        let iss = SeqNum(self.tcp_isn.isn(&key, now_us));
-        let ts_offset = self.tcp_isn.offset(&FourTuple::new(key.remote, key.remote_port, key.local, key.local_port));
+        let (iss, ts_offset) = self.tcp_isn_for(&key, now_us);
         let mut out = Vec::new();
         let tcb = {
-            let mut ctx = TcpCtx { now_us, out: &mut out, mib: &self.tcp_mib, challenge: &self.tcp_challenge };
+            let mut ctx = self.tcp_ctx(now_us, &mut out);
             Tcb::connect(cfg, iss, ts_offset, &mut ctx)
         };
         let sq = self.sys.squeues.pick_for_new_conn(self.sys.env.cpu());
@@ -495,11 +500,7 @@ impl TcpHost for Core {
 
     fn tcp_unlisten(&self, conn: &ConnRef<TcpPcb>) {
         let TcpKind::Listener(q) = &conn.proto.kind else { return };
-        if self.tcp_classifier.remove(conn)
-            && let Some(sq) = self.sys.squeues.for_cpu(conn.sqp())
-        {
-            sq.unbind_conn();
-        }
+        self.unhash(&self.tcp_classifier, conn);
         let eagers = q.lock().close();
         for a in eagers {
             let sqp = a.eager.sqp();
