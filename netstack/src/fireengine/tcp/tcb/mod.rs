@@ -662,6 +662,23 @@ impl Tcb {
         (self.snd_nxt, self.snd_una)
     }
 
+    /// SND.MAX (the highest sequence number sent, plus one).
+    pub fn snd_max(&self) -> SeqNum {
+        self.snd_max
+    }
+
+    /// The window scales in use: (the peer's, for SEG.WND; ours, for the
+    /// windows we advertise). Both 0 without window scaling.
+    pub fn window_scales(&self) -> (u8, u8) {
+        if self.ws_ok { (self.snd_wscale, self.rcv_wscale) } else { (0, 0) }
+    }
+
+    /// The right edge of the window we last advertised (RCV.NXT +
+    /// RCV.WND when sent).
+    pub fn rcv_adv(&self) -> SeqNum {
+        self.rcv_adv
+    }
+
     /// Whether urgent data is pending in the receive queue, and how many
     /// urgent pointers arrived in all.
     pub fn urgent(&self) -> (bool, u64) {
