@@ -436,6 +436,8 @@ impl Net {
     /// Runs `us` of fake time.
     pub fn run_for(&mut self, us: u64) {
         let limit = self.now_us + us;
+        self.pump(A);
+        self.pump(B);
         while self.step(limit) {}
         self.now_us = self.now_us.max(limit);
     }
@@ -517,4 +519,27 @@ pub fn check_invariants(t: &Tcb) {
 /// Bytes `0, 1, 2, ...` mixed with a seed.
 pub fn pattern(n: usize, seed: u8) -> Vec<u8> {
     (0..n).map(|i| ((i * 7 + (i >> 8) * 13) as u8) ^ seed).collect()
+}
+
+impl Net {
+    /// Prints the log (for debugging a failing test).
+    pub fn dump(&self, since: usize) {
+        for r in &self.log[since..] {
+            let s = &r.seg;
+            eprintln!(
+                "{:>10} {} {:?} seq={} ack={} wnd={} len={} up={} rx={} drop={} sack={:?}",
+                r.t_us,
+                if r.from == A { "A>" } else { "<B" },
+                s.flags,
+                s.seq,
+                s.ack,
+                s.wnd,
+                s.data.len(),
+                s.urgent,
+                s.rexmit,
+                r.dropped,
+                s.opts.sack_blocks.as_slice()
+            );
+        }
+    }
 }

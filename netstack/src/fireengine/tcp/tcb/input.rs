@@ -150,7 +150,8 @@ impl Tcb {
 
         if self.state == State::SynRcvd {
             if seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_max) {
-                self.set_state(State::Established, ctx);
+                // A shutdown in SYN_RCVD queued the FIN: FIN_WAIT_1.
+                self.set_state(if self.fin_queued { State::FinWait1 } else { State::Established }, ctx);
                 self.events.established = true;
                 // The window of this ACK is taken as the first scaled one.
                 self.snd_wl1 = seg.seq - 1;
@@ -241,6 +242,7 @@ impl Tcb {
         self.last_rcv_ms = now;
         if ack_ok {
             self.snd_una = seg.ack;
+            self.syn_acked = true;
             if self.snd_nxt.lt(self.snd_una) {
                 self.snd_nxt = self.snd_una;
             }
@@ -348,8 +350,9 @@ impl Tcb {
             let flight_before = (self.snd_max - self.snd_una).max(0) as u32;
             let acked = (ack - self.snd_una) as usize;
             let mut data_acked = acked;
-            if self.snd_una == self.iss {
-                data_acked -= 1;
+            if !self.syn_acked {
+                data_acked = data_acked.saturating_sub(1);
+                self.syn_acked = true;
             }
             let fin_acked = self.fin_seq().is_some_and(|f| ack.gt(f));
             if fin_acked {
@@ -520,8 +523,11 @@ impl Tcb {
             let r = self.reass.insert(seg.seq.0, seg.data, fin, self.rcv_nxt.0, wnd);
             count_insert(&r, ctx);
             self.ack_now = true;
-            let space = self.rcv_space() as usize;
-            if let Some(io) = self.reass.take_in_order_max(self.rcv_nxt.0, space) {
+            // Everything held lies inside the window we advertised (the
+            // queue trimmed it at the right edge): take it all, even past
+            // what the buffer has room for now, or bytes at RCV.NXT would
+            // wait for the next segment to be taken.
+            if let Some(io) = self.reass.take_in_order_max(self.rcv_nxt.0, usize::MAX) {
                 in_order = io.data.len();
                 self.rcvbuf.extend(io.data);
                 self.rcv_nxt = SeqNum(io.rcv_nxt);

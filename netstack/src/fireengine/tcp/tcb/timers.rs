@@ -161,6 +161,9 @@ impl Tcb {
         self.emit(seq, TcpFlags::empty(), Vec::new(), false, ctx);
         let base = self.rto.rto_ms().max(1000);
         let iv = base.saturating_mul(1u64 << self.keep_probes.min(6)).min(self.cfg.keepalive_abort_ms.max(base));
-        self.t_keep = Some(now + iv);
+        // The last check falls when the abort interval ends, not at the
+        // next backed-off probe after it.
+        let give_up = self.last_rcv_ms.saturating_add(self.cfg.keepalive_ms).saturating_add(self.cfg.keepalive_abort_ms);
+        self.t_keep = Some(now.saturating_add(iv).min(give_up.max(now + 1)));
     }
 }
