@@ -323,7 +323,12 @@ impl Net {
         }
         while self.app[i].out_off < self.app[i].out.len() {
             let off = self.app[i].out_off;
-            let chunk: Vec<u8> = self.app[i].out[off..].to_vec();
+            let room = self.t(i).send_space();
+            if room == 0 {
+                break;
+            }
+            let end = self.app[i].out.len().min(off + room);
+            let chunk: Vec<u8> = self.app[i].out[off..end].to_vec();
             match self.call(i, |t, ctx| t.send(&chunk, ctx)) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => self.app[i].out_off += n,

@@ -331,8 +331,12 @@ impl Tcb {
             if w > 0 && self.t_persist.is_some() {
                 self.t_persist = None;
                 self.persist_shift = 0;
-                if self.snd_nxt != self.snd_una {
-                    self.t_rexmit = Some(ctx.now_ms() + self.rto.rto_ms());
+                // What the probes sent past SEG.ACK was not taken (the
+                // window was closed): send it again with what follows,
+                // at once, rather than after a loss is detected.
+                if ack.ge(self.snd_una) {
+                    self.snd_nxt = ack;
+                    self.t_rexmit = (ack != self.snd_max).then(|| ctx.now_ms() + self.rto.rto_ms());
                 }
             }
         }

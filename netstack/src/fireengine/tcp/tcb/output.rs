@@ -252,7 +252,7 @@ impl Tcb {
     /// Sends one segment of up to `len` bytes from `seq` (a
     /// retransmission if `seq` is below SND.MAX), with the FIN if it
     /// reaches it. Returns the sequence space used.
-    fn send_segment(&mut self, seq: SeqNum, len: usize, ctx: &mut TcpCtx<'_>) -> usize {
+    pub(super) fn send_segment(&mut self, seq: SeqNum, len: usize, ctx: &mut TcpCtx<'_>) -> usize {
         let off = (seq - self.snd_una).max(0) as usize;
         let data = self.sndbuf.copy(off, len);
         let n = data.len();
@@ -330,8 +330,16 @@ impl Tcb {
                 break;
             }
         }
-        // Zero window with data waiting and nothing in flight: probe.
-        if self.snd_wnd == 0 && self.unsent() > 0 && self.t_persist.is_none() && self.snd_nxt == self.snd_max {
+        // Data waiting that the window does not let go (zero, or too
+        // small for SWS avoidance with nothing in flight to bring an ACK):
+        // the persist timer probes, or overrides SWS avoidance (RFC 9293
+        // 3.8.6.2.1), or the conn would wait for a window update that may
+        // have been lost.
+        if self.unsent() > 0
+            && self.t_persist.is_none()
+            && self.snd_nxt == self.snd_max
+            && (self.snd_wnd == 0 || self.snd_una == self.snd_max)
+        {
             self.t_rexmit = None;
             self.arm_persist(ctx);
         }
