@@ -214,6 +214,13 @@ fn zero_window(socket_layer: bool) {
     assert_eq!(n.state(A), State::Established);
     assert_eq!(n.t(A).error(), None);
     assert!(n.mib(B, "tcpInWinProbe") >= probes);
+    // The answers to probes are no duplicate ACKs.
+    assert_eq!(n.mib(A, "tcpOutFastRetrans"), 0);
+    assert_eq!(n.mib(A, "tcpInDupAck"), 0);
+    // Probe intervals double (400 ms RTO base), to 60 s at most.
+    let times: Vec<u64> = n.log.iter().filter(|r| r.from == A && r.seg.data.len() == 1).map(|r| r.t_us / 1000).collect();
+    let gaps: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.windows(2).all(|w| w[1] == (w[0] * 2).min(60_000)), "{gaps:?}");
     // Probes are one byte (or none) at SND.UNA.
     for r in n.log.iter().filter(|r| r.from == A && r.t_us > 3_000_000) {
         assert!(r.seg.data.len() <= 1, "{:?}", r.seg);

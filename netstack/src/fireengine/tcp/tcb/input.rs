@@ -420,8 +420,11 @@ impl Tcb {
             }
         } else if ack == self.snd_una {
             // RFC 5681's duplicate ACK (or, with SACK, one that SACKs
-            // something new).
+            // something new). The answers to zero-window probes are not
+            // (nothing was lost: the window is closed), as in BSD.
             let dup = self.snd_una != self.snd_max
+                && self.t_persist.is_none()
+                && self.snd_wnd > 0
                 && seg.data.is_empty()
                 && !seg.has(TcpFlags::FIN)
                 && (u32::from(seg.wnd) << self.snd_wscale == old_wnd || newly_sacked > 0);
