@@ -38,6 +38,10 @@ fn transfer(n: &mut Net, na: usize, nb: usize, max_us: u64) -> u64 {
         assert_eq!(n.mib(i, "tcpCurrEstab"), 0);
         assert_eq!(n.t(i).error(), None, "side {i}");
         assert!(n.t(i).next_deadline().is_none());
+        // Every segment sent is counted once: new or retransmitted.
+        assert_eq!(n.sent[i] - n.instance_rsts[i], m(n, i, "tcpOutSegs") + m(n, i, "tcpRetransSegs"), "side {i}");
+        assert!(m(n, i, "tcpOutDataBytes") >= if i == A { na } else { nb } as u64);
+        assert_eq!(m(n, i, "tcpActiveOpens") + m(n, i, "tcpPassiveOpens"), 1);
     }
     took
 }
@@ -374,4 +378,61 @@ fn flags_of_bulk_segments() {
     assert!(!fins[0].seg.data.is_empty());
     assert!(fins[0].seg.has(TcpFlags::PSH));
     assert_eq!(n.mib(A, "tcpOutDataSegs"), 300_000u64.div_ceil(1448));
+}
+
+// ---------------------------------------------------------------- Cc alone
+
+use arbalest_netstack::fireengine::tcp::cc::{initial_window, Cc};
+
+#[test]
+fn cc_windows_grow_and_shrink() {
+    for algo in [CcAlgo::NewReno, CcAlgo::Cubic] {
+        let mss = 1448;
+        let mut c = Cc::new(algo, mss, 1 << 20);
+        assert_eq!(c.cwnd(), initial_window(mss));
+        assert_eq!(c.cwnd(), 4380);
+        // Slow start: at most 2 MSS per ACK.
+        c.on_ack(10 * mss, 0, Some(20_000), true);
+        assert_eq!(c.cwnd(), 4380 + 2 * mss);
+        // Not cwnd-limited: no growth.
+        c.on_ack(mss, 0, Some(20_000), false);
+        assert_eq!(c.cwnd(), 4380 + 2 * mss);
+        for k in 0..200u64 {
+            c.on_ack(2 * mss, k * 1000, Some(20_000), true);
+        }
+        let before = c.cwnd();
+        assert!(before > 100 * mss);
+        let w = c.on_loss(before, 300_000);
+        let beta = if algo == CcAlgo::NewReno { 0.5 } else { 0.7 };
+        let want = (f64::from(before) * beta) as u32;
+        assert!(w.abs_diff(want) <= 1, "{algo:?}: {before} → {w}, want {want}");
+        assert_eq!(c.ssthresh(), w);
+        // A flight larger than cwnd does not raise the cut.
+        let mut c2 = c;
+        c2.on_loss(u32::MAX, 400_000);
+        assert!(c2.ssthresh() <= c.cwnd());
+        c.on_recovery_end(w / 2);
+        assert_eq!(c.cwnd(), w / 2 + mss);
+        // Congestion avoidance: slower than slow start, but growing.
+        let ca0 = c.cwnd();
+        for k in 0..2000u64 {
+            c.on_ack(mss, 400_000 + k * 2000, Some(20_000), true);
+        }
+        assert!(c.cwnd() > ca0 && c.cwnd() < ca0 + 2000 * mss, "{algo:?} {ca0} → {}", c.cwnd());
+        // RTO: one MSS, ssthresh cut only on the first of a series.
+        let cw = c.cwnd();
+        c.on_rto(cw, true, 9_000_000);
+        assert_eq!(c.cwnd(), mss);
+        let ss = c.ssthresh();
+        assert!(ss < cw);
+        c.on_rto(mss, false, 10_000_000);
+        assert_eq!(c.ssthresh(), ss);
+        // Never past cwnd_max, never below 1 MSS.
+        for k in 0..100_000u64 {
+            c.on_ack(u32::MAX, 10_000_000 + k * 10_000, Some(1), true);
+        }
+        assert!(c.cwnd() <= 1 << 20);
+        c.on_loss(0, 0);
+        assert!(c.cwnd() >= mss && c.ssthresh() >= 2 * mss);
+    }
 }

@@ -112,6 +112,8 @@ pub struct Net {
     pub adv_edge: [Option<SeqNum>; 2],
     pub check_edges: bool,
     pub steps: u64,
+    /// RSTs the "instance" sent for segments to no conn (not the TCB's).
+    pub instance_rsts: [u64; 2],
 }
 
 pub fn cfg() -> TcbConfig {
@@ -146,6 +148,7 @@ impl Net {
             adv_edge: [None, None],
             check_edges: true,
             steps: 0,
+            instance_rsts: [0, 0],
         }
     }
 
@@ -296,6 +299,7 @@ impl Net {
             }
             if self.rst_closed {
                 if let Some(r) = reset_for(seg) {
+                    self.instance_rsts[to] += 1;
                     self.transmit(to, vec![r]);
                 }
             }
