@@ -158,8 +158,17 @@ impl Cc {
         }
     }
 
+    /// The window in use when a loss is found: the flight, but never more
+    /// than cwnd (in SACK recovery, and after it, SND.MAX − SND.UNA also
+    /// counts SACKed bytes that are not in the network; a reduction must
+    /// never raise ssthresh above the window that was used).
+    fn in_use(&self, flight: u32) -> u32 {
+        flight.min(self.w.cwnd.max(self.w.mss))
+    }
+
     /// A loss found by duplicate ACKs or SACK: the new cwnd (= ssthresh).
     pub fn on_loss(&mut self, flight: u32, now_us: u64) -> u32 {
+        let flight = self.in_use(flight);
         self.w.save();
         match &mut self.algo {
             Algo::NewReno(_) => newreno::reduce(&mut self.w, flight),
@@ -179,6 +188,7 @@ impl Cc {
     /// The retransmission timer expired: cwnd = 1 MSS (the loss window);
     /// the first RTO of a series also lowers ssthresh.
     pub fn on_rto(&mut self, flight: u32, first: bool, now_us: u64) {
+        let flight = self.in_use(flight);
         if first {
             self.w.save();
             match &mut self.algo {

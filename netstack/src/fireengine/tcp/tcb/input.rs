@@ -150,7 +150,8 @@ impl Tcb {
 
         if self.state == State::SynRcvd {
             if seg.ack.gt(self.snd_una) && seg.ack.le(self.snd_max) {
-                self.set_state(State::Established, ctx);
+                // A shutdown in SYN_RCVD queued the FIN: FIN_WAIT_1.
+                self.set_state(if self.fin_queued { State::FinWait1 } else { State::Established }, ctx);
                 self.events.established = true;
                 // The window of this ACK is taken as the first scaled one.
                 self.snd_wl1 = seg.seq - 1;
@@ -241,6 +242,7 @@ impl Tcb {
         self.last_rcv_ms = now;
         if ack_ok {
             self.snd_una = seg.ack;
+            self.syn_acked = true;
             if self.snd_nxt.lt(self.snd_una) {
                 self.snd_nxt = self.snd_una;
             }
@@ -329,8 +331,12 @@ impl Tcb {
             if w > 0 && self.t_persist.is_some() {
                 self.t_persist = None;
                 self.persist_shift = 0;
-                if self.snd_nxt != self.snd_una {
-                    self.t_rexmit = Some(ctx.now_ms() + self.rto.rto_ms());
+                // What the probes sent past SEG.ACK was not taken (the
+                // window was closed): send it again with what follows,
+                // at once, rather than after a loss is detected.
+                if ack.ge(self.snd_una) {
+                    self.snd_nxt = ack;
+                    self.t_rexmit = (ack != self.snd_max).then(|| ctx.now_ms() + self.rto.rto_ms());
                 }
             }
         }
@@ -348,8 +354,9 @@ impl Tcb {
             let flight_before = (self.snd_max - self.snd_una).max(0) as u32;
             let acked = (ack - self.snd_una) as usize;
             let mut data_acked = acked;
-            if self.snd_una == self.iss {
-                data_acked -= 1;
+            if !self.syn_acked {
+                data_acked = data_acked.saturating_sub(1);
+                self.syn_acked = true;
             }
             let fin_acked = self.fin_seq().is_some_and(|f| ack.gt(f));
             if fin_acked {
@@ -413,8 +420,11 @@ impl Tcb {
             }
         } else if ack == self.snd_una {
             // RFC 5681's duplicate ACK (or, with SACK, one that SACKs
-            // something new).
+            // something new). The answers to zero-window probes are not
+            // (nothing was lost: the window is closed), as in BSD.
             let dup = self.snd_una != self.snd_max
+                && self.t_persist.is_none()
+                && self.snd_wnd > 0
                 && seg.data.is_empty()
                 && !seg.has(TcpFlags::FIN)
                 && (u32::from(seg.wnd) << self.snd_wscale == old_wnd || newly_sacked > 0);
@@ -520,8 +530,11 @@ impl Tcb {
             let r = self.reass.insert(seg.seq.0, seg.data, fin, self.rcv_nxt.0, wnd);
             count_insert(&r, ctx);
             self.ack_now = true;
-            let space = self.rcv_space() as usize;
-            if let Some(io) = self.reass.take_in_order_max(self.rcv_nxt.0, space) {
+            // Everything held lies inside the window we advertised (the
+            // queue trimmed it at the right edge): take it all, even past
+            // what the buffer has room for now, or bytes at RCV.NXT would
+            // wait for the next segment to be taken.
+            if let Some(io) = self.reass.take_in_order_max(self.rcv_nxt.0, usize::MAX) {
                 in_order = io.data.len();
                 self.rcvbuf.extend(io.data);
                 self.rcv_nxt = SeqNum(io.rcv_nxt);

@@ -112,6 +112,9 @@ pub struct Tcb {
     pub(super) sndbuf: super::sndbuf::SndBuf,
     /// The user shut down writing: a FIN follows the queued bytes.
     pub(super) fin_queued: bool,
+    /// Our SYN has been acknowledged (SND.UNA is past ISS). Kept apart
+    /// from `SND.UNA == ISS`, which holds again after 2^32 bytes.
+    pub(super) syn_acked: bool,
     /// Data bytes per segment (the peer's MSS, our link's, less the
     /// timestamps option).
     pub(super) snd_mss: u32,
@@ -221,6 +224,7 @@ impl Tcb {
             snd_wscale: 0,
             sndbuf: super::sndbuf::SndBuf::new(cfg.snd_buf as usize),
             fin_queued: false,
+            syn_acked: false,
             snd_mss: mss,
             snd_up: None,
             irs: SeqNum(0),
@@ -316,6 +320,7 @@ impl Tcb {
         t.rcv_nxt = c.irs + 1;
         t.rcv_adv = t.rcv_nxt;
         t.snd_una = c.iss + 1;
+        t.syn_acked = true;
         t.snd_nxt = t.snd_una;
         t.snd_max = t.snd_una;
         if let (Some(s), true) = (c.snd_wscale, cfg.wscale) {
@@ -513,7 +518,12 @@ impl Tcb {
                 }
                 self.set_state(State::Closed, ctx);
             }
-            State::SynRcvd | State::Established => {
+            State::SynRcvd => {
+                // RFC 9293 3.10.4: queued until ESTABLISHED, when the
+                // FIN follows the data (our SYN is not acknowledged yet).
+                self.fin_queued = true;
+            }
+            State::Established => {
                 self.fin_queued = true;
                 self.set_state(State::FinWait1, ctx);
                 self.output(ctx);
@@ -668,6 +678,23 @@ impl Tcb {
     /// SND.NXT and SND.UNA.
     pub fn snd_seq(&self) -> (SeqNum, SeqNum) {
         (self.snd_nxt, self.snd_una)
+    }
+
+    /// SND.MAX (the highest sequence number sent, plus one).
+    pub fn snd_max(&self) -> SeqNum {
+        self.snd_max
+    }
+
+    /// The window scales in use: (the peer's, for SEG.WND; ours, for the
+    /// windows we advertise). Both 0 without window scaling.
+    pub fn window_scales(&self) -> (u8, u8) {
+        if self.ws_ok { (self.snd_wscale, self.rcv_wscale) } else { (0, 0) }
+    }
+
+    /// The right edge of the window we last advertised (RCV.NXT +
+    /// RCV.WND when sent).
+    pub fn rcv_adv(&self) -> SeqNum {
+        self.rcv_adv
     }
 
     /// Whether urgent data is pending in the receive queue, and how many

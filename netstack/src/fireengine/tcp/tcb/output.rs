@@ -31,9 +31,10 @@ impl Tcb {
         (self.snd_nxt - self.snd_una).max(0) as u32
     }
 
-    /// The FIN's sequence number once queued.
+    /// The FIN's sequence number once queued (after the SYN, while that
+    /// is unacknowledged, and the queued bytes).
     pub(super) fn fin_seq(&self) -> Option<SeqNum> {
-        self.fin_queued.then(|| self.snd_una + self.sndbuf.len())
+        self.fin_queued.then(|| self.snd_una + self.sndbuf.len() + usize::from(!self.syn_acked))
     }
 
     /// Whether our FIN has been sent.
@@ -133,8 +134,15 @@ impl Tcb {
         }
         let offered = (self.rcv_adv - self.rcv_nxt).max(0) as u32;
         // Round up so the edge is not retracted by the shift.
-        let scaled = offered.div_ceil(1 << shift);
-        scaled.min(65_535) as u16
+        let scaled = offered.div_ceil(1 << shift).min(65_535);
+        // The edge the peer sees is the one we keep: rounding up moved it
+        // right by less than 2^shift, and it must never come back left
+        // (the next RCV.NXT need not be a multiple of 2^shift away).
+        let seen = self.rcv_nxt + ((scaled << shift) as usize);
+        if seen.gt(self.rcv_adv) {
+            self.rcv_adv = seen;
+        }
+        scaled as u16
     }
 
     /// The options of a non-SYN segment.
@@ -244,7 +252,7 @@ impl Tcb {
     /// Sends one segment of up to `len` bytes from `seq` (a
     /// retransmission if `seq` is below SND.MAX), with the FIN if it
     /// reaches it. Returns the sequence space used.
-    fn send_segment(&mut self, seq: SeqNum, len: usize, ctx: &mut TcpCtx<'_>) -> usize {
+    pub(super) fn send_segment(&mut self, seq: SeqNum, len: usize, ctx: &mut TcpCtx<'_>) -> usize {
         let off = (seq - self.snd_una).max(0) as usize;
         let data = self.sndbuf.copy(off, len);
         let n = data.len();
@@ -322,8 +330,16 @@ impl Tcb {
                 break;
             }
         }
-        // Zero window with data waiting and nothing in flight: probe.
-        if self.snd_wnd == 0 && self.unsent() > 0 && self.t_persist.is_none() && self.snd_nxt == self.snd_max {
+        // Data waiting that the window does not let go (zero, or too
+        // small for SWS avoidance with nothing in flight to bring an ACK):
+        // the persist timer probes, or overrides SWS avoidance (RFC 9293
+        // 3.8.6.2.1), or the conn would wait for a window update that may
+        // have been lost.
+        if self.unsent() > 0
+            && self.t_persist.is_none()
+            && self.snd_nxt == self.snd_max
+            && (self.snd_wnd == 0 || self.snd_una == self.snd_max)
+        {
             self.t_rexmit = None;
             self.arm_persist(ctx);
         }
@@ -380,8 +396,15 @@ impl Tcb {
             if (len as u32) < self.max_snd_wnd / 2 || len == 0 {
                 return false;
             }
-        } else if len < mss && len == avail && !self.cfg.nodelay && self.snd_nxt != self.snd_una && !fin_pending {
-            // Nagle: a small tail waits while data is unacknowledged.
+        } else if len < mss
+            && len == avail
+            && !self.cfg.nodelay
+            && self.snd_nxt != self.snd_una
+            && !fin_pending
+            && self.snd_up.is_none_or(|u| u.le(self.snd_nxt))
+        {
+            // Nagle: a small tail waits while data is unacknowledged
+            // (urgent data does not wait, as in BSD).
             return false;
         }
         let seq = self.snd_nxt;

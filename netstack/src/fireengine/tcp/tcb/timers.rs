@@ -103,19 +103,38 @@ impl Tcb {
         // the rest as the window reopens.
         self.snd_nxt = self.snd_una;
         self.output(ctx);
+        if self.snd_wnd == 0 && self.snd_nxt == self.snd_una {
+            // Nothing may go into a zero window: probe it instead (the
+            // persist timer never gives up while the peer answers).
+            self.t_rexmit = None;
+            if self.t_persist.is_none() {
+                self.arm_persist(ctx);
+            }
+            return;
+        }
         if self.t_rexmit.is_none() && self.snd_una != self.snd_max {
             self.t_rexmit = Some(now + self.rto.rto_ms());
         }
     }
 
     fn persist_timeout(&mut self, ctx: &mut TcpCtx<'_>) {
-        if self.snd_wnd > 0 || !self.state.synchronized() {
+        if !self.state.synchronized() {
             self.persist_shift = 0;
-            self.output(ctx);
             return;
         }
         let fin_only = self.unsent() == 0 && self.snd_nxt == self.snd_una;
         if self.sndbuf.is_empty() && fin_only {
+            return;
+        }
+        let room = ((self.snd_una + self.snd_wnd as usize) - self.snd_nxt).max(0) as usize;
+        if room > 0 && self.unsent() > 0 {
+            // A window too small for SWS avoidance: the override timeout
+            // sends what fits (RFC 9293 3.8.6.2.1).
+            let len = room.min(self.unsent()).min(self.snd_mss as usize);
+            let seq = self.snd_nxt;
+            let used = self.send_segment(seq, len, ctx);
+            self.snd_nxt = seq + used;
+            self.persist_shift = 0;
             return;
         }
         bump(&ctx.mib.out_win_probe);
@@ -161,6 +180,9 @@ impl Tcb {
         self.emit(seq, TcpFlags::empty(), Vec::new(), false, ctx);
         let base = self.rto.rto_ms().max(1000);
         let iv = base.saturating_mul(1u64 << self.keep_probes.min(6)).min(self.cfg.keepalive_abort_ms.max(base));
-        self.t_keep = Some(now + iv);
+        // The last check falls when the abort interval ends, not at the
+        // next backed-off probe after it.
+        let give_up = self.last_rcv_ms.saturating_add(self.cfg.keepalive_ms).saturating_add(self.cfg.keepalive_abort_ms);
+        self.t_keep = Some(now.saturating_add(iv).min(give_up.max(now + 1)));
     }
 }
