@@ -1308,7 +1308,11 @@ fn scoreboard_matches_a_bitmap_model() {
                 } else {
                     None
                 };
-                assert_eq!(sb.next_seg(to_seq(una), to_seq(max), to_seq(hr), mss, have_new), want, "seed {seed} next_seg");
+                assert_eq!(
+                    sb.next_seg(to_seq(una), to_seq(max), to_seq(hr), mss, have_new),
+                    want,
+                    "seed {seed} next_seg"
+                );
             }
         }
     }

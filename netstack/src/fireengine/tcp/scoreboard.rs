@@ -242,12 +242,8 @@ impl Scoreboard {
     /// The un-SACKed gaps of `[snd_una, snd_max)` in order, each with the
     /// SACKed ranges above it (clipped to the same span).
     fn gaps(&self, snd_una: SeqNum, snd_max: SeqNum) -> Vec<Gap> {
-        let clipped: Vec<(SeqNum, SeqNum)> = self
-            .ranges
-            .iter()
-            .map(|&(s, e)| (s.max(snd_una), e.min(snd_max)))
-            .filter(|&(s, e)| s.lt(e))
-            .collect();
+        let clipped: Vec<(SeqNum, SeqNum)> =
+            self.ranges.iter().map(|&(s, e)| (s.max(snd_una), e.min(snd_max))).filter(|&(s, e)| s.lt(e)).collect();
         let mut ranges_above = clipped.len() as u32;
         let mut bytes_above: u64 = clipped.iter().map(|&(s, e)| u64::from(len(s, e))).sum();
         let mut out = Vec::with_capacity(clipped.len() + 1);
@@ -287,7 +283,14 @@ impl Scoreboard {
     /// allows); otherwise that byte as [`NextSeg::Rule3`]; `None` when
     /// there is nothing to send. The range given is at most one MSS and
     /// stops at the next SACKed range. Rule 4 (rescue) is the caller's.
-    pub fn next_seg(&self, snd_una: SeqNum, snd_max: SeqNum, high_rxt: SeqNum, mss: u32, have_new_data: bool) -> Option<NextSeg> {
+    pub fn next_seg(
+        &self,
+        snd_una: SeqNum,
+        snd_max: SeqNum,
+        high_rxt: SeqNum,
+        mss: u32,
+        have_new_data: bool,
+    ) -> Option<NextSeg> {
         let mss = mss.max(1);
         let from = high_rxt.max(snd_una);
         // Gaps with SACKed ranges above are below the highest SACKed byte.
