@@ -407,9 +407,11 @@ fn cc_windows_grow_and_shrink() {
         let want = (f64::from(before) * beta) as u32;
         assert!(w.abs_diff(want) <= 1, "{algo:?}: {before} → {w}, want {want}");
         assert_eq!(c.ssthresh(), w);
-        // A flight larger than cwnd does not raise the cut.
+        // A flight larger than cwnd does not raise the cut (the TCB bounds
+        // the flight with `in_use` before it reports a loss).
         let mut c2 = c;
-        c2.on_loss(u32::MAX, 400_000);
+        assert_eq!(c2.in_use(u32::MAX), c.cwnd());
+        c2.on_loss(c2.in_use(u32::MAX), 400_000);
         assert!(c2.ssthresh() <= c.cwnd());
         c.on_recovery_end(w / 2);
         assert_eq!(c.cwnd(), w / 2 + mss);

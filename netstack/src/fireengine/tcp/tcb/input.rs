@@ -455,7 +455,8 @@ impl Tcb {
         self.in_recovery = true;
         self.recover = self.snd_max;
         self.high_rxt = self.snd_una;
-        self.cc.on_loss(flight.max(self.snd_mss), ctx.now_us);
+        let flight = self.cc.in_use(flight.max(self.snd_mss));
+        self.cc.on_loss(flight, ctx.now_us);
         self.rec_inflate = if self.sack_ok { 0 } else { self.cfg.dupack_thresh.saturating_mul(self.snd_mss) };
         bump(&ctx.mib.out_fast_retrans);
         self.retransmit_head(ctx);

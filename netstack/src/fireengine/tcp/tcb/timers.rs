@@ -89,7 +89,7 @@ impl Tcb {
             self.output(ctx);
             return;
         }
-        let flight = (self.snd_max - self.snd_una).max(0) as u32;
+        let flight = self.cc.in_use((self.snd_max - self.snd_una).max(0) as u32);
         self.cc.on_rto(flight, !self.rto_series, ctx.now_us);
         self.rto_series = true;
         self.in_recovery = false;
