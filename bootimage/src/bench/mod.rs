@@ -193,9 +193,6 @@ pub enum Stack {
     FireEngine,
 }
 
-/// What the table says, and the JSON's `error`, for a phase a stack cannot run.
-pub const NO_TCP_FIREENGINE: &str = "n/a: no TCP on fireengine yet";
-
 impl Stack {
     /// The kernel argument that selects it.
     pub fn kernel_arg(self) -> &'static str {
@@ -211,20 +208,6 @@ impl Stack {
             Stack::Smol => "smoltcp",
             Stack::FireEngine => "fireengine",
         }
-    }
-
-    /// `Err(why)` when the stack cannot run `phase` (FireEngine has ICMP
-    /// and UDP, echo on 7 and discard on 9, but no TCP yet).
-    pub fn supports(self, phase: Phase) -> Result<(), &'static str> {
-        match self {
-            Stack::FireEngine if phase.tcp() => Err(NO_TCP_FIREENGINE),
-            _ => Ok(()),
-        }
-    }
-
-    /// Can the readiness and liveness checks use a TCP echo round trip?
-    pub fn has_tcp(self) -> bool {
-        self != Stack::FireEngine
     }
 }
 
@@ -441,8 +424,7 @@ usage: cargo run --release -- bench [options]
                         run on each
   --stack LIST          smol[,fireengine]: Arbalest's IP stack (kernel argument
                         stack=); each is a column beside Linux, which boots
-                        once per configuration. FireEngine has no TCP yet: its
-                        TCP phases are reported 'n/a', not run
+                        once per configuration
   --polling LIST        off[,on]   dynamic polling    } knobs of the kernel;
   --maxbw LIST          none[,N]   link limit, Mbit/s } values it does not have
                                                       } yet are reported as such
@@ -827,52 +809,9 @@ impl RunningVm {
     }
 
     /// Does the guest echo? A TCP echo round trip ([`RunningVm::wait_echo`]),
-    /// or on a guest without TCP (Arbalest on FireEngine) a UDP echo round
-    /// trip ([`RunningVm::wait_udp_echo`]); retried until `timeout`.
+    /// retried until `timeout`.
     pub fn wait_ready(&mut self, timeout: Duration) -> Result<(), String> {
-        if self.guest == Guest::Arbalest && !self.knobs.stack.has_tcp() {
-            self.wait_udp_echo(timeout)
-        } else {
-            self.wait_echo(timeout)
-        }
-    }
-
-    /// One 64-byte UDP echo round trip from inside the namespace (500 ms
-    /// per try), retried until `timeout`.
-    pub fn wait_udp_echo(&mut self, timeout: Duration) -> Result<(), String> {
-        let addr = SocketAddr::V4(SocketAddrV4::new(TAP_GUEST_ADDR, ECHO));
-        let deadline = Instant::now() + timeout;
-        let ns = self.ns().to_string();
-        let r = client::in_netns(&ns, || {
-            let s = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
-            s.connect(addr).map_err(|e| e.to_string())?;
-            s.set_read_timeout(Some(Duration::from_millis(500))).map_err(|e| e.to_string())?;
-            let mut last = String::from("no reply");
-            let mut buf = [0u8; 2048];
-            let mut n = 0u32;
-            while Instant::now() < deadline {
-                n += 1;
-                let mut req = [0u8; UDP_SIZE];
-                req[..4].copy_from_slice(b"rdy?");
-                req[4..8].copy_from_slice(&n.to_be_bytes());
-                match s.send(&req) {
-                    Ok(_) => loop {
-                        match s.recv(&mut buf) {
-                            Ok(k) if buf[..k] == req[..] => return Ok(()),
-                            Ok(_) => continue, // an answer to an earlier try
-                            Err(e) => {
-                                last = e.to_string();
-                                break;
-                            }
-                        }
-                    },
-                    Err(e) => last = e.to_string(),
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(format!("no UDP echo from {addr} within {timeout:?}: {last}"))
-        });
-        r.map_err(|e| format!("{e}; console:\n{}", self.tail(2000)))
+        self.wait_echo(timeout)
     }
 
     /// One 1-byte TCP echo round trip from inside the namespace, retried
@@ -1101,19 +1040,6 @@ pub fn run(opts: &Opts) -> Result<bool, String> {
                 &format!("{label}: {} ({})", phase.name(), fmt_secs(timing.total().as_secs_f64())),
                 opts.phases.len() - pi,
             );
-            if *guest == Guest::Arbalest
-                && let Err(why) = knobs.stack.supports(*phase)
-            {
-                // Not run and not a failure: the stack has no such protocol.
-                eprintln!("    {}: {why}", phase.name());
-                let ctx = report::Ctx { run_id: &run_id, command: &command, machine: &machine, opts, images: &images };
-                let t = report::unix_now();
-                let mut rec =
-                    report::record(&ctx, *guest, knobs, *rep, *phase, Some((&vm, &info, boot_secs)), Err(why), Some((t, t)));
-                rec["status"] = Value::from(report::STATUS_NA);
-                emit(rec, &mut records)?;
-                continue;
-            }
             let t0 = report::unix_now();
             let r = match &dead {
                 Some(e) => Err(e.clone()),
@@ -1278,9 +1204,6 @@ mod tests {
 
     #[test]
     fn stacks_and_plan() {
-        assert_eq!(Stack::FireEngine.supports(Phase::Rr1), Err(NO_TCP_FIREENGINE));
-        assert!(Stack::FireEngine.supports(Phase::UdpRr).is_ok() && Stack::FireEngine.supports(Phase::UdpFlood).is_ok());
-        assert!(Phase::ALL.iter().all(|p| Stack::Smol.supports(*p).is_ok()));
         assert_eq!(Phase::ALL.iter().filter(|p| !p.tcp()).count(), 2);
         let o = parse_opts(&args("--cpu qemu64,max --stack smol,fireengine --configs virtio:1 --reps 2")).unwrap().unwrap();
         let p = plan(&o.configs, &o.guests, o.reps);

@@ -27,8 +27,9 @@ use crate::Accel;
 /// Version of the record layout.
 pub const SCHEMA: &str = "arbalest-bench/1";
 
-/// `status` of a phase the guest's stack cannot run (FireEngine's TCP
-/// phases): not run, not a failure; `error` says why.
+/// `status` of a phase the guest's stack could not run (FireEngine's TCP
+/// phases before FireEngine had TCP): not run, not a failure; `error` says
+/// why. Runs no longer write it; `--from` still reads older files.
 pub const STATUS_NA: &str = "n/a";
 
 pub fn unix_now() -> f64 {
@@ -783,7 +784,7 @@ mod tests {
             json!({
                 "guest": guest, "stack": stack, "config": "virtio q1 smp2", "phase": phase, "title": phase,
                 "status": status, "value": v, "unit": "trans/s",
-                "error": if status == STATUS_NA { Value::from(super::super::NO_TCP_FIREENGINE) } else { Value::Null },
+                "error": if status == STATUS_NA { Value::from("n/a: no TCP on fireengine yet") } else { Value::Null },
                 "figures": {"latency_us": {"p50": 1.0, "p99": 2.0, "p99_9": 3.0}, "sent": 100, "lost": 10},
                 "machine": {"summary": "2 cores"},
             })
