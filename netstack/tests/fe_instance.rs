@@ -951,3 +951,53 @@ fn a_fireengine_connect_to_a_closed_port_is_refused() {
     assert_eq!(mib.iter().find(|(k, _)| *k == "tcpInClosed").unwrap().1, 1);
     a.tcp_close(id);
 }
+
+/// connect, 1-byte echo, close, over and over (the benchmark's tcp_crr),
+/// with new conns spread over the squeues (`ip_squeue_fanout` 1) so that
+/// an accepted conn's squeue is not the listener's: every cycle completes.
+/// Run on a thread so that a hang fails the test instead of stalling it.
+/// (This single-threaded harness nests the squeues the other way round
+/// from a 2-CPU guest, so the echo service's re-entry deadlock that
+/// `tests/tests/net_fe_tcp_crr.rs` found does not show here.)
+#[test]
+fn short_connections_on_other_squeues_keep_the_echo_listener_serving() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(crr_cycles).map_err(|_| "a cycle failed (see above)"));
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        Ok(r) => r.unwrap(),
+        Err(_) => panic!("the connect/echo/close cycles hung (a deadlock?)"),
+    }
+}
+
+fn crr_cycles() {
+    use arbalest_netstack::TcpState;
+    use arbalest_netstack::fireengine::tunables::Tun;
+    let mut h = Hub::new(2);
+    h.sys.tunables.set(Tun::SqFanout, 1).unwrap();
+    let b = h.fe(2, "10.0.0.2/24");
+    let s = h.smol(3, "10.0.0.3/24");
+    for cycle in 0..300u32 {
+        let id = s.tcp_connect(ip("10.0.0.2"), 7).unwrap();
+        let v = [b'a' + (cycle % 26) as u8];
+        let mut sent = false;
+        let mut buf = [0u8; 4];
+        let mut got = 0;
+        let ok = h.run_until(5000, |_| {
+            let st = s.tcp_status(id).unwrap().state;
+            if st == TcpState::Established && !sent {
+                sent = s.tcp_send(id, &v).unwrap() == 1;
+            }
+            if sent {
+                got += s.tcp_recv(id, &mut buf).unwrap();
+            }
+            got == 1
+        });
+        assert!(ok, "cycle {cycle}: {:?}, got {got}; server {:?}", s.tcp_status(id), b.tcp_endpoints());
+        assert_eq!(buf[0], v[0]);
+        s.tcp_close(id);
+    }
+    let svc = b.mib().into_iter().find(|(s, _)| *s == "TCP").unwrap().1;
+    assert!(svc.iter().any(|(k, v)| *k == "tcpPassiveOpens" && *v == 300), "{svc:?}");
+}

@@ -5,6 +5,14 @@
 //! Echo reads only as much as it can send back, so a peer that does not
 //! read its echoes closes our window and is flow controlled, never
 //! buffered without bound.
+//!
+//! A service's [`TcpService::run`] may be re-entered: a socket call made
+//! from outside the conn's squeue (the accepting listener's upcall runs in
+//! the listener's squeue) can enter the conn's squeue inline, and the
+//! TCB's events then call the conn's upcall — `run` again — on the same
+//! CPU. The second call only marks that there is more to do, and the run
+//! already going loops once more; two CPUs calling at once are serialized
+//! the same way.
 
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
@@ -65,6 +73,10 @@ pub struct TcpService {
     pending: Mutex<Vec<u8>>,
     chargen_pos: Mutex<usize>,
     shut: AtomicBool,
+    /// A `run` is going (see the module doc).
+    running: AtomicBool,
+    /// `run` was called while one was going: it goes round once more.
+    again: AtomicBool,
     /// Finished: the instance drops it.
     pub done: AtomicBool,
     counters: Weak<SvcCounters>,
@@ -82,13 +94,31 @@ impl TcpService {
             pending: Mutex::new(Vec::new()),
             chargen_pos: Mutex::new(0),
             shut: AtomicBool::new(false),
+            running: AtomicBool::new(false),
+            again: AtomicBool::new(false),
             done: AtomicBool::new(false),
             counters,
         })
     }
 
-    /// Moves what can be moved now (from the upcall, inside the squeue).
+    /// Moves what can be moved now (from the conn's upcall, or once when
+    /// accepted); re-entrant (see the module doc).
     pub fn run(&self) {
+        self.again.store(true, Ordering::Release);
+        while !self.running.swap(true, Ordering::AcqRel) {
+            while self.again.swap(false, Ordering::AcqRel) {
+                self.run_once();
+            }
+            self.running.store(false, Ordering::Release);
+            // A call that came after the last check but before `running`
+            // was cleared left `again` set and returned: go on for it.
+            if !self.again.load(Ordering::Acquire) {
+                break;
+            }
+        }
+    }
+
+    fn run_once(&self) {
         let c = self.counters.upgrade();
         let count = |f: &dyn Fn(&SvcCounters)| {
             if let Some(c) = &c {
