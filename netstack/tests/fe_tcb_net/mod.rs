@@ -491,6 +491,7 @@ impl Net {
             opts,
             data: data.to_vec(),
             rexmit: false,
+            lso_mss: None,
         }
     }
 }
