@@ -93,19 +93,36 @@ impl Capture {
     /// lengths it saw.
     fn stop(mut self) -> Vec<usize> {
         std::thread::sleep(Duration::from_secs(2));
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.interrupt();
         if let Some(r) = self.reader.take() {
             let _ = r.join();
         }
         self.lens.lock().unwrap().clone()
     }
+
+    /// SIGINT, as a user's ^C: tshark stops its dumpcap and exits (a
+    /// SIGKILL would leave dumpcap capturing, holding the pipe). SIGKILL
+    /// after 20 s if it has not.
+    fn interrupt(&mut self) {
+        if matches!(self.child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Capture {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.interrupt();
     }
 }
 
