@@ -75,20 +75,23 @@ impl Core {
     /// IP and TCP headers): the headers and the first bytes in one Tx
     /// buffer, the rest in as many more as it takes.
     fn lso_frame(&self, mac: [u8; 6], dgram: &[u8], hdr: usize, mss: u16) {
-        // As much as one Tx buffer takes (the link hands out 1514-byte
-        // frames at least).
-        let chunk = (self.mtu + ETH_HDR).max(ETH_HDR + hdr + 1);
-        let first = (ETH_HDR + dgram.len()).min(chunk);
-        let Some(mut m) = self.link.alloc_tx(first) else {
+        // A frame of the MTU fits any Tx buffer of the link; then as much
+        // as its buffers hold (what follows the first block's headroom).
+        let small = (self.mtu + ETH_HDR).max(ETH_HDR + hdr + 1).min(ETH_HDR + dgram.len());
+        let Some(mut m) = self.link.alloc_tx(small) else {
             bump(&self.counters.tx_nobuf);
             bump(&self.ip_mib.ip_out_discards);
             return;
         };
-        if m.len() != first || m.cont.is_some() {
+        if m.len() != small || m.cont.is_some() {
             bump(&self.counters.tx_nobuf);
             bump(&self.ip_mib.ip_out_discards);
             return;
         }
+        let chunk = m.len() + m.tailroom();
+        let first = (ETH_HDR + dgram.len()).min(chunk);
+        let start = m.headroom();
+        m.set_range(start, first);
         let b = m.data_mut();
         b[..6].copy_from_slice(&mac);
         b[6..12].copy_from_slice(&self.mac);
