@@ -138,11 +138,12 @@ impl Hub {
         }
         let bcast = f[0] & 1 != 0;
         for (i, (link, inst)) in self.ports.iter().enumerate() {
-            if i != from && (bcast || f[..6] == link.mac) {
-                if let Some(mut m) = link.rx_mblk(f, f.len().div_ceil(1900)) {
-                    m.meta.gso = gso;
-                    inst.input(m);
-                }
+            if i != from
+                && (bcast || f[..6] == link.mac)
+                && let Some(mut m) = link.rx_mblk(f, f.len().div_ceil(1900))
+            {
+                m.meta.gso = gso;
+                inst.input(m);
             }
         }
     }

@@ -10,8 +10,8 @@
 mod fe_tcb_net;
 mod rng;
 
-use arbalest_netstack::fireengine::tcp::seq::SeqNum;
 use arbalest_netstack::fireengine::tcp::config::TcbConfig;
+use arbalest_netstack::fireengine::tcp::seq::SeqNum;
 use arbalest_netstack::fireengine::wire::tcp::TcpFlags;
 use fe_tcb_net::*;
 
@@ -42,7 +42,11 @@ fn a_bulk_send_goes_in_large_segments_of_whole_mss_contiguous_and_counted() {
     let total = 3 << 20;
     n.app[A].out = pattern(total, 0x31);
     n.app[A].shutdown_when_done = true;
-    assert!(n.run_until(|n| n.app[B].got.len() == total && n.t(B).peer_closed(), 60_000_000), "B got {}", n.app[B].got.len());
+    assert!(
+        n.run_until(|n| n.app[B].got.len() == total && n.t(B).peer_closed(), 60_000_000),
+        "B got {}",
+        n.app[B].got.len()
+    );
     assert!(n.app[B].got == pattern(total, 0x31), "bytes differ");
     let segs = data_from_a(&n, since);
     let mut next = n.t(A).isns().0 + 1;
@@ -93,7 +97,11 @@ fn a_lost_piece_of_a_large_segment_is_resent_alone_after_sack() {
     let total = 1 << 20;
     n.app[A].out = pattern(total, 0x41);
     n.app[A].shutdown_when_done = true;
-    assert!(n.run_until(|n| n.app[B].got.len() == total && n.t(B).peer_closed(), 60_000_000), "B got {}", n.app[B].got.len());
+    assert!(
+        n.run_until(|n| n.app[B].got.len() == total && n.t(B).peer_closed(), 60_000_000),
+        "B got {}",
+        n.app[B].got.len()
+    );
     assert!(n.app[B].got == pattern(total, 0x41), "bytes differ");
     for r in &n.log[since..] {
         if r.dropped {
@@ -102,10 +110,19 @@ fn a_lost_piece_of_a_large_segment_is_resent_alone_after_sack() {
     }
     let (seq, len) = dropped_seq.expect("a piece was dropped");
     assert_eq!(len, MSS, "a full piece");
-    let re: Vec<&Rec> = n.log[since..].iter().filter(|r| r.from == A && r.seg.rexmit && !r.seg.data.is_empty()).collect();
-    assert_eq!(re.len(), 1, "only the lost piece is resent: {:?}", re.iter().map(|r| (r.seg.seq, r.seg.data.len())).collect::<Vec<_>>());
+    let re: Vec<&Rec> =
+        n.log[since..].iter().filter(|r| r.from == A && r.seg.rexmit && !r.seg.data.is_empty()).collect();
+    assert_eq!(
+        re.len(),
+        1,
+        "only the lost piece is resent: {:?}",
+        re.iter().map(|r| (r.seg.seq, r.seg.data.len())).collect::<Vec<_>>()
+    );
     assert_eq!((re[0].seg.seq, re[0].seg.data.len()), (seq, MSS));
-    assert_eq!(n.mib(A, "tcpOutSackRetransSegs") + n.mib(A, "tcpOutFastRetrans"), 2 - u64::from(n.mib(A, "tcpOutSackRetransSegs") == 0));
+    assert_eq!(
+        n.mib(A, "tcpOutSackRetransSegs") + n.mib(A, "tcpOutFastRetrans"),
+        2 - u64::from(n.mib(A, "tcpOutSackRetransSegs") == 0)
+    );
     assert_eq!(n.mib(A, "tcpTimRetrans"), 0, "no timeout");
     assert!(n.mib(A, "tcpOutLsoSegs") > 0);
     // On the wire every piece fits the MSS.
@@ -125,17 +142,27 @@ fn a_large_retransmission_after_a_timeout_stops_at_sacked_data() {
     // back; the retransmissions may be large but never cover the piece
     // B holds.
     let base = n.sent[A];
-    n.filter = Some(Box::new(move |from, seg, idx| from == A && !seg.data.is_empty() && (base..base + 40).contains(&idx) && idx != base + 19));
+    n.filter = Some(Box::new(move |from, seg, idx| {
+        from == A && !seg.data.is_empty() && (base..base + 40).contains(&idx) && idx != base + 19
+    }));
     let since = n.log.len();
     n.app[A].out.extend(pattern(40 * MSS, 0x52));
     n.app[A].shutdown_when_done = true;
     let total = n.app[A].out.len();
-    assert!(n.run_until(|n| n.app[B].got.len() == total && n.t(B).peer_closed(), 120_000_000), "B got {}", n.app[B].got.len());
+    assert!(
+        n.run_until(|n| n.app[B].got.len() == total && n.t(B).peer_closed(), 120_000_000),
+        "B got {}",
+        n.app[B].got.len()
+    );
     let mut want = pattern(400_000, 0x51);
     want.extend(pattern(40 * MSS, 0x52));
     assert!(n.app[B].got == want, "bytes differ");
     assert!(n.mib(A, "tcpTimRetrans") >= 1, "an RTO");
-    let kept = n.log[since..].iter().find(|r| r.from == A && !r.dropped && !r.seg.data.is_empty()).map(|r| r.seg.seq).expect("the piece that got through");
+    let kept = n.log[since..]
+        .iter()
+        .find(|r| r.from == A && !r.dropped && !r.seg.data.is_empty())
+        .map(|r| r.seg.seq)
+        .expect("the piece that got through");
     for r in n.log[since..].iter().filter(|r| r.from == A && r.seg.rexmit) {
         let end = r.seg.seq + r.seg.data.len();
         assert!(!(r.seg.seq.le(kept) && end.gt(kept)), "a retransmission covered the SACKed piece at {kept:?}");

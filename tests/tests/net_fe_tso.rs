@@ -18,8 +18,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arbalest_tests::net::{require_program, tcp_echo_verify, NetVm, ECHO_PORT, GUEST_IP};
 use arbalest_tests::Config;
+use arbalest_tests::net::{ECHO_PORT, GUEST_IP, NetVm, require_program, tcp_echo_verify};
 
 /// The largest Ethernet frame of a 1500-byte MTU (without FCS).
 const MTU_FRAME: usize = 1514;

@@ -38,7 +38,15 @@ impl Core {
 
     /// Sends large segment `seg` (header `h`) from `src` to `dst` through
     /// on-link `next_hop` (see the module doc).
-    pub(super) fn tcp_lso_output(&self, src: Ipv4Addr, dst: Ipv4Addr, h: &TcpHeader, seg: &SegOut, mss: u16, next_hop: Ipv4Addr) {
+    pub(super) fn tcp_lso_output(
+        &self,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        h: &TcpHeader,
+        seg: &SegOut,
+        mss: u16,
+        next_hop: Ipv4Addr,
+    ) {
         bump(&self.ip_mib.ip_out_requests);
         let hlen = h.header_len();
         let l4_len = hlen + seg.data.len();
