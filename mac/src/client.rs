@@ -310,6 +310,17 @@ impl MacClient {
         !blocked
     }
 
+    /// The large-send capability the client offers its IP instance
+    /// (illumos `MAC_CAPAB_LSO`, `lso_basic_tcp_ipv4.lso_max`): the
+    /// largest TCP/IPv4 frame (headers included) it may hand to
+    /// [`MacClient::tx`] with `meta.gso`, when the NIC below segments
+    /// such frames itself. `None` on an etherstub and over a NIC without
+    /// TSO. A large frame another client of the switch receives is cut
+    /// in software ([`crate::gso`]) either way.
+    pub fn lso_tcp4_max(&self) -> Option<usize> {
+        self.lower().and_then(|s| s.wire()).and_then(|m| m.lso_tcp4_max())
+    }
+
     /// A Tx packet with headroom (see `Mac::alloc_tx`).
     pub fn alloc_tx(&self, len: usize) -> Option<Mblk> {
         let m = self.lower().and_then(|s| s.alloc(len));

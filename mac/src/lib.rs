@@ -28,6 +28,7 @@ pub mod clock;
 pub mod dma;
 #[cfg(any(test, feature = "host"))]
 pub mod fake;
+pub mod gso;
 pub mod flow;
 pub mod hash;
 pub mod history;

@@ -63,6 +63,12 @@ pub struct MacStats {
     /// Tx packets dropped because their partial checksum could not be
     /// finished (offsets outside the frame).
     pub tx_cksum_drops: AtomicU64,
+    /// Large (LSO) frames cut in software because the NIC does not
+    /// segment them, and the frames they became.
+    pub tx_sw_gso: AtomicU64,
+    pub tx_sw_gso_frames: AtomicU64,
+    /// Large frames dropped: not segmentable, or no buffer for a piece.
+    pub tx_gso_drops: AtomicU64,
 }
 
 
@@ -203,6 +209,25 @@ impl Mac {
     /// What the driver registered.
     pub fn info(&self) -> &MacInfo {
         &self.info
+    }
+
+    /// The large-send capability (illumos `MAC_CAPAB_LSO`, basic
+    /// TCP/IPv4): the largest frame the NIC segments itself, if it
+    /// does. Frames larger than the MTU may be handed to [`Mac::tx`]
+    /// without it too: they are cut in software ([`crate::gso`]).
+    pub fn lso_tcp4_max(&self) -> Option<usize> {
+        let l = self.info.lso;
+        (l.tx_tcp4 && l.max_size > 0).then_some(l.max_size)
+    }
+
+    /// Whether the NIC segments `m` itself.
+    fn takes_large(&self, m: &Mblk) -> bool {
+        let kind_ok = match m.meta.gso.map(|g| g.kind) {
+            Some(crate::mblk::GsoKind::Tcp4) => self.info.lso.tx_tcp4,
+            Some(crate::mblk::GsoKind::Tcp6) => self.info.lso.tx_tcp6,
+            _ => false,
+        };
+        kind_ok && m.total_len() <= self.info.lso.max_size && self.info.cksum.tx_partial
     }
 
     /// The driver.
@@ -359,6 +384,22 @@ impl Mac {
     /// Sends a frame on the Tx ring its flow hashes to. A full ring keeps
     /// it in a bounded backlog until the driver resumes the ring.
     pub fn tx(&self, mut m: Mblk) {
+        if crate::gso::is_large(&m) && !self.takes_large(&m) {
+            let partial = self.info.cksum.tx_partial;
+            match crate::gso::segment(&m, partial, &mut |n| self.alloc_tx(n)) {
+                Ok(pieces) => {
+                    self.stats.tx_sw_gso.fetch_add(1, Ordering::Relaxed);
+                    self.stats.tx_sw_gso_frames.fetch_add(pieces.len() as u64, Ordering::Relaxed);
+                    for p in pieces {
+                        self.tx(p);
+                    }
+                }
+                Err(_) => {
+                    self.stats.tx_gso_drops.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            return;
+        }
         if matches!(m.meta.cksum, crate::mblk::Cksum::Partial { .. }) && !self.info.cksum.tx_partial {
             if !crate::cksum::finish(&mut m) {
                 self.stats.tx_cksum_drops.fetch_add(1, Ordering::Relaxed);

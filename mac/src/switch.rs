@@ -36,6 +36,12 @@ pub struct SwitchStats {
     pub sw_cksum: AtomicU64,
     /// Frames dropped because their partial checksum could not be finished.
     pub cksum_drops: AtomicU64,
+    /// Large (LSO) frames cut in software for a client of this machine
+    /// (receivers take frames of the MTU), and the frames they became.
+    pub sw_gso: AtomicU64,
+    pub sw_gso_frames: AtomicU64,
+    /// Large frames dropped: not segmentable, or no buffer for a piece.
+    pub gso_drops: AtomicU64,
 }
 
 /// A virtual switch.
@@ -206,8 +212,27 @@ impl Switch {
         dst.copy_from_slice(&m.data()[0..6]);
         let clients = self.clients.read().clone();
         let local = !is_multicast(&dst) && clients.iter().any(|c| c.addr() == dst && c.vid() == vid);
+        let stays = local || is_multicast(&dst) || self.wire().is_none();
+        if stays && crate::gso::is_large(&m) {
+            // No device will cut it: the pieces go their way one by one.
+            match crate::gso::segment(&m, false, &mut |n| self.alloc(n)) {
+                Ok(pieces) => {
+                    self.stats.sw_gso.fetch_add(1, Ordering::Relaxed);
+                    self.stats.sw_gso_frames.fetch_add(pieces.len() as u64, Ordering::Relaxed);
+                    drop(clients);
+                    for p in pieces {
+                        self.tx_from(sender, p);
+                    }
+                }
+                Err(_) => {
+                    self.stats.gso_drops.fetch_add(1, Ordering::Relaxed);
+                    sender.stats.tx_drops.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            return;
+        }
         let mut m = m;
-        if (local || is_multicast(&dst) || self.wire().is_none()) && !self.finish_cksum(&mut m) {
+        if stays && !self.finish_cksum(&mut m) {
             sender.stats.tx_drops.fetch_add(1, Ordering::Relaxed);
             return;
         }

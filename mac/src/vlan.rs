@@ -20,8 +20,10 @@ pub fn tag(m: &mut Mblk, vid: u16) -> bool {
     d.copy_within(4..16, 0);
     d[12..14].copy_from_slice(&TPID.to_be_bytes());
     d[14..16].copy_from_slice(&(vid & 0x0fff).to_be_bytes());
-    // A partial checksum's start counts from the frame's first byte.
+    // A partial checksum's start and a large send's header length count
+    // from the frame's first byte.
     crate::cksum::shift(m, 4);
+    shift_gso(m, 4);
     true
 }
 
@@ -32,5 +34,13 @@ pub fn strip(m: &mut Mblk) {
         d.copy_within(0..12, 4);
         m.advance(4);
         crate::cksum::shift(m, -4);
+        shift_gso(m, -4);
+    }
+}
+
+/// Moves a large send's header length by `delta` (a tag added or removed).
+fn shift_gso(m: &mut Mblk, delta: i32) {
+    if let Some(g) = m.meta.gso.as_mut() {
+        g.hdr_len = (i32::from(g.hdr_len) + delta).clamp(0, i32::from(u16::MAX)) as u16;
     }
 }

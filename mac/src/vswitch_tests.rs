@@ -240,3 +240,123 @@ fn partial_checksums_are_finished_wherever_no_device_will() {
     assert_eq!(nic2.take_sent(0), std::vec![f], "the pseudo-header sum, for the device to finish");
     assert_eq!(mac2.stats.tx_sw_cksum.load(Relaxed), 0);
 }
+
+/// A large TCP/IPv4 frame from `src` to `dst` of `payload` bytes with
+/// MSS `mss`, as a stack hands it over: headers and the first bytes in
+/// one buffer, the rest in continuation buffers from the client, the
+/// pseudo-header sum in the checksum field.
+fn send_large(c: &Arc<MacClient>, dst: [u8; 6], payload: &[u8], mss: u16) {
+    use crate::mblk::{Cksum, Gso, GsoKind};
+    let mut f = crate::fake::tcp4_frame(19, 5000, 54);
+    f[0..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&c.addr());
+    f[16..18].copy_from_slice(&((40 + payload.len()) as u16).to_be_bytes());
+    f[47] = 0x19; // ACK PSH FIN
+    let mut s: u32 = 6 + 20 + payload.len() as u32;
+    for w in f[26..34].chunks(2) {
+        s += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    while s >> 16 != 0 {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    f[50..52].copy_from_slice(&(s as u16).to_be_bytes());
+    let mut m = c.alloc_tx(54).expect("tx buffer");
+    m.data_mut().copy_from_slice(&f);
+    for chunk in payload.chunks(1500) {
+        let mut b = c.alloc_tx(chunk.len()).expect("tx buffer");
+        b.data_mut().copy_from_slice(chunk);
+        m.push_cont(b);
+    }
+    m.meta.cksum = Cksum::Partial { start: 34, offset: 16 };
+    m.meta.gso = Some(Gso { kind: GsoKind::Tcp4, mss, hdr_len: 54 });
+    c.tx(m);
+}
+
+/// Checks frames cut from a [`send_large`] frame: each at most `mss` of
+/// payload, valid checksums, FIN and PSH on the last; returns the payload.
+fn check_pieces(got: &[Vec<u8>], mss: usize, l2: usize) -> Vec<u8> {
+    let mut data = Vec::new();
+    for (i, f) in got.iter().enumerate() {
+        let l4 = l2 + 20;
+        let n = f.len() - l4 - 20;
+        assert!(n <= mss, "piece {i} carries {n} > {mss}");
+        let tsum_words = [0x0a00u16, 1, 0x0a00, 2, 6, (20 + n) as u16];
+        assert_eq!(ones_sum(&tsum_words, &f[l4..]), 0xffff, "TCP checksum of piece {i}");
+        assert_eq!(ones_sum(&[], &f[l2..l4]), 0xffff, "IP checksum of piece {i}");
+        let last = i == got.len() - 1;
+        assert_eq!(f[l4 + 13] & 0x09 != 0, last, "FIN/PSH on the last piece only");
+        data.extend_from_slice(&f[l4 + 20..]);
+    }
+    data
+}
+
+#[test]
+fn large_sends_are_offered_where_the_nic_segments_and_cut_in_software_elsewhere() {
+    use core::sync::atomic::Ordering::Relaxed;
+    let payload: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
+
+    // VNIC to VNIC on an etherstub, on VLAN 9: no capability, and a
+    // large frame anyway reaches the receiver in MSS pieces.
+    link::create_etherstub("tstub7", Arc::new(HeapDma::default())).unwrap();
+    let a = link::create_vnic("tga7", "tstub7", MacSpec::Random, 9, 31).unwrap();
+    let b = link::create_vnic("tgb7", "tstub7", MacSpec::Random, 9, 32).unwrap();
+    assert_eq!(a.lso_tcp4_max(), None, "an etherstub offers no LSO");
+    let gb = collect(&b);
+    send_large(&a, b.addr(), &payload, 1460);
+    let got = gb.lock().unwrap().clone();
+    assert_eq!(got.len(), 7, "9000 bytes in 1460-byte pieces");
+    assert_eq!(check_pieces(&got, 1460, 14), payload, "byte-exact");
+    let sw = a.lower().unwrap();
+    assert_eq!((sw.stats.sw_gso.load(Relaxed), sw.stats.sw_gso_frames.load(Relaxed)), (1, 7));
+
+    // A NIC without TSO: no capability; cut before the ring.
+    let nic = FakeNic::new(1, 1);
+    let mac = nic.register().unwrap();
+    mac.start().unwrap();
+    let p = mac.primary().clone();
+    assert_eq!(p.lso_tcp4_max(), None);
+    send_large(&p, [2, 0, 0, 0, 0, 1], &payload, 1000);
+    let sent = nic.take_sent(0);
+    assert_eq!(sent.len(), 9);
+    assert_eq!(check_pieces(&sent, 1000, 14), payload);
+    assert_eq!(mac.stats.tx_sw_gso.load(Relaxed), 1);
+
+    // A NIC with TSO: offered, and the large frame goes to the ring whole;
+    // a VNIC on the same NIC still receives pieces.
+    let mut info = crate::fake::fake_info(1, 1);
+    info.cksum.tx_partial = true;
+    info.lso = crate::provider::LsoCaps { tx_tcp4: true, max_size: 65_535 + 14, ..Default::default() };
+    let nic2 = FakeNic::with_info(info);
+    let mac2 = nic2.register().unwrap();
+    mac2.start().unwrap();
+    let p2 = mac2.primary().clone();
+    assert_eq!(p2.lso_tcp4_max(), Some(65_535 + 14));
+    send_large(&p2, [2, 0, 0, 0, 0, 1], &payload, 1460);
+    let sent = nic2.take_sent(0);
+    assert_eq!(sent.len(), 1, "one large frame for the device");
+    assert_eq!(sent[0].len(), 54 + payload.len());
+    assert_eq!(mac2.stats.tx_sw_gso.load(Relaxed), 0);
+    let v = link::create_vnic("tgv7", mac2.link(), MacSpec::Random, 0, 33).unwrap();
+    assert_eq!(v.lso_tcp4_max(), Some(65_535 + 14), "a VNIC over it offers it too");
+    let gv = collect(&v);
+    send_large(&p2, v.addr(), &payload, 1460);
+    let got = gv.lock().unwrap().clone();
+    assert_eq!(check_pieces(&got, 1460, 14), payload);
+    assert!(nic2.take_sent(0).is_empty(), "switched inside, never on the wire");
+
+    // A request that does not match its headers: dropped and counted.
+    let mut bad = c_alloc_bad(&a, b.addr());
+    bad.meta.gso = Some(crate::mblk::Gso { kind: crate::mblk::GsoKind::Tcp4, mss: 1460, hdr_len: 40 });
+    let before = gb.lock().unwrap().len();
+    a.tx(bad);
+    assert_eq!(gb.lock().unwrap().len(), before);
+    assert_eq!(sw.stats.gso_drops.load(Relaxed), 1);
+}
+
+fn c_alloc_bad(c: &Arc<MacClient>, dst: [u8; 6]) -> crate::mblk::Mblk {
+    let mut f = crate::fake::tcp4_frame(19, 5000, 1500);
+    f[0..6].copy_from_slice(&dst);
+    let mut m = c.alloc_tx(f.len()).expect("tx buffer");
+    m.data_mut().copy_from_slice(&f);
+    m
+}

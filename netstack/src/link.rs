@@ -5,7 +5,8 @@
 //! Receive does not go through this trait: the MAC client's Rx lanes call
 //! [`crate::IpStack::input`] with each packet.
 //!
-//! Offloads: none are asked for, on purpose.
+//! Offloads (smoltcp asks for none; FireEngine uses partial checksums and
+//! [`Link::lso_tcp4_max`]):
 //! * Tx checksum: smoltcp cannot leave a partial checksum for the device,
 //!   so every frame leaves with complete software checksums
 //!   (`PktMeta::cksum == Cksum::None`). A Tx-offload query comes back with
@@ -43,6 +44,14 @@ pub trait Link: Send + Sync {
     /// not call back into the instance other than through `input` (which a
     /// frame switched locally to the same instance may do).
     fn tx(&self, m: Mblk);
+
+    /// The large-send capability (illumos `MAC_CAPAB_LSO`, TCP/IPv4):
+    /// the largest frame, headers included, the link takes with
+    /// `meta.gso` set, because the NIC below segments it. `None` (the
+    /// default): every frame fits the MTU.
+    fn lso_tcp4_max(&self) -> Option<usize> {
+        None
+    }
 
     /// Whether the link is up (for `ipadm show-if`). Defaults to up.
     fn link_up(&self) -> bool {

@@ -39,6 +39,12 @@ struct Hub {
     env: Arc<Env>,
     sys: Arc<FeSystem>,
     ports: Vec<(Arc<FakeLink>, Arc<dyn IpStack>)>,
+    /// Large (LSO) frames: delivered whole, marked as a device marks a
+    /// coalesced receive, instead of cut in software (as the MAC layer
+    /// does for a frame switched inside the machine).
+    lso_whole: bool,
+    /// The lengths of the large frames sent.
+    large: Vec<usize>,
 }
 
 impl Hub {
@@ -46,7 +52,7 @@ impl Hub {
         let env = Arc::new(Env::default());
         env.now_ns.store(1_000_000_000, Ordering::SeqCst);
         let sys = FeSystem::new(cpus, env.clone(), 256 << 20);
-        Hub { dma: Arc::new(Default::default()), env, sys, ports: Vec::new() }
+        Hub { dma: Arc::new(Default::default()), env, sys, ports: Vec::new(), lso_whole: false, large: Vec::new() }
     }
 
     fn fe(&mut self, n: u8, addr: &str) -> Arc<FeInstance> {
@@ -79,17 +85,29 @@ impl Hub {
         for _ in 0..256 {
             let mut moved = 0;
             for i in 0..self.ports.len() {
-                let frames: Vec<Vec<u8>> = {
-                    let mut q = self.ports[i].0.sent.lock().unwrap();
-                    q.drain(..)
+                let sent: Vec<arbalest_mac::Mblk> = self.ports[i].0.sent.lock().unwrap().drain(..).collect();
+                let mut frames: Vec<(Vec<u8>, Option<arbalest_mac::Gso>)> = Vec::new();
+                for m in sent {
+                    let Some(g) = m.meta.gso else {
                         // What the MAC layer does for a frame no device
                         // finishes: complete a partial checksum.
-                        .map(common::wire_bytes)
-                        .collect()
-                };
-                for f in frames {
+                        frames.push((common::wire_bytes(m), None));
+                        continue;
+                    };
+                    self.large.push(m.total_len());
+                    if self.lso_whole {
+                        frames.push((finish_large(&m), Some(g)));
+                    } else {
+                        let pool = arbalest_mac::BufPool::new(self.dma.clone(), 2048, 64).unwrap();
+                        let pieces = arbalest_mac::gso::segment(&m, false, &mut |n| pool.alloc().map(|b| arbalest_mac::Mblk::with_range(b, 64, n)));
+                        for p in pieces.expect("the instance's large frame is segmentable") {
+                            frames.push((common::wire_bytes(p), None));
+                        }
+                    }
+                }
+                for (f, g) in frames {
                     moved += 1;
-                    self.deliver(i, &f);
+                    self.deliver_meta(i, &f, g);
                 }
             }
             loop {
@@ -109,15 +127,23 @@ impl Hub {
     }
 
     fn deliver(&self, from: usize, f: &[u8]) {
+        self.deliver_meta(from, f, None);
+    }
+
+    /// Delivers `f`, marked as a coalesced receive of `gso` if given (in
+    /// 2 KiB buffers, as mergeable receive buffers hold it).
+    fn deliver_meta(&self, from: usize, f: &[u8], gso: Option<arbalest_mac::Gso>) {
         if f.len() < 14 {
             return;
         }
         let bcast = f[0] & 1 != 0;
         for (i, (link, inst)) in self.ports.iter().enumerate() {
-            if i != from && (bcast || f[..6] == link.mac) {
-                if let Some(m) = link.rx_mblk(f, 1) {
-                    inst.input(m);
-                }
+            if i != from
+                && (bcast || f[..6] == link.mac)
+                && let Some(mut m) = link.rx_mblk(f, f.len().div_ceil(1900))
+            {
+                m.meta.gso = gso;
+                inst.input(m);
             }
         }
     }
@@ -1000,4 +1026,63 @@ fn crr_cycles() {
     }
     let svc = b.mib().into_iter().find(|(s, _)| *s == "TCP").unwrap().1;
     assert!(svc.iter().any(|(k, v)| *k == "tcpPassiveOpens" && *v == 300), "{svc:?}");
+}
+
+/// A large frame's bytes with its TCP checksum completed (as a device
+/// that hands a coalesced receive up has it).
+fn finish_large(m: &arbalest_mac::Mblk) -> Vec<u8> {
+    let mut v = vec![0u8; m.total_len()];
+    m.copy_to(&mut v);
+    let arbalest_mac::Cksum::Partial { start, offset } = m.meta.cksum else { panic!("a large frame without its partial checksum") };
+    let (s, at) = (usize::from(start), usize::from(start) + usize::from(offset));
+    let mut sum: u32 = 0;
+    let mut c = v[s..].chunks_exact(2);
+    for w in &mut c {
+        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    if let [l] = c.remainder() {
+        sum += u32::from(*l) << 8;
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    v[at..at + 2].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    v
+}
+
+fn tcp_mib(i: &Arc<FeInstance>, name: &str) -> u64 {
+    i.mib().into_iter().find(|(s, _)| *s == "TCP").unwrap().1.iter().find(|(k, _)| *k == name).unwrap().1
+}
+
+#[test]
+fn fireengine_large_sends_cut_by_the_link_or_taken_whole_arrive_byte_exact() {
+    use std::sync::atomic::Ordering::Relaxed;
+    for whole in [false, true] {
+        let mut h = Hub::new(2);
+        h.lso_whole = whole;
+        let a = h.fe(1, "10.0.0.1/24");
+        let b = h.fe(2, "10.0.0.2/24");
+        for (l, _) in &h.ports {
+            l.lso.store(65_535 + 14, Relaxed);
+        }
+        let st = tcp_echo_through(&mut h, a.clone(), "10.0.0.2", 1 << 20);
+        assert!(st.peer_finished(), "{st:?}");
+        assert!(!h.large.is_empty(), "no large frame sent");
+        assert!(h.large.iter().all(|&n| n > 1514 && n <= 65_535 + 14), "{:?}", h.large);
+        for i in [&a, &b] {
+            assert!(tcp_mib(i, "tcpOutLsoSegs") > 0, "whole {whole}");
+            assert_eq!(tcp_mib(i, "tcpRetransSegs"), 0, "a lossless link needs no retransmission (whole {whole})");
+            assert_eq!(tcp_mib(i, "tcpInErrs"), 0, "every checksum right (whole {whole})");
+        }
+        let large_in = tcp_mib(&a, "tcpInLargeSegs") + tcp_mib(&b, "tcpInLargeSegs");
+        assert_eq!(large_in > 0, whole, "large receives only when delivered whole");
+        eprintln!("whole {whole}: {} large frames, the longest {}", h.large.len(), h.large.iter().max().unwrap());
+
+        // `_lso_outbound` off: nothing larger than the MTU.
+        use arbalest_netstack::fireengine::tunables::Tun;
+        h.sys.tunables.set(Tun::LsoOutbound, 0).unwrap();
+        h.large.clear();
+        tcp_echo_through(&mut h, a.clone(), "10.0.0.2", 256 << 10);
+        assert!(h.large.is_empty(), "large frames with _lso_outbound off");
+    }
 }

@@ -60,6 +60,7 @@ const SHOW_ALL: &str = "\
 PROTO PROPERTY              PERM CURRENT      PERSISTENT   DEFAULT      POSSIBLE
 ipv4  _icmp_err_burst       rw   10           --           10           1-99999
 ipv4  _icmp_err_interval    rw   100          --           100          0-99999
+ipv4  _lso_outbound         rw   on           --           on           on,off
 ipv4  forwarding            rw   off          --           off          on,off
 ipv4  ttl                   rw   255          --           255          1-255
 icmp  max_buf               rw   2097152      --           2097152      65536-16777216
@@ -87,8 +88,8 @@ fn show_prop_prints_illumos_columns_for_every_protocol() {
     assert_eq!(without_tcp, SHOW_ALL);
     let (st, out) = run(&mut e, "ipadm show-prop ip");
     assert_eq!(st, 0);
-    assert_eq!(out.lines().count(), 5, "header + two private ones + forwarding + ttl:\n{out}");
-    assert_eq!(run(&mut e, "ipadm show-prop -p ttl ipv4").1.lines().nth(1), SHOW_ALL.lines().nth(4));
+    assert_eq!(out.lines().count(), 6, "header + three private ones + forwarding + ttl:\n{out}");
+    assert_eq!(run(&mut e, "ipadm show-prop -p ttl ipv4").1.lines().nth(1), SHOW_ALL.lines().nth(5));
     assert_eq!(run(&mut e, "ipadm show-prop -c -o property,current -p send_buf,recv_buf udp"), (0, "send_buf:57344\nrecv_buf:131072\n".into()));
     // Without a protocol, a name matches in every protocol that has it.
     assert_eq!(run(&mut e, "ipadm show-prop -c -o proto,current -p max_buf"), (0, "icmp:2097152\ntcp:1048576\nudp:2097152\n".into()));
@@ -126,7 +127,7 @@ fn set_prop_and_reset_prop_change_the_live_values() {
     let names: Vec<&str> = list.lines().map(|l| l.split_whitespace().next().unwrap()).collect();
     assert_eq!(
         names,
-        ["ip_forwarding", "ip_def_ttl", "ip_icmp_err_interval", "ip_icmp_err_burst", "ip_squeue_fanout", "ip_squeue_wait", "ip_squeue_bind"]
+        ["ip_forwarding", "ip_def_ttl", "ip_icmp_err_interval", "ip_icmp_err_burst", "ip_lso_outbound", "ip_squeue_fanout", "ip_squeue_wait", "ip_squeue_bind"]
     );
 }
 

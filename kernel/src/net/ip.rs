@@ -42,6 +42,9 @@ impl Link for ClientLink {
     fn tx(&self, m: Mblk) {
         self.client.tx(m)
     }
+    fn lso_tcp4_max(&self) -> Option<usize> {
+        self.client.lso_tcp4_max()
+    }
     fn link_up(&self) -> bool {
         self.client.link_state() == arbalest_mac::LinkState::Up
     }

@@ -26,6 +26,9 @@
 //! * `ttl`: every datagram FireEngine sends (and `ipDefaultTTL`);
 //! * `_icmp_err_interval`, `_icmp_err_burst`: the ICMP error rate
 //!   limit of every instance (illumos' private `ip` properties);
+//! * `_lso_outbound` (`ndd` `ip_lso_outbound`, as illumos): TCP sends
+//!   segments of up to 64 KiB for the link to cut where the link offers
+//!   LSO; off, every segment is one MSS (read at each send);
 //! * `forwarding`: `off` only — FireEngine instances are hosts; `on` is
 //!   refused until the virtual router forwards between interfaces;
 //! * `udp` `recv_buf`: the receive queue of each socket opened after the
@@ -205,6 +208,8 @@ pub enum Tun {
     SqBind,
     /// `ndd` `tcp_squeue_wput`.
     TcpSqWput,
+    /// `ipv4` `_lso_outbound` (`ip_lso_outbound`).
+    LsoOutbound,
     /// A `tcp` property ([`tcp`]).
     Tcp(TcpTun),
 }
@@ -257,11 +262,12 @@ const fn info(
 use Possible::{OnOff, Range};
 
 /// The tunables of IP, ICMP, UDP and the squeues, in listing order.
-const BASE: [TunInfo; 16] = [
+const BASE: [TunInfo; 17] = [
     info(Tun::Forwarding, Some((Proto::Ipv4, "forwarding")), (NddDev::Ip, "ip_forwarding"), OnOff, 0, "forward between interfaces (off: FireEngine instances are hosts)"),
     info(Tun::Ttl, Some((Proto::Ipv4, "ttl")), (NddDev::Ip, "ip_def_ttl"), Range(1, 255), 255, "TTL of datagrams sent"),
     info(Tun::IcmpErrInterval, Some((Proto::Ipv4, "_icmp_err_interval")), (NddDev::Ip, "ip_icmp_err_interval"), Range(0, 99_999), super::icmp::ICMP_ERR_INTERVAL_MS as u32, "ms per ICMP error token (0: no limit)"),
     info(Tun::IcmpErrBurst, Some((Proto::Ipv4, "_icmp_err_burst")), (NddDev::Ip, "ip_icmp_err_burst"), Range(1, 99_999), super::icmp::ICMP_ERR_BURST, "ICMP errors sent back to back"),
+    info(Tun::LsoOutbound, Some((Proto::Ipv4, "_lso_outbound")), (NddDev::Ip, "ip_lso_outbound"), OnOff, 1, "send large TCP segments where the link segments them (LSO)"),
     info(Tun::SqFanout, None, (NddDev::Ip, "ip_squeue_fanout"), Range(0, 1), 0, "1: spread new conns over every CPU's squeue"),
     info(Tun::SqWait, None, (NddDev::Ip, "ip_squeue_wait"), Range(0, super::squeue::IP_SQUEUE_WAIT_MAX_MS), super::squeue::IP_SQUEUE_WAIT_DEFAULT_MS, "ms queued entries wait before the squeue worker runs (0: at once)"),
     info(Tun::SqBind, None, (NddDev::Ip, "ip_squeue_bind"), Range(0, 1), 1, "1: squeue workers stay on their own CPU"),
@@ -368,6 +374,7 @@ pub struct Tunables {
     ttl: AtomicU32,
     icmp_err_interval: AtomicU32,
     icmp_err_burst: AtomicU32,
+    lso_outbound: AtomicU32,
     icmp_send_buf: AtomicU32,
     icmp_recv_buf: AtomicU32,
     icmp_max_buf: AtomicU32,
@@ -404,6 +411,7 @@ impl Tunables {
             ttl: d(Tun::Ttl),
             icmp_err_interval: d(Tun::IcmpErrInterval),
             icmp_err_burst: d(Tun::IcmpErrBurst),
+            lso_outbound: d(Tun::LsoOutbound),
             icmp_send_buf: d(Tun::IcmpSendBuf),
             icmp_recv_buf: d(Tun::IcmpRecvBuf),
             icmp_max_buf: d(Tun::IcmpMaxBuf),
@@ -426,6 +434,12 @@ impl Tunables {
     /// `_icmp_err_burst`: the ICMP error rate limit.
     pub fn icmp_err_rate(&self) -> (u64, u32) {
         (u64::from(self.icmp_err_interval.load(Ordering::Relaxed)), self.icmp_err_burst.load(Ordering::Relaxed))
+    }
+
+    /// `_lso_outbound`: whether TCP sends large segments (LSO) on links
+    /// that segment them.
+    pub fn lso_outbound(&self) -> bool {
+        self.lso_outbound.load(Ordering::Relaxed) != 0
     }
 
     /// UDP `send_buf`: the largest datagram a socket may send.
@@ -498,6 +512,7 @@ impl Tunables {
             Tun::Forwarding => 0,
             Tun::IcmpErrInterval => r(&self.icmp_err_interval),
             Tun::IcmpErrBurst => r(&self.icmp_err_burst),
+            Tun::LsoOutbound => r(&self.lso_outbound),
             Tun::IcmpSendBuf => r(&self.icmp_send_buf),
             Tun::IcmpRecvBuf => r(&self.icmp_recv_buf),
             Tun::IcmpMaxBuf => r(&self.icmp_max_buf),
@@ -571,6 +586,10 @@ impl Tunables {
             }
             Tun::IcmpErrBurst => {
                 w(&self.icmp_err_burst, v);
+                Ok(())
+            }
+            Tun::LsoOutbound => {
+                w(&self.lso_outbound, v);
                 Ok(())
             }
             Tun::IcmpSendBuf => buf(&self.icmp_send_buf, &self.icmp_max_buf),

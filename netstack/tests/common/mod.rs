@@ -37,6 +37,8 @@ pub struct FakeLink {
     pub starve: AtomicBool,
     /// Say the Tx ring is blocked (`Link::tx_ready` false).
     pub blocked: AtomicBool,
+    /// The LSO capability offered (`Link::lso_tcp4_max`), 0: none.
+    pub lso: std::sync::atomic::AtomicUsize,
 }
 
 impl FakeLink {
@@ -53,6 +55,7 @@ impl FakeLink {
             up: AtomicBool::new(true),
             starve: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
+            lso: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -101,6 +104,9 @@ impl Link for FakeLink {
     }
     fn tx_ready(&self) -> bool {
         !self.blocked.load(Ordering::Relaxed)
+    }
+    fn lso_tcp4_max(&self) -> Option<usize> {
+        Some(self.lso.load(Ordering::Relaxed)).filter(|&n| n > 0)
     }
 }
 

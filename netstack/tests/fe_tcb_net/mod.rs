@@ -114,6 +114,9 @@ pub struct Net {
     pub steps: u64,
     /// RSTs the "instance" sent for segments to no conn (not the TCB's).
     pub instance_rsts: [u64; 2],
+    /// Cut large segments (`lso_mss`) into MSS pieces on the wire, as a
+    /// NIC with TSO does; else they arrive whole (a receiver with LRO).
+    pub tso_cut: bool,
 }
 
 pub fn cfg() -> TcbConfig {
@@ -149,6 +152,7 @@ impl Net {
             check_edges: true,
             steps: 0,
             instance_rsts: [0, 0],
+            tso_cut: false,
         }
     }
 
@@ -233,6 +237,7 @@ impl Net {
 
     /// Puts side `from`'s segments on the link.
     pub fn transmit(&mut self, from: usize, segs: Vec<SegOut>) {
+        let segs = if self.tso_cut { segs.into_iter().flat_map(tso_cut).collect() } else { segs };
         for mut seg in segs {
             self.check_edge(from, &seg);
             if let Some(m) = self.mangle.as_mut() {
@@ -491,6 +496,7 @@ impl Net {
             opts,
             data: data.to_vec(),
             rexmit: false,
+            lso_mss: None,
         }
     }
 }
@@ -551,4 +557,23 @@ impl Net {
             );
         }
     }
+}
+
+/// A large segment cut as a NIC with TSO cuts it: MSS pieces with the
+/// same header, the sequence number advanced, FIN and PSH on the last.
+pub fn tso_cut(seg: SegOut) -> Vec<SegOut> {
+    let Some(mss) = seg.lso_mss else { return vec![seg] };
+    let mss = usize::from(mss).max(1);
+    let n = seg.data.len().div_ceil(mss).max(1);
+    (0..n)
+        .map(|i| {
+            let last = i + 1 == n;
+            let mut flags = seg.flags;
+            if !last {
+                flags = TcpFlags(flags.0 & !(TcpFlags::FIN.0 | TcpFlags::PSH.0));
+            }
+            let data = seg.data[i * mss..((i + 1) * mss).min(seg.data.len())].to_vec();
+            SegOut { seq: seg.seq + i * mss, flags, data, lso_mss: None, ..seg.clone() }
+        })
+        .collect()
 }

@@ -22,6 +22,7 @@
 //! The instance thread ([`IpStack::poll_us`]) only runs timers: ARP
 //! retransmits and expiry, reassembly time-outs.
 
+mod lso;
 mod tcp;
 mod tcp_svc;
 
@@ -532,8 +533,14 @@ impl Core {
 
     /// The identification of the next datagram to `dst`.
     fn next_ip_id(&self, dst: Ipv4Addr) -> u16 {
+        self.next_ip_ids(dst, 1)
+    }
+
+    /// The first of `n` consecutive IP identifications for `dst` (a large
+    /// send's pieces take one each).
+    fn next_ip_ids(&self, dst: Ipv4Addr, n: u16) -> u16 {
         let b = (mix(u64::from(u32::from(dst)) ^ self.ip_id_key) as usize) % IP_ID_BUCKETS;
-        self.ip_ids[b].fetch_add(1, Ordering::Relaxed)
+        self.ip_ids[b].fetch_add(n, Ordering::Relaxed)
     }
 
     /// Enters `e` into squeue `sqp` (a conn's; `mode` `None`: the
@@ -698,8 +705,14 @@ impl Core {
         }
         for (mac, mut pkt) in a.release {
             // It waited without its frame's offload request: whatever it
-            // was, its UDP checksum is completed here.
+            // was, its UDP or TCP checksum is completed here, and a large
+            // TCP send (LSO) is cut here.
             udp::finish_cksum_in(&mut pkt);
+            lso::finish_tcp_cksum_in(&mut pkt);
+            if pkt.len() > self.mtu {
+                self.lso_release(mac, pkt);
+                continue;
+            }
             self.tx_frame(mac, ETHERTYPE_IPV4, &pkt, Cksum::None);
         }
         if a.addr_changes.is_empty() {

@@ -186,6 +186,10 @@ impl Core {
         };
         let h = seg.header(sport, dport);
         let hlen = h.header_len();
+        if let Some(mss) = seg.lso_mss.filter(|_| IPV4_HDR_MIN + hlen + seg.data.len() > self.mtu) {
+            self.tcp_lso_output(src, dst, &h, seg, mss, next_hop);
+            return;
+        }
         let mut buf = alloc::vec![0u8; hlen + seg.data.len()];
         buf[hlen..].copy_from_slice(&seg.data);
         let partial = IPV4_HDR_MIN + buf.len() <= self.mtu;
@@ -211,6 +215,7 @@ impl Core {
         {
             let mut t = m.lock();
             let mut ctx = self.tcp_ctx(self.tcp_now_us(), &mut out);
+            t.set_lso(self.lso_tcp4_max());
             f(&mut t, &mut ctx);
             events = t.take_events();
             received = t.take_received();

@@ -232,6 +232,14 @@ mib! {
         out_rsts: "tcpOutRsts",
         /// Fast retransmissions.
         out_fast_retrans: "tcpOutFastRetrans",
+        /// (ours) Large segments handed to the link for segmentation
+        /// (LSO), and their data bytes (each also counts in
+        /// tcpOutDataSegs as the MSS-sized segments it becomes).
+        out_lso_segs: "tcpOutLsoSegs",
+        out_lso_bytes: "tcpOutLsoBytes",
+        /// (ours) Large received segments (coalesced by the device or the
+        /// sender's LSO through a switch), taken as one.
+        in_large_segs: "tcpInLargeSegs",
         /// Segments received (errors included).
         in_segs: "tcpInSegs",
         /// ACKs of new data received.

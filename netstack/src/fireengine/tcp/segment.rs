@@ -76,6 +76,10 @@ pub struct SegOut {
     pub data: Vec<u8>,
     /// Whether this is a retransmission (of data, SYN or FIN).
     pub rexmit: bool,
+    /// A large segment (LSO): more data than one MSS, for the link to cut
+    /// into segments of this many data bytes (`meta.gso`), each with
+    /// these headers; FIN and PSH go on the last piece only.
+    pub lso_mss: Option<u16>,
 }
 
 impl SegOut {
@@ -112,5 +116,5 @@ pub fn reset_for(seg: &SegIn<'_>) -> Option<SegOut> {
     } else {
         (SeqNum(0), seg.seq + seg.len(), TcpFlags(TcpFlags::RST.0 | TcpFlags::ACK.0))
     };
-    Some(SegOut { seq, ack, flags, wnd: 0, urgent: 0, opts: TcpOptions::new(), data: Vec::new(), rexmit: false })
+    Some(SegOut { seq, ack, flags, wnd: 0, urgent: 0, opts: TcpOptions::new(), data: Vec::new(), rexmit: false, lso_mss: None })
 }

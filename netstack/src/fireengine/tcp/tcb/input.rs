@@ -206,6 +206,7 @@ impl Tcb {
             opts: crate::fireengine::wire::tcp::TcpOptions::new(),
             data: Vec::new(),
             rexmit: false,
+            lso_mss: None,
         };
         bump(&ctx.mib.out_segs);
         bump(&ctx.mib.out_control);
@@ -470,7 +471,7 @@ impl Tcb {
             return;
         }
         let saved = self.snd_nxt;
-        let used = self.resend(self.snd_una, len, ctx);
+        let used = self.send_segment(self.snd_una, len, ctx);
         if (self.snd_una + used).gt(self.high_rxt) {
             self.high_rxt = self.snd_una + used;
         }
@@ -544,7 +545,13 @@ impl Tcb {
         }
         if in_order > 0 {
             self.events.readable = true;
-            self.dack_segs += 1;
+            // A large receive (coalesced by the device) counts as the
+            // full-sized segments it holds: two or more are ACKed at once.
+            let rcv_mss = u32::from(self.cfg.mss_local).saturating_sub(if self.ts_ok { 12 } else { 0 }).max(1);
+            if seg.data.len() > rcv_mss as usize {
+                bump(&ctx.mib.in_large_segs);
+            }
+            self.dack_segs += (in_order as u32 / rcv_mss).max(1);
             if self.dack_segs >= self.cfg.dacks_max {
                 self.ack_now = true;
             } else if self.t_dack.is_none() {
@@ -573,24 +580,6 @@ impl Tcb {
                 _ => {}
             }
         }
-    }
-
-    /// Resends `len` bytes from `seq` (a retransmission), with the FIN if
-    /// it reaches it; returns the sequence space used.
-    pub(super) fn resend(&mut self, seq: SeqNum, len: usize, ctx: &mut TcpCtx<'_>) -> usize {
-        let off = (seq - self.snd_una).max(0) as usize;
-        let data = self.sndbuf.copy(off, len);
-        let n = data.len();
-        let mut flags = TcpFlags::empty();
-        let with_fin = self.fin_seq().is_some_and(|f| f == seq + n) && (seq + n).lt(self.snd_max);
-        if with_fin {
-            flags |= TcpFlags::FIN;
-        }
-        if self.rtt_seq.is_some() {
-            self.rtt_seq = None;
-        }
-        self.emit(seq, flags, data, true, ctx);
-        n + usize::from(with_fin)
     }
 }
 

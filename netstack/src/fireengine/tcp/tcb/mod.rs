@@ -120,6 +120,9 @@ pub struct Tcb {
     pub(super) snd_mss: u32,
     /// Urgent data: the send urgent pointer (one past the urgent byte).
     pub(super) snd_up: Option<SeqNum>,
+    /// The most data bytes of one large send (LSO), 0 without
+    /// ([`Tcb::set_lso`]).
+    pub(super) lso_max: u32,
 
     // Receive side.
     pub(super) irs: SeqNum,
@@ -227,6 +230,7 @@ impl Tcb {
             syn_acked: false,
             snd_mss: mss,
             snd_up: None,
+            lso_max: 0,
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),

@@ -6,6 +6,19 @@
 //! the last byte; and a pure ACK when one is owed and nothing carried it.
 //! Every segment carries the options negotiated: timestamps, SACK blocks
 //! for what the out-of-order queue holds.
+//!
+//! Large sends (illumos' LSO, `tcp_send` with `tcp_lso`): where the link
+//! segments TCP itself ([`Tcb::set_lso`]), new data goes out as segments
+//! of up to the link's limit (64 KiB), whole MSS multiples, marked with
+//! the MSS ([`SegOut::lso_mss`]) for the link to cut. The windows and
+//! cwnd bound them as any segment; Nagle and SWS avoidance apply per MSS:
+//! a short tail rides along only where it could go alone (the last bytes
+//! queued, with Nagle off or the FIN behind it). Retransmissions after a
+//! timeout may be large too, up to the next SACKed block; SACK recovery's
+//! NextSeg() resends one MSS at a time.
+//!
+//! [`Tcb::send_segment`] builds every data segment: new data,
+//! retransmissions (fast, timeout, SACK), and window probes.
 
 use super::{Tcb, TcpCtx};
 use crate::fireengine::ip::mib::{bump, bump_by};
@@ -98,6 +111,7 @@ impl Tcb {
             opts: o,
             data: Vec::new(),
             rexmit,
+            lso_mss: None,
         };
         self.count_out(&seg, ctx);
         ctx.out.push(seg);
@@ -182,7 +196,9 @@ impl Tcb {
                 self.snd_up = None;
             }
         }
-        let seg = SegOut { seq, ack: self.rcv_nxt, flags, wnd, urgent, opts: self.seg_options(ctx), data, rexmit };
+        // More than one MSS of data: a large send for the link to cut.
+        let lso_mss = (data.len() > self.snd_mss as usize).then_some(self.snd_mss.min(65_535) as u16);
+        let seg = SegOut { seq, ack: self.rcv_nxt, flags, wnd, urgent, opts: self.seg_options(ctx), data, rexmit, lso_mss };
         self.count_out(&seg, ctx);
         ctx.out.push(seg);
         self.last_ack_sent = self.rcv_nxt;
@@ -208,6 +224,7 @@ impl Tcb {
             opts: TcpOptions::new(),
             data: Vec::new(),
             rexmit: false,
+            lso_mss: None,
         };
         self.count_out(&seg, ctx);
         ctx.out.push(seg);
@@ -226,13 +243,22 @@ impl Tcb {
     fn count_out(&self, seg: &SegOut, ctx: &TcpCtx<'_>) {
         let m = ctx.mib;
         let ctl = seg.has(TcpFlags::SYN) || seg.has(TcpFlags::FIN) || seg.has(TcpFlags::RST);
+        // A large send counts as the segments it becomes on the wire.
+        let wire_segs = match seg.lso_mss {
+            Some(mss) => {
+                bump(&m.out_lso_segs);
+                bump_by(&m.out_lso_bytes, seg.data.len() as u64);
+                seg.data.len().div_ceil(usize::from(mss).max(1)) as u64
+            }
+            None => 1,
+        };
         if seg.rexmit {
-            bump(&m.retrans_segs);
+            bump_by(&m.retrans_segs, wire_segs);
             bump_by(&m.retrans_bytes, seg.data.len() as u64);
         } else {
-            bump(&m.out_segs);
+            bump_by(&m.out_segs, wire_segs);
             if !seg.data.is_empty() {
-                bump(&m.out_data_segs);
+                bump_by(&m.out_data_segs, wire_segs);
                 bump_by(&m.out_data_bytes, seg.data.len() as u64);
             } else if !ctl {
                 bump(&m.out_ack);
@@ -249,9 +275,12 @@ impl Tcb {
         }
     }
 
-    /// Sends one segment of up to `len` bytes from `seq` (a
-    /// retransmission if `seq` is below SND.MAX), with the FIN if it
-    /// reaches it. Returns the sequence space used.
+    /// Sends one data segment of up to `len` bytes from `seq` (a
+    /// retransmission if `seq` is below SND.MAX; a large send if `len`
+    /// is more than one MSS), with PSH if it empties the queue and the
+    /// FIN if it reaches it. The one builder of data segments (new data,
+    /// every retransmission, window probes). Returns the sequence space
+    /// used.
     pub(super) fn send_segment(&mut self, seq: SeqNum, len: usize, ctx: &mut TcpCtx<'_>) -> usize {
         let off = (seq - self.snd_una).max(0) as usize;
         let data = self.sndbuf.copy(off, len);
@@ -369,6 +398,35 @@ impl Tcb {
             && self.last_snd_ms != 0
     }
 
+    /// The link's large-send limit (its largest frame, headers included;
+    /// `None`: no LSO). The instance sets it before each call, so a
+    /// change of the link or of `_lso_outbound` applies at once.
+    pub fn set_lso(&mut self, frame_max: Option<usize>) {
+        // The IPv4 datagram is at most 65 535 bytes, after Ethernet's 14;
+        // IP's 20 and TCP's 60 (options at most) come off it.
+        self.lso_max = frame_max.map_or(0, |f| (f.saturating_sub(14).min(65_535).saturating_sub(80)) as u32);
+    }
+
+    /// The most data one segment may carry now: whole MSS multiples up
+    /// to the large-send limit, or one MSS (no LSO, or urgent data, which
+    /// is not cut by every device alike).
+    pub(super) fn seg_max(&self) -> usize {
+        let mss = self.snd_mss.max(1);
+        if self.lso_max >= 2 * mss && self.snd_up.is_none() { (self.lso_max / mss * mss) as usize } else { mss as usize }
+    }
+
+    /// Bytes from `seq` (below SND.MAX) up to the next SACKed block or
+    /// SND.MAX: what a large retransmission may cover.
+    fn unsacked_run(&self, seq: SeqNum) -> usize {
+        let mut end = self.snd_max;
+        for (l, _) in self.sb.ranges() {
+            if l.gt(seq) && l.lt(end) {
+                end = l;
+            }
+        }
+        (end - seq).max(0) as usize
+    }
+
     /// Sends the next segment of new data (or the lone FIN) if the
     /// windows, Nagle and SWS avoidance allow; `room` is what cwnd leaves.
     fn send_new(&mut self, mss: usize, room: u32, ctx: &mut TcpCtx<'_>) -> bool {
@@ -386,11 +444,22 @@ impl Tcb {
         }
         let wnd_edge = self.snd_una + self.snd_wnd as usize;
         let wnd_room = (wnd_edge - self.snd_nxt).max(0) as usize;
-        let len = avail.min(mss).min(wnd_room).min(room as usize);
+        let mut len = avail.min(self.seg_max()).min(wnd_room).min(room as usize);
+        if len > mss && self.snd_nxt.lt(self.snd_max) {
+            // A large retransmission stops where the peer has data.
+            len = len.min(self.unsacked_run(self.snd_nxt)).max(mss);
+        }
         if avail > 0 && len == 0 {
             return false;
         }
-        if len < avail.min(mss) {
+        if len > mss {
+            // Large: whole segments; the short tail only where it could
+            // go alone (the last bytes, Nagle off or the FIN behind it).
+            let tail = len % mss;
+            if tail != 0 && !(len == avail && (self.cfg.nodelay || fin_pending)) {
+                len -= tail;
+            }
+        } else if len < avail.min(mss) {
             // Sender SWS avoidance: a short segment only if it is at
             // least half the largest window the peer offered.
             if (len as u32) < self.max_snd_wnd / 2 || len == 0 {

@@ -141,17 +141,14 @@ impl Tcb {
         if self.snd_nxt != self.snd_una {
             // The last probe byte is still unacknowledged: send it again.
             let seq = self.snd_una;
-            self.resend(seq, 1, ctx);
+            self.send_segment(seq, 1, ctx);
         } else {
             let seq = self.snd_nxt;
-            let data = self.sndbuf.copy(0, 1);
-            let n = data.len();
-            self.emit(seq, TcpFlags::empty(), data, false, ctx);
-            self.snd_nxt = seq + n;
-            if self.snd_max.lt(self.snd_nxt) {
-                self.snd_max = self.snd_nxt;
-            }
+            let used = self.send_segment(seq, 1, ctx);
+            self.snd_nxt = seq + used;
         }
+        // The persist timer, not the retransmission timer, watches a probe.
+        self.t_rexmit = None;
         self.persist_shift = self.persist_shift.saturating_add(1);
         self.arm_persist(ctx);
     }
