@@ -39,6 +39,7 @@
 //! smoltcp (`crate::smol`) stays a separate, self-contained alternative.
 
 pub mod arp;
+pub mod bytes;
 pub mod classifier;
 pub mod conn;
 pub mod icmp;

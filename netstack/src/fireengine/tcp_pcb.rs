@@ -307,14 +307,7 @@ impl TcpSocket {
     /// Moves received bytes into `buf`; 0 when none are waiting (then
     /// [`peer_closed`](Self::peer_closed) says whether the stream ended).
     pub fn recv(&self, buf: &mut [u8]) -> Result<usize, NetError> {
-        let n = {
-            let mut q = self.side().rcv.lock();
-            let n = buf.len().min(q.len());
-            for (d, b) in buf.iter_mut().zip(q.drain(..n)) {
-                *d = b;
-            }
-            n
-        };
+        let n = crate::fireengine::bytes::copy_front(&mut self.side().rcv.lock(), buf);
         if n == 0 {
             if let Some(e) = self.error() {
                 return Err(e);
@@ -329,8 +322,7 @@ impl TcpSocket {
     pub fn recv_vec(&self, max: usize) -> Result<Vec<u8>, NetError> {
         let v: Vec<u8> = {
             let mut q = self.side().rcv.lock();
-            let n = max.min(q.len());
-            q.drain(..n).collect()
+            crate::fireengine::bytes::take_front(&mut q, max)
         };
         if v.is_empty() {
             if let Some(e) = self.error() {

@@ -249,19 +249,65 @@ impl Core {
 }
 
 /// RFC 864's pattern: lines of 72 printable characters, each starting one
-/// character further along the 95 printable ones, CR LF ended. `pos`
-/// counts bytes of the endless stream already sent.
-fn chargen_fill(buf: &mut [u8], pos: &mut usize) -> usize {
-    const LINE: usize = 74;
-    for b in buf.iter_mut() {
-        let line = *pos / LINE;
-        let col = *pos % LINE;
-        *b = match col {
+/// character further along the 95 printable ones, CR LF ended. It repeats
+/// after 95 lines ([`CHARGEN_PERIOD`] bytes), so it is built once and
+/// copied from by slices (a division per byte cost most of a guest CPU on
+/// a bulk send under TCG).
+const CHARGEN_LINE: usize = 74;
+const CHARGEN_PERIOD: usize = 95 * CHARGEN_LINE;
+static CHARGEN: [u8; CHARGEN_PERIOD] = chargen_table();
+
+const fn chargen_table() -> [u8; CHARGEN_PERIOD] {
+    let mut t = [0u8; CHARGEN_PERIOD];
+    let mut i = 0;
+    while i < CHARGEN_PERIOD {
+        let (line, col) = (i / CHARGEN_LINE, i % CHARGEN_LINE);
+        t[i] = match col {
             72 => b'\r',
             73 => b'\n',
             _ => b' ' + ((line + col) % 95) as u8,
         };
-        *pos = pos.wrapping_add(1);
+        i += 1;
+    }
+    t
+}
+
+/// Fills `buf` with the stream from byte `pos` on (`pos` counts bytes of
+/// the endless stream already sent) and advances `pos`.
+fn chargen_fill(buf: &mut [u8], pos: &mut usize) -> usize {
+    let mut done = 0;
+    while done < buf.len() {
+        let at = *pos % CHARGEN_PERIOD;
+        let n = (CHARGEN_PERIOD - at).min(buf.len() - done);
+        buf[done..done + n].copy_from_slice(&CHARGEN[at..at + n]);
+        done += n;
+        *pos = pos.wrapping_add(n);
     }
     buf.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chargen_is_rfc_864s_pattern_from_any_offset() {
+        let slow = |i: usize| match i % CHARGEN_LINE {
+            72 => b'\r',
+            73 => b'\n',
+            col => b' ' + ((i / CHARGEN_LINE + col) % 95) as u8,
+        };
+        let mut pos = 0;
+        let mut all = Vec::new();
+        for size in [1, 73, 74, 7029, 7031, 20_000, 3] {
+            let mut b = alloc::vec![0u8; size];
+            assert_eq!(chargen_fill(&mut b, &mut pos), size);
+            all.extend_from_slice(&b);
+        }
+        assert_eq!(pos, all.len());
+        for (i, &b) in all.iter().enumerate() {
+            assert_eq!(b, slow(i), "byte {i}");
+        }
+        assert_eq!(&all[..74], b" !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefg\r\n");
+    }
 }

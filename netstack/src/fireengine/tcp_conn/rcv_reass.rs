@@ -476,7 +476,7 @@ impl RcvReass {
         self.tick += 1;
         let tick = self.tick;
         if i0 >= i1 {
-            let data: VecDeque<u8> = piece(src, base, lo, hi).iter().copied().collect();
+            let data = VecDeque::from(piece(src, base, lo, hi).to_vec());
             let at = i0.min(self.runs.len());
             self.runs.insert(at, Run { seq: seq::advance(rcv_nxt, lo), data, touched: tick });
             return;
@@ -533,7 +533,7 @@ impl RcvReass {
                 let run = self.runs.remove(0);
                 data = Vec::from(run.data);
             } else if let Some(run) = self.runs.first_mut() {
-                data = run.data.drain(..max).collect();
+                data = crate::fireengine::bytes::take_front(&mut run.data, max);
                 run.seq = seq::advance(run.seq, max as i64);
             }
             self.held = self.held.saturating_sub(data.len());

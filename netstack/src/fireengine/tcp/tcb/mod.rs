@@ -457,9 +457,7 @@ impl Tcb {
             }
             return Ok(0);
         }
-        for (dst, b) in buf.iter_mut().zip(self.rcvbuf.drain(..n)) {
-            *dst = b;
-        }
+        crate::fireengine::bytes::copy_front(&mut self.rcvbuf, &mut buf[..n]);
         self.after_read(ctx);
         Ok(n)
     }
@@ -473,7 +471,7 @@ impl Tcb {
             }
             return Ok(Vec::new());
         }
-        let v: Vec<u8> = self.rcvbuf.drain(..n).collect();
+        let v = crate::fireengine::bytes::take_front(&mut self.rcvbuf, n);
         self.after_read(ctx);
         Ok(v)
     }
@@ -493,7 +491,7 @@ impl Tcb {
     /// receive queue, illumos `su_recv`): they count against the window
     /// until [`consumed`](Self::consumed) says they were read.
     pub fn take_received(&mut self) -> Vec<u8> {
-        let v: Vec<u8> = self.rcvbuf.drain(..).collect();
+        let v = crate::fireengine::bytes::take_front(&mut self.rcvbuf, usize::MAX);
         self.unread = self.unread.saturating_add(v.len() as u32);
         v
     }
