@@ -6,6 +6,7 @@
 use alloc::vec::Vec;
 
 use super::seq::SeqNum;
+use crate::fireengine::ip::mib::{TcpMib, bump, bump_by};
 use crate::fireengine::wire::tcp::{TcpFlags, TcpHeader, TcpOptions};
 
 /// A received segment.
@@ -82,6 +83,36 @@ impl SegOut {
     /// Whether control bit `f` is set.
     pub fn has(&self, f: TcpFlags) -> bool {
         self.flags.0 & f.0 != 0
+    }
+
+    /// Counts this segment as sent in the TCP MIB, the one place every
+    /// segment is counted (a conn's, and the RSTs sent for no conn):
+    /// tcpOutSegs (first transmissions) or tcpRetransSegs/Bytes,
+    /// tcpOutDataSegs/Bytes or tcpOutAck, tcpOutControl (SYN, FIN, RST),
+    /// tcpOutRsts, tcpOutUrg.
+    pub fn count(&self, m: &TcpMib) {
+        let ctl = self.has(TcpFlags::SYN) || self.has(TcpFlags::FIN) || self.has(TcpFlags::RST);
+        if self.rexmit {
+            bump(&m.retrans_segs);
+            bump_by(&m.retrans_bytes, self.data.len() as u64);
+        } else {
+            bump(&m.out_segs);
+            if !self.data.is_empty() {
+                bump(&m.out_data_segs);
+                bump_by(&m.out_data_bytes, self.data.len() as u64);
+            } else if !ctl {
+                bump(&m.out_ack);
+            }
+        }
+        if ctl {
+            bump(&m.out_control);
+        }
+        if self.has(TcpFlags::RST) {
+            bump(&m.out_rsts);
+        }
+        if self.has(TcpFlags::URG) {
+            bump(&m.out_urg);
+        }
     }
 
     /// The header, given the conn's ports.

@@ -92,9 +92,6 @@ impl Tcb {
                     self.challenge_ack(ctx);
                 }
             }
-            if self.state == State::TimeWait && !rst {
-                // Still TIME_WAIT; the ACK answers the stray.
-            }
             return;
         }
 
@@ -207,9 +204,7 @@ impl Tcb {
             data: Vec::new(),
             rexmit: false,
         };
-        bump(&ctx.mib.out_segs);
-        bump(&ctx.mib.out_control);
-        bump(&ctx.mib.out_rsts);
+        self.count_out(&seg, ctx);
         ctx.out.push(seg);
     }
 

@@ -223,30 +223,9 @@ impl Tcb {
         }
     }
 
-    fn count_out(&self, seg: &SegOut, ctx: &TcpCtx<'_>) {
-        let m = ctx.mib;
-        let ctl = seg.has(TcpFlags::SYN) || seg.has(TcpFlags::FIN) || seg.has(TcpFlags::RST);
-        if seg.rexmit {
-            bump(&m.retrans_segs);
-            bump_by(&m.retrans_bytes, seg.data.len() as u64);
-        } else {
-            bump(&m.out_segs);
-            if !seg.data.is_empty() {
-                bump(&m.out_data_segs);
-                bump_by(&m.out_data_bytes, seg.data.len() as u64);
-            } else if !ctl {
-                bump(&m.out_ack);
-            }
-        }
-        if ctl {
-            bump(&m.out_control);
-        }
-        if seg.has(TcpFlags::RST) {
-            bump(&m.out_rsts);
-        }
-        if seg.has(TcpFlags::URG) {
-            bump(&m.out_urg);
-        }
+    /// Counts `seg` as sent ([`SegOut::count`]).
+    pub(super) fn count_out(&self, seg: &SegOut, ctx: &TcpCtx<'_>) {
+        seg.count(ctx.mib);
     }
 
     /// Sends one segment of up to `len` bytes from `seq` (a
