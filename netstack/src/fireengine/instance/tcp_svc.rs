@@ -65,6 +65,10 @@ pub struct TcpService {
     pending: Mutex<Vec<u8>>,
     chargen_pos: Mutex<usize>,
     shut: AtomicBool,
+    /// A thread is inside [`TcpService::run`].
+    running: AtomicBool,
+    /// [`TcpService::run`] was asked for while a thread was inside it.
+    again: AtomicBool,
     /// Finished: the instance drops it.
     pub done: AtomicBool,
     counters: Weak<SvcCounters>,
@@ -82,13 +86,36 @@ impl TcpService {
             pending: Mutex::new(Vec::new()),
             chargen_pos: Mutex::new(0),
             shut: AtomicBool::new(false),
+            running: AtomicBool::new(false),
+            again: AtomicBool::new(false),
             done: AtomicBool::new(false),
             counters,
         })
     }
 
     /// Moves what can be moved now (from the upcall, inside the squeue).
+    ///
+    /// Re-entrant: a socket call made from here may run the conn's squeue
+    /// inline (the accept upcall runs in the listener's squeue, the conn
+    /// may be on another one) and so call this again through the socket's
+    /// upcall, or another CPU's upcall may call it meanwhile. Such a call
+    /// only asks the thread inside to go round once more, so no lock is
+    /// ever taken twice (it was: `pending` twice on one CPU, a squeue
+    /// held forever, `net_fe_tcp_cycles`).
     pub fn run(&self) {
+        self.again.store(true, Ordering::Release);
+        while !self.running.swap(true, Ordering::AcqRel) {
+            while self.again.swap(false, Ordering::AcqRel) {
+                self.run_once();
+            }
+            self.running.store(false, Ordering::Release);
+            if !self.again.load(Ordering::Acquire) {
+                break;
+            }
+        }
+    }
+
+    fn run_once(&self) {
         let c = self.counters.upgrade();
         let count = |f: &dyn Fn(&SvcCounters)| {
             if let Some(c) = &c {

@@ -8,7 +8,7 @@
 //! for what the out-of-order queue holds.
 
 use super::{Tcb, TcpCtx};
-use crate::fireengine::ip::mib::{bump, bump_by};
+use crate::fireengine::ip::mib::bump;
 use crate::fireengine::tcp::scoreboard::NextSeg;
 use crate::fireengine::tcp::segment::SegOut;
 use crate::fireengine::tcp::seq::SeqNum;
