@@ -20,7 +20,12 @@
 //! * "B"×10 out of order at +5, then "C"×10 at +0: the echo is
 //!   `CCCCCBBBBBBBBBB` (the bytes first accepted).
 //!
-//! Not here yet: old duplicate SYNs, the 30 s zero window with probes.
+//! * a zero window from scapy held 30 s against chargen (19): the guest
+//!   sends zero-window probes with a growing interval and no RST; once
+//!   the window opens the pattern flows, byte-exact from its first byte.
+//!
+//! Not here yet: an old duplicate SYN to LISTEN (the SYN-with-options
+//! cases reset their eagers in SYN_RCVD, but nothing checks that path).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -142,6 +147,49 @@ r = s2.stop()
 print("overlap", stream(r, rcv).decode(), flush=True)
 snd += 15
 send(IP(dst=dst) / TCP(sport=sport, dport=7, flags="R", seq=snd))
+
+# Zero window held for 30 s against chargen (19), which always has data.
+sport = 40004
+sa = sr1(IP(dst=dst) / TCP(sport=sport, dport=19, flags="S", seq=9000, window=65535), timeout=10)
+iss = sa[TCP].seq
+st = {"rcv": iss + 1, "wnd": 0, "probes": [], "data": {}}
+def on_seg(p):
+    t = p[TCP]
+    d = bytes(t.payload)
+    if st["wnd"] == 0:
+        if d:
+            st["probes"].append((time.time(), len(d)))
+    else:
+        for i, b in enumerate(d):
+            st["data"].setdefault(t.seq + i, b)
+        while st["rcv"] in st["data"]:
+            st["rcv"] += 1
+    if t.flags.R:
+        st["probes"].append((time.time(), -1))
+    send(IP(dst=dst) / TCP(sport=sport, dport=19, flags="A", seq=9001, ack=st["rcv"], window=st["wnd"]))
+s3 = AsyncSniffer(iface=iface, filter="tcp and src host %s and src port 19 and dst port %d" % (dst, sport), prn=on_seg, store=False)
+s3.start()
+time.sleep(0.5)
+t0 = time.time()
+send(IP(dst=dst) / TCP(sport=sport, dport=19, flags="A", seq=9001, ack=st["rcv"], window=0))
+time.sleep(30)
+for (t, n) in st["probes"]:
+    print("probe %.2f %d" % (t - t0, n), flush=True)
+start = st["rcv"]
+st["wnd"] = 8192
+send(IP(dst=dst) / TCP(sport=sport, dport=19, flags="A", seq=9001, ack=st["rcv"], window=st["wnd"]))
+time.sleep(6)
+s3.stop()
+got = bytearray()
+k = start
+while k in st["data"]:
+    got.append(st["data"][k]); k += 1
+want = bytearray()
+for i in range(len(got)):
+    l, c = divmod(i, 74)
+    want.append(13 if c == 72 else 10 if c == 73 else 32 + (l + c) % 95)
+print("reopened", len(got), "match" if got == want else "differs", flush=True)
+send(IP(dst=dst) / TCP(sport=sport, dport=19, flags="R", seq=9001))
 "#;
 
 fn boot() -> NetVm {
@@ -170,7 +218,7 @@ fn fireengine_tcp_rfc5961_cases_from_scapy() {
     let o = vm.ns_cmd(&[
         "nft",
         "add table inet arbraw; add chain inet arbraw out { type filter hook output priority 0; }; \
-         add rule inet arbraw out tcp sport 40001-40002 tcp flags rst counter drop",
+         add rule inet arbraw out tcp sport 40001-40004 tcp flags rst counter drop",
     ]);
     assert!(o.success(), "{}", o.describe());
     let before: BTreeMap<String, u64> = parse_netstat_s(&vm.run("netstat -s"));
@@ -216,6 +264,24 @@ fn fireengine_tcp_rfc5961_cases_from_scapy() {
     assert!(dataopt.iter().all(|l| l.ends_with("echoed")), "data with options not taken: {dataopt:?}");
     let overlap = s.lines().find_map(|l| l.strip_prefix("overlap ")).unwrap_or("");
     assert_eq!(overlap, "CCCCCBBBBBBBBBB", "the echo of overlapping segments is not the bytes first accepted");
+    // Zero window for 30 s: probes with growing gaps, never a RST; then
+    // the stream flows, byte-exact from its first byte.
+    let probes: Vec<(f64, i64)> = s
+        .lines()
+        .filter_map(|l| l.strip_prefix("probe "))
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.parse().ok()?, w.next()?.parse().ok()?))
+        })
+        .collect();
+    eprintln!("zero-window probes (s since the window closed, bytes): {probes:?}");
+    assert!(probes.iter().all(|p| p.1 > 0), "the guest reset the conn while the window was closed: {probes:?}");
+    assert!(probes.len() >= 3, "fewer than 3 zero-window probes in 30 s: {probes:?}");
+    let gaps: Vec<f64> = probes.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    assert!(gaps.last() > gaps.first(), "the probe interval did not back off: {gaps:?}");
+    let reopened = s.lines().find_map(|l| l.strip_prefix("reopened ")).unwrap_or("");
+    let n: usize = reopened.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0);
+    assert!(n >= 8192 && reopened.ends_with("match"), "after the window opened: {reopened}");
     vm.wait_reachable(Duration::from_secs(10));
     eprintln!(
         "guest: tcpOutChallengeAcks +{} tcpEstabResets +{} tcpInPastWinSegs +{} tcpOutRsts +{}",
@@ -225,9 +291,10 @@ fn fireengine_tcp_rfc5961_cases_from_scapy() {
         d("tcpOutRsts")
     );
     assert!(d("tcpOutChallengeAcks") >= 2, "challenge ACKs: {}", d("tcpOutChallengeAcks"));
-    // The exact RST on the first conn and the closing RST on the second
-    // (the SYNs with options were reset in SYN_RCVD: attempt fails).
-    assert_eq!(d("tcpEstabResets"), 2);
+    // The exact RST on the first conn and the closing RSTs on the second
+    // and the chargen one (the SYNs with options were reset in SYN_RCVD:
+    // attempt fails).
+    assert_eq!(d("tcpEstabResets"), 3);
     assert!(d("tcpInPastWinSegs") >= 1);
     assert!(d("tcpOutRsts") >= 1);
 }
