@@ -24,8 +24,9 @@
 //!   sends zero-window probes with a growing interval and no RST; once
 //!   the window opens the pattern flows, byte-exact from its first byte.
 //!
-//! Not here yet: an old duplicate SYN to LISTEN (the SYN-with-options
-//! cases reset their eagers in SYN_RCVD, but nothing checks that path).
+//! * each SYN-with-options eager is reset by scapy at SEG.ACK of its
+//!   SYN-ACK (how a peer answers the SYN-ACK to an old duplicate SYN):
+//!   counted in tcpAttemptFails, and no conn is left in `netstat -an`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -283,12 +284,18 @@ fn fireengine_tcp_rfc5961_cases_from_scapy() {
     let n: usize = reopened.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0);
     assert!(n >= 8192 && reopened.ends_with("match"), "after the window opened: {reopened}");
     vm.wait_reachable(Duration::from_secs(10));
+    // Every SYN_RCVD eager that the peer reset (as RFC 9293 has a peer
+    // answer an old duplicate's SYN-ACK) is gone, and so is every conn.
+    let an = vm.run("netstat -an");
+    let left: Vec<&str> = an.lines().filter(|l| l.contains("10.0.0.1.400")).collect();
+    assert!(left.is_empty(), "conns left:\n{an}");
     eprintln!(
-        "guest: tcpOutChallengeAcks +{} tcpEstabResets +{} tcpInPastWinSegs +{} tcpOutRsts +{}",
+        "guest: tcpOutChallengeAcks +{} tcpEstabResets +{} tcpInPastWinSegs +{} tcpOutRsts +{} tcpAttemptFails +{}",
         d("tcpOutChallengeAcks"),
         d("tcpEstabResets"),
         d("tcpInPastWinSegs"),
-        d("tcpOutRsts")
+        d("tcpOutRsts"),
+        d("tcpAttemptFails")
     );
     assert!(d("tcpOutChallengeAcks") >= 2, "challenge ACKs: {}", d("tcpOutChallengeAcks"));
     // The exact RST on the first conn and the closing RSTs on the second
@@ -297,4 +304,5 @@ fn fireengine_tcp_rfc5961_cases_from_scapy() {
     assert_eq!(d("tcpEstabResets"), 3);
     assert!(d("tcpInPastWinSegs") >= 1);
     assert!(d("tcpOutRsts") >= 1);
+    assert!(d("tcpAttemptFails") >= 7, "eagers reset in SYN_RCVD: {}", d("tcpAttemptFails"));
 }
