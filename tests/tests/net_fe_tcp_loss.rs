@@ -104,7 +104,8 @@ impl Capture {
     }
 
     /// Stops the capture and counts segments carrying SACK blocks, per
-    /// source address.
+    /// source address. The file is removed unless `ARBALEST_KEEP_PCAP` is
+    /// set (to look at it with `tshark -r`).
     fn sack_segments(mut self) -> BTreeMap<String, u64> {
         // SIGINT to the tshark we started, by its id, so it closes the file.
         let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
