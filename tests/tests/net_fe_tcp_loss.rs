@@ -34,7 +34,7 @@ use arbalest_tests::Config;
 fn boot() -> NetVm {
     let mut cfg = Config::with_smp(2);
     cfg.push_append("stack=fireengine");
-    let mut vm = NetVm::boot_with(cfg, 2);
+    let vm = NetVm::boot_with(cfg, 2);
     vm.wait_reachable(Duration::from_secs(60));
     vm
 }

@@ -196,7 +196,7 @@ send(IP(dst=dst) / TCP(sport=sport, dport=19, flags="R", seq=9001))
 fn boot() -> NetVm {
     let mut cfg = Config::with_smp(2);
     cfg.push_append("stack=fireengine");
-    let mut vm = NetVm::boot_with(cfg, 2);
+    let vm = NetVm::boot_with(cfg, 2);
     vm.wait_reachable(Duration::from_secs(60));
     vm
 }
