@@ -407,6 +407,12 @@ impl<P: Send + Sync> Classifier<P> {
                 Some(Some(i)) => i,
             };
             let e = b.remove(i);
+            if b.is_empty() {
+                // An emptied bucket gives its allocation back: otherwise
+                // every bucket a conn ever hashed to keeps one, and the
+                // heap grows with the number of buckets ever used.
+                b.shrink_to_fit();
+            }
             table.release();
             self.port_count(h.fanout, &h.key, false);
             drop(b);

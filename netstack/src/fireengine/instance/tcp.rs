@@ -165,9 +165,7 @@ impl Core {
             if !self.tcp_rst_limit.allow(self.now_ms()) {
                 return;
             }
-            bump(&self.tcp_mib.out_segs);
-            bump(&self.tcp_mib.out_rsts);
-            bump(&self.tcp_mib.out_control);
+            rst.count(&self.tcp_mib);
             self.tcp_send_raw(hdr.dst, th.dst_port, hdr.src, th.src_port, &rst, None);
         }
     }

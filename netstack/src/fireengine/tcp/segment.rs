@@ -6,6 +6,7 @@
 use alloc::vec::Vec;
 
 use super::seq::SeqNum;
+use crate::fireengine::ip::mib::{TcpMib, bump, bump_by};
 use crate::fireengine::wire::tcp::{TcpFlags, TcpHeader, TcpOptions};
 
 /// A received segment.
@@ -86,6 +87,46 @@ impl SegOut {
     /// Whether control bit `f` is set.
     pub fn has(&self, f: TcpFlags) -> bool {
         self.flags.0 & f.0 != 0
+    }
+
+    /// Counts this segment as sent in the TCP MIB, the one place every
+    /// segment is counted (a conn's, and the RSTs sent for no conn):
+    /// tcpOutSegs (first transmissions) or tcpRetransSegs/Bytes,
+    /// tcpOutDataSegs/Bytes or tcpOutAck, tcpOutControl (SYN, FIN, RST),
+    /// tcpOutRsts, tcpOutUrg; a large send (`lso_mss`) counts as the
+    /// segments the link cuts it into, and in tcpOutLsoSegs/Bytes.
+    pub fn count(&self, m: &TcpMib) {
+        let ctl = self.has(TcpFlags::SYN) || self.has(TcpFlags::FIN) || self.has(TcpFlags::RST);
+        // A large send counts as the segments it becomes on the wire.
+        let wire_segs = match self.lso_mss {
+            Some(mss) => {
+                bump(&m.out_lso_segs);
+                bump_by(&m.out_lso_bytes, self.data.len() as u64);
+                self.data.len().div_ceil(usize::from(mss).max(1)) as u64
+            }
+            None => 1,
+        };
+        if self.rexmit {
+            bump_by(&m.retrans_segs, wire_segs);
+            bump_by(&m.retrans_bytes, self.data.len() as u64);
+        } else {
+            bump_by(&m.out_segs, wire_segs);
+            if !self.data.is_empty() {
+                bump_by(&m.out_data_segs, wire_segs);
+                bump_by(&m.out_data_bytes, self.data.len() as u64);
+            } else if !ctl {
+                bump(&m.out_ack);
+            }
+        }
+        if ctl {
+            bump(&m.out_control);
+        }
+        if self.has(TcpFlags::RST) {
+            bump(&m.out_rsts);
+        }
+        if self.has(TcpFlags::URG) {
+            bump(&m.out_urg);
+        }
     }
 
     /// The header, given the conn's ports.

@@ -92,9 +92,6 @@ impl Tcb {
                     self.challenge_ack(ctx);
                 }
             }
-            if self.state == State::TimeWait && !rst {
-                // Still TIME_WAIT; the ACK answers the stray.
-            }
             return;
         }
 
@@ -208,9 +205,7 @@ impl Tcb {
             rexmit: false,
             lso_mss: None,
         };
-        bump(&ctx.mib.out_segs);
-        bump(&ctx.mib.out_control);
-        bump(&ctx.mib.out_rsts);
+        self.count_out(&seg, ctx);
         ctx.out.push(seg);
     }
 

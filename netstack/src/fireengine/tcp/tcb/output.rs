@@ -21,7 +21,7 @@
 //! retransmissions (fast, timeout, SACK), and window probes.
 
 use super::{Tcb, TcpCtx};
-use crate::fireengine::ip::mib::{bump, bump_by};
+use crate::fireengine::ip::mib::bump;
 use crate::fireengine::tcp::scoreboard::NextSeg;
 use crate::fireengine::tcp::segment::SegOut;
 use crate::fireengine::tcp::seq::SeqNum;
@@ -240,39 +240,9 @@ impl Tcb {
         }
     }
 
-    fn count_out(&self, seg: &SegOut, ctx: &TcpCtx<'_>) {
-        let m = ctx.mib;
-        let ctl = seg.has(TcpFlags::SYN) || seg.has(TcpFlags::FIN) || seg.has(TcpFlags::RST);
-        // A large send counts as the segments it becomes on the wire.
-        let wire_segs = match seg.lso_mss {
-            Some(mss) => {
-                bump(&m.out_lso_segs);
-                bump_by(&m.out_lso_bytes, seg.data.len() as u64);
-                seg.data.len().div_ceil(usize::from(mss).max(1)) as u64
-            }
-            None => 1,
-        };
-        if seg.rexmit {
-            bump_by(&m.retrans_segs, wire_segs);
-            bump_by(&m.retrans_bytes, seg.data.len() as u64);
-        } else {
-            bump_by(&m.out_segs, wire_segs);
-            if !seg.data.is_empty() {
-                bump_by(&m.out_data_segs, wire_segs);
-                bump_by(&m.out_data_bytes, seg.data.len() as u64);
-            } else if !ctl {
-                bump(&m.out_ack);
-            }
-        }
-        if ctl {
-            bump(&m.out_control);
-        }
-        if seg.has(TcpFlags::RST) {
-            bump(&m.out_rsts);
-        }
-        if seg.has(TcpFlags::URG) {
-            bump(&m.out_urg);
-        }
+    /// Counts `seg` as sent ([`SegOut::count`]).
+    pub(super) fn count_out(&self, seg: &SegOut, ctx: &TcpCtx<'_>) {
+        seg.count(ctx.mib);
     }
 
     /// Sends one data segment of up to `len` bytes from `seq` (a
