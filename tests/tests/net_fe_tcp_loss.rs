@@ -12,6 +12,13 @@
 //! service (port 7), writer and reader on two threads, and checks every
 //! byte.
 //!
+//! The hooks see the guest's large sends (LSO) whole, before the host cuts
+//! them into wire segments, so a "1 % loss" there would drop 1 % of
+//! 45-segment bursts — often a whole window, which only a timeout can
+//! repair — not 1 % of segments. The guest's LSO is therefore off here
+//! (`ipadm set-prop -p _lso_outbound=off ipv4`): every frame it sends is
+//! one wire segment, as on a real link (`net_fe_tso` covers LSO).
+//!
 //! * 1 % loss each way, 64 MiB: byte-exact; a `tshark` capture on the TAP
 //!   (snaplen 96, bounded packet count) shows SACK blocks (it prints how
 //!   many from each side); the guest's `netstat -s` shows
@@ -165,6 +172,8 @@ fn fireengine_tcp_recovers_from_loss_reorder_delay_duplication() {
     require_program("tshark", "tshark");
     require_program("nft", "nftables");
     let mut vm = boot();
+    let out = vm.vm().run("ipadm set-prop -p _lso_outbound=off ipv4");
+    assert!(!out.to_lowercase().contains("error") && !out.contains("cannot"), "{out}");
 
     // 1 % loss each way, 64 MiB.
     impair(&vm, 10, 0);
