@@ -194,7 +194,7 @@ fn cookie_echo(r: &mut Rig, sport: u16, first: &[u8], rest: &[u8]) {
     let sa = syn(r, sport, isn, syn_opts());
     let ts = sa.options.timestamps.expect("the cookie SYN-ACK echoes timestamps");
     assert_eq!(ts.tsecr, 5000);
-    assert_eq!(sa.options.window_scale.is_some(), true, "window scale kept in the TSval: {sa:?}");
+    assert!(sa.options.window_scale.is_some(), "window scale kept in the TSval: {sa:?}");
     assert!(sa.options.sack_permitted);
     let (mut seq, ack) = (isn.wrapping_add(1), sa.seq.wrapping_add(1));
     r.send(sport, seq, ack, TcpFlags::ACK | TcpFlags::PSH, ts_opts(5001, ts.tsval), first);
@@ -327,6 +327,14 @@ fn without_cookies_a_full_q0_drops_the_syn_as_illumos() {
     r.send(42_000, 2, 12345, TcpFlags::ACK, TcpOptions::new(), &[]);
     assert!(r.take(42_000).iter().any(|(h, _)| h.flags.contains(TcpFlags::RST)));
     assert_eq!(r.mib("tcpSynCookiesFailed"), 0);
+    // `_syn_cookies` set at run time applies to the listener at once.
+    r.sys.tunables.set(Tun::Tcp(TcpTun::SynCookies), 1).unwrap();
+    syn(&mut r, 42_001, 3, syn_opts());
+    assert_eq!(r.mib("tcpSynCookiesSent"), 1);
+    r.sys.tunables.set(Tun::Tcp(TcpTun::SynCookies), 0).unwrap();
+    r.send(42_002, 1, 0, TcpFlags::SYN, syn_opts(), &[]);
+    assert!(r.take(42_002).is_empty());
+    assert_eq!(r.mib("tcpListenDropQ0"), 2);
 }
 
 #[test]

@@ -178,20 +178,20 @@ impl Core {
         }
         let syn = th.flags.contains(TcpFlags::SYN) && !th.flags.intersects(TcpFlags::ACK | TcpFlags::RST);
         let ack = th.flags.contains(TcpFlags::ACK) && !th.flags.intersects(TcpFlags::SYN | TcpFlags::RST);
-        if syn || ack {
-            if let Some(listener) = self.tcp_classifier.lookup_listener(hdr.dst, th.dst_port) {
-                let sqp = listener.sqp();
-                let (src, dst) = (hdr.src, hdr.dst);
-                let e = if syn {
-                    TcpEntry::Syn { listener, src, dst, hdr: th }
-                } else {
-                    TcpEntry::ListenAck { listener, src, dst, hdr: th, data: data.to_vec() }
-                };
-                if self.tcp_enter_entry(sqp, e, Some(SqMode::Process)).is_err() {
-                    bump(&self.ip_mib.ip_in_discards);
-                }
-                return;
+        if (syn || ack)
+            && let Some(listener) = self.tcp_classifier.lookup_listener(hdr.dst, th.dst_port)
+        {
+            let sqp = listener.sqp();
+            let (src, dst) = (hdr.src, hdr.dst);
+            let e = if syn {
+                TcpEntry::Syn { listener, src, dst, hdr: th }
+            } else {
+                TcpEntry::ListenAck { listener, src, dst, hdr: th, data: data.to_vec() }
+            };
+            if self.tcp_enter_entry(sqp, e, Some(SqMode::Process)).is_err() {
+                bump(&self.ip_mib.ip_in_discards);
             }
+            return;
         }
         bump(&self.tcp_mib.in_closed);
         self.tcp_reset_for(hdr.dst, hdr.src, &th, data);
