@@ -42,6 +42,7 @@ use super::ip::input::{self as ipin, DstKind};
 use super::ip::mib::{IcmpMib, IpMib, TcpMib, UdpMib, bump, bump_by};
 use super::tcp::challenge::ChallengeLimiter;
 use super::tcp_conn::isn::IsnGenerator;
+use super::tcp_conn::syncookie::{SynCookieConfig, SynCookies};
 use super::tcp_pcb::{TcpPcb, TcpSocket};
 use super::ip::reass::{ReassOutcome, Reassembler};
 use super::arp::{AddrState, ArpActions, BROADCAST_MAC, ArpConfig, NeighbourCache, NeighbourState, Resolution};
@@ -285,6 +286,8 @@ pub struct Core {
     /// RSTs for segments that find no conn (`_rst_sent_rate` a second).
     tcp_rst_limit: ChallengeLimiter,
     tcp_isn: IsnGenerator,
+    /// SYN cookies for listeners whose q0 is full (a key of their own).
+    tcp_cookies: SynCookies,
     /// The TCP services' listeners and their connections.
     tcp_services: Mutex<Vec<(tcp_svc::SvcKind, TcpSocket, Arc<tcp_svc::SvcCounters>)>>,
     tcp_service_conns: Mutex<Vec<Arc<tcp_svc::TcpService>>>,
@@ -347,6 +350,7 @@ impl FeInstance {
             tcp_challenge: ChallengeLimiter::new(1000),
             tcp_rst_limit: ChallengeLimiter::new(40),
             tcp_isn: IsnGenerator::new(seed_bytes(seed)),
+            tcp_cookies: SynCookies::new(seed_bytes(mix(seed ^ 0x5ca1_ab1e_c00c_1e5e)), SynCookieConfig::default()),
             tcp_services: Mutex::new(Vec::new()),
             tcp_service_conns: Mutex::new(Vec::new()),
             user_tcp: Mutex::new(Vec::new()),

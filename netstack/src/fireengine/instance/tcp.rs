@@ -5,6 +5,32 @@
 //! upcalls, the conn leaving the classifier when it closes), listeners
 //! with illumos' q0/q, active opens, and the timer scan that fires each
 //! conn's due timers into its squeue.
+//!
+//! Every touch of a conn's state runs in that conn's squeue (a
+//! `debug_assert!` at each entry point checks it): a listener's SYN and
+//! ACK work runs in the listener's, and what it does to an eager (the
+//! SYN-ACK, the abort of a q0 victim, as illumos' `tcp_drop_q0` queues
+//! `tcp_clean_death_wrapper` on the eager's `conn_sqp`) is entered into
+//! the eager's.
+//!
+//! SYN cookies ([`crate::fireengine::tcp_conn::syncookie`]): when the
+//! listener's q0 is full and `_syn_cookies` is on, the SYN is answered
+//! with a stateless SYN-ACK whose ISN is the cookie (`tcpSynCookiesSent`);
+//! nothing is kept, so the only bound on them is the CPU. It announces our
+//! MSS; the client's MSS comes back rounded down to the cookie's table.
+//! Window scale and SACK-permitted are offered only when the client sent
+//! timestamps, since they travel in the low bits of our TSval; without
+//! timestamps the connection goes on without them (as Linux's). An ACK
+//! (no SYN, no RST) that finds no conn goes to the listener's squeue; if
+//! the listener found q0 full within the cookie's lifetime (two slots,
+//! as Linux's `tcp_synq_no_recent_overflow`), it is checked as a cookie:
+//! valid (`tcpSynCookiesRecv`), the conn is made ESTABLISHED with
+//! [`Tcb::from_cookie`], put in the classifier and straight onto q, and
+//! the ACK itself (with any data on it) is then run in the new conn's
+//! squeue; q full, `tcpListenDrop` and the ACK is dropped (the client
+//! retransmits); invalid, `tcpSynCookiesFailed` and a RST
+//! `<SEQ=SEG.ACK><CTL=RST>` (RFC 9293 3.10.7.2, an ACK in LISTEN). Other
+//! ACKs to a listener draw the RST for no conn (`tcpInClosed`).
 
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
@@ -21,14 +47,15 @@ use crate::fireengine::tcp::rto::RtoConfig;
 use crate::fireengine::tcp::segment::{SegIn, SegOut, reset_for};
 use crate::fireengine::tcp::seq::SeqNum;
 use crate::fireengine::tcp::state::State;
-use crate::fireengine::tcp::tcb::{Tcb, TcpCtx};
-use crate::fireengine::tcp_conn::listen_q::{ListenConfig, ListenQueue, SynDecision};
+use crate::fireengine::tcp::tcb::{CookieState, Tcb, TcpCtx};
+use crate::fireengine::tcp_conn::listen_q::{CookieRefused, ListenConfig, ListenDrop, ListenQueue, SynDecision};
+use crate::fireengine::tcp_conn::syncookie::{SynCookieOpts, TCP_DEFAULT_MSS};
 use crate::fireengine::tcp_conn::tuple::FourTuple;
 use crate::fireengine::tcp_pcb::{TcpConn, TcpHost, TcpKind, TcpOp, TcpPcb, TcpSocket};
 use crate::fireengine::tunables::{TcpCc, TcpTunables};
 use crate::fireengine::udp::CachedRoute;
 use crate::fireengine::wire::ipv4::Ipv4Header;
-use crate::fireengine::wire::tcp::{TcpFlags, TcpHeader};
+use crate::fireengine::wire::tcp::{TcpFlags, TcpHeader, TcpOptions, Timestamps};
 use crate::stack::{NetError, TcpEndpoint};
 
 /// The TCP squeue entries.
@@ -37,6 +64,9 @@ pub enum TcpEntry {
     Input { conn: ConnRef<TcpPcb>, src: Ipv4Addr, hdr: TcpHeader, data: Vec<u8> },
     /// A SYN for a listener (from `src`, to our `dst`).
     Syn { listener: ConnRef<TcpPcb>, src: Ipv4Addr, dst: Ipv4Addr, hdr: TcpHeader },
+    /// An ACK for a listener that matched no conn (from `src`, to our
+    /// `dst`): a cookie's answer, or a RST.
+    ListenAck { listener: ConnRef<TcpPcb>, src: Ipv4Addr, dst: Ipv4Addr, hdr: TcpHeader, data: Vec<u8> },
     /// An eager completed its handshake: move it to its listener's q.
     EagerDone { listener: ConnRef<TcpPcb>, eager: ConnRef<TcpPcb> },
     /// A user's call.
@@ -90,6 +120,7 @@ impl TcpEntry {
         match self {
             TcpEntry::Input { conn, src, hdr, data } => core.tcp_conn_input(&conn, src, &hdr, &data),
             TcpEntry::Syn { listener, src, dst, hdr } => core.tcp_listen_syn(&listener, src, dst, &hdr),
+            TcpEntry::ListenAck { listener, src, dst, hdr, data } => core.tcp_listen_ack(&listener, src, dst, &hdr, &data),
             TcpEntry::EagerDone { listener, eager } => core.tcp_eager_done(&listener, eager),
             TcpEntry::User { conn, op } => core.tcp_user(&conn, op),
             TcpEntry::Timer { conn } => core.with_tcb(&conn, |t, ctx| t.on_timer(ctx)),
@@ -146,28 +177,43 @@ impl Core {
             return;
         }
         let syn = th.flags.contains(TcpFlags::SYN) && !th.flags.intersects(TcpFlags::ACK | TcpFlags::RST);
-        if syn {
-            if let Some(listener) = self.tcp_classifier.lookup_listener(hdr.dst, th.dst_port) {
-                let sqp = listener.sqp();
-                let e = TcpEntry::Syn { listener, src: hdr.src, dst: hdr.dst, hdr: th };
-                if self.tcp_enter_entry(sqp, e, Some(SqMode::Process)).is_err() {
-                    bump(&self.ip_mib.ip_in_discards);
-                }
-                return;
+        let ack = th.flags.contains(TcpFlags::ACK) && !th.flags.intersects(TcpFlags::SYN | TcpFlags::RST);
+        if (syn || ack)
+            && let Some(listener) = self.tcp_classifier.lookup_listener(hdr.dst, th.dst_port)
+        {
+            let sqp = listener.sqp();
+            let (src, dst) = (hdr.src, hdr.dst);
+            let e = if syn {
+                TcpEntry::Syn { listener, src, dst, hdr: th }
+            } else {
+                TcpEntry::ListenAck { listener, src, dst, hdr: th, data: data.to_vec() }
+            };
+            if self.tcp_enter_entry(sqp, e, Some(SqMode::Process)).is_err() {
+                bump(&self.ip_mib.ip_in_discards);
             }
+            return;
         }
-        // No conn: a RST (RFC 9293 3.10.7.1), never for a RST.
         bump(&self.tcp_mib.in_closed);
-        let seg = SegIn::from_header(&th, data);
+        self.tcp_reset_for(hdr.dst, hdr.src, &th, data);
+    }
+
+    /// The RST for a segment that has no conn (RFC 9293 3.10.7.1), never
+    /// for a RST, at most `_rst_sent_rate` a second (the limit follows the
+    /// tunable from `poll_us`). `dst` is ours.
+    fn tcp_reset_for(&self, dst: Ipv4Addr, src: Ipv4Addr, th: &TcpHeader, data: &[u8]) {
+        let seg = SegIn::from_header(th, data);
         if let Some(rst) = reset_for(&seg) {
-            // At most `_rst_sent_rate` a second (the limit follows the
-            // tunable from `poll_us`).
             if !self.tcp_rst_limit.allow(self.now_ms()) {
                 return;
             }
             rst.count(&self.tcp_mib);
-            self.tcp_send_raw(hdr.dst, th.dst_port, hdr.src, th.src_port, &rst, None);
+            self.tcp_send_raw(dst, th.dst_port, src, th.src_port, &rst, None);
         }
+    }
+
+    /// Debug check: the caller runs inside `conn`'s squeue.
+    fn in_own_squeue(&self, conn: &ConnRef<TcpPcb>) -> bool {
+        self.sys.squeues.for_cpu(conn.sqp()).is_some_and(|sq| sq.in_perimeter())
     }
 
     /// Sends one segment from `src:sport` to `dst:dport`.
@@ -208,6 +254,7 @@ impl Core {
     /// call (see the module doc). Inside the conn's squeue.
     pub(super) fn with_tcb(&self, conn: &ConnRef<TcpPcb>, f: impl FnOnce(&mut Tcb, &mut TcpCtx<'_>)) {
         let TcpKind::Conn(m) = &conn.proto.kind else { return };
+        debug_assert!(self.in_own_squeue(conn), "a TCP conn touched outside its squeue");
         let mut out = Vec::new();
         let (events, received, acked, state, err, fin, deadline, stats);
         {
@@ -319,31 +366,39 @@ impl Core {
 
     fn tcp_listen_syn(&self, listener: &ConnRef<TcpPcb>, src: Ipv4Addr, dst: Ipv4Addr, hdr: &TcpHeader) {
         let TcpKind::Listener(q) = &listener.proto.kind else { return };
+        debug_assert!(self.in_own_squeue(listener), "a listener touched outside its squeue");
         let key = FourTuple::new(IpAddr::V4(dst), hdr.dst_port, IpAddr::V4(src), hdr.src_port);
         let now_ms = self.now_ms();
-        let decision = q.lock().on_syn(&key, now_ms);
+        let t = self.sys.tunables.tcp();
+        let decision = {
+            let mut ql = q.lock();
+            ql.set_syn_cookies(t.syn_cookies);
+            ql.on_syn(&key, now_ms)
+        };
+        let cfg = tcb_config(&t, self.mtu);
         match decision {
             SynDecision::Admit => {}
             SynDecision::AdmitAfterDrop { eager, .. } => {
                 bump(&self.tcp_mib.half_open_drop);
-                self.with_tcb(&eager, |t, ctx| t.abort(ctx));
+                // The victim is off q0 already; it dies in its own squeue
+                // (illumos `tcp_drop_q0`). A full squeue is counted there;
+                // the eager then ends by its own SYN-ACK timers.
+                let sqp = eager.sqp();
+                let _ = self.tcp_enter_entry(sqp, TcpEntry::User { conn: eager, op: TcpOp::Abort }, None);
             }
             SynDecision::Duplicate { .. } => return,
             SynDecision::SynCookie => {
-                // Cookies are not answered yet: counted as a q0 drop.
-                bump(&self.tcp_mib.listen_drop_q0);
+                self.tcp_send_cookie(&cfg, &key, src, dst, hdr, now_ms);
                 return;
             }
             SynDecision::Drop(d) => {
                 match d {
-                    crate::fireengine::tcp_conn::listen_q::ListenDrop::QFull => bump(&self.tcp_mib.listen_drop),
-                    crate::fireengine::tcp_conn::listen_q::ListenDrop::Q0Full => bump(&self.tcp_mib.listen_drop_q0),
+                    ListenDrop::QFull => bump(&self.tcp_mib.listen_drop),
+                    ListenDrop::Q0Full => bump(&self.tcp_mib.listen_drop_q0),
                 }
                 return;
             }
         }
-        let t = self.sys.tunables.tcp();
-        let cfg = tcb_config(&t, self.mtu);
         let now_us = self.tcp_now_us();
         let (iss, ts_offset) = self.tcp_isn_for(&key, now_us);
         let seg = SegIn::from_header(hdr, &[]);
@@ -370,8 +425,139 @@ impl Core {
         let _ = self.tcp_enter_entry(sqp, TcpEntry::User { conn: eager, op: TcpOp::Start(out) }, None);
     }
 
+    /// The timestamp clock offset of conn `key` (ours first): the one
+    /// [`Core::tcp_isn_for`] gives, without the ISN.
+    fn tcp_ts_offset(&self, key: &FourTuple) -> u32 {
+        self.tcp_isn.offset(&FourTuple::new(key.remote, key.remote_port, key.local, key.local_port))
+    }
+
+    /// Answers the SYN `hdr` for `key` with a stateless SYN-ACK whose ISN
+    /// is a cookie (see the module doc).
+    fn tcp_send_cookie(&self, cfg: &TcbConfig, key: &FourTuple, src: Ipv4Addr, dst: Ipv4Addr, hdr: &TcpHeader, now_ms: u64) {
+        let syn = SegIn::from_header(hdr, &[]);
+        let peer_ts = syn.opts.timestamps.filter(|_| cfg.tstamp);
+        let agreed = SynCookieOpts {
+            wscale: syn.opts.window_scale.filter(|_| cfg.wscale),
+            sack: syn.opts.sack_permitted && cfg.sack_accept,
+            ecn: false,
+        };
+        let ts_clock = (now_ms as u32).wrapping_add(self.tcp_ts_offset(key));
+        let mss = syn.opts.mss.unwrap_or(TCP_DEFAULT_MSS);
+        let c = self.tcp_cookies.make(key, syn.seq.0, mss, peer_ts.map(|_| (ts_clock, agreed)), now_ms);
+        let mut o = TcpOptions::new();
+        o.mss = Some(cfg.mss_local);
+        if let (Some(p), Some(tsval)) = (peer_ts, c.tsval) {
+            o.timestamps = Some(Timestamps { tsval, tsecr: p.tsval });
+            o.window_scale = agreed.wscale.map(|_| cfg.rcv_wscale());
+            o.sack_permitted = agreed.sack;
+        }
+        let synack = SegOut {
+            seq: SeqNum(c.isn),
+            ack: syn.seq + 1,
+            flags: TcpFlags::SYN | TcpFlags::ACK,
+            // A SYN's window is never scaled (RFC 7323 2.2).
+            wnd: cfg.rcv_buf.clamp(1, 65_535) as u16,
+            urgent: 0,
+            opts: o,
+            data: Vec::new(),
+            rexmit: false,
+            lso_mss: None,
+        };
+        bump(&self.tcp_mib.syn_cookies_sent);
+        synack.count(&self.tcp_mib);
+        self.tcp_send_raw(dst, hdr.dst_port, src, hdr.src_port, &synack, None);
+    }
+
+    /// An ACK to `listener` that matched no conn (see the module doc).
+    fn tcp_listen_ack(&self, listener: &ConnRef<TcpPcb>, src: Ipv4Addr, dst: Ipv4Addr, hdr: &TcpHeader, data: &[u8]) {
+        let TcpKind::Listener(q) = &listener.proto.kind else { return };
+        debug_assert!(self.in_own_squeue(listener), "a listener touched outside its squeue");
+        let key = FourTuple::new(IpAddr::V4(dst), hdr.dst_port, IpAddr::V4(src), hdr.src_port);
+        let now_ms = self.now_ms();
+        let window = self.tcp_cookies.config().slot_ms.saturating_mul(2);
+        let cookies = {
+            let ql = q.lock();
+            ql.config().syn_cookies && ql.q0_full_within(now_ms, window)
+        };
+        if !cookies {
+            bump(&self.tcp_mib.in_closed);
+            self.tcp_reset_for(dst, src, hdr, data);
+            return;
+        }
+        let seg = SegIn::from_header(hdr, data);
+        let tsecr = seg.opts.timestamps.map(|t| t.tsecr);
+        let c = match self.tcp_cookies.validate(&key, seg.seq.0, seg.ack.0, tsecr, now_ms) {
+            Ok(c) => c,
+            Err(_) => {
+                bump(&self.tcp_mib.syn_cookies_failed);
+                self.tcp_reset_for(dst, src, hdr, data);
+                return;
+            }
+        };
+        bump(&self.tcp_mib.syn_cookies_recv);
+        let t = self.sys.tunables.tcp();
+        let cfg = tcb_config(&t, self.mtu);
+        let state = CookieState {
+            irs: SeqNum(c.irs),
+            iss: SeqNum(c.iss),
+            mss: c.mss,
+            snd_wscale: c.opts.and_then(|o| o.wscale),
+            sack: c.opts.is_some_and(|o| o.sack),
+            ts_recent: c.opts.and(seg.opts.timestamps.map(|t| t.tsval)),
+        };
+        let ts_offset = self.tcp_ts_offset(&key);
+        let now_us = self.tcp_now_us();
+        let sq = self.sys.squeues.pick_for_new_conn(self.sys.env.cpu());
+        let tuple = ConnTuple::connected(IPPROTO_TCP, dst, hdr.dst_port, src, hdr.src_port);
+        let mut made = None;
+        // Made only once q has room (a refused one would count as an
+        // open); under the listener's lock, so nobody sees it in q
+        // before it is in the classifier too. Nobody else sees it yet,
+        // so it is not entered into its squeue until it is complete.
+        let r = q.lock().push_established_with(key, |id| {
+            let mut out = Vec::new();
+            let mut ctx = self.tcp_ctx(now_us, &mut out);
+            let tcb = Tcb::from_cookie(cfg, state, seg.wnd, ts_offset, &mut ctx);
+            let conn = Conn::new(tuple, sq.id(), TcpPcb::conn(tcb, cfg.rcv_buf as usize, cfg.snd_buf as usize));
+            *conn.proto.listener.lock() = Some((Arc::downgrade(listener), id));
+            if self.tcp_classifier.insert_connected(&conn).is_err() {
+                // Never seen by anyone: closed here, uncounted as
+                // established.
+                if let TcpKind::Conn(m) = &conn.proto.kind {
+                    m.lock().abort_quietly(&mut ctx);
+                }
+                return None;
+            }
+            made = Some(conn.clone());
+            Some(conn)
+        });
+        let conn = match (r, made) {
+            (Ok(_), Some(conn)) => conn,
+            (Err(CookieRefused::QFull), _) => {
+                // The client retransmits; its cookie stays valid for the
+                // slot.
+                bump(&self.tcp_mib.listen_drop);
+                return;
+            }
+            _ => {
+                bump(&self.ip_mib.ip_in_discards);
+                return;
+            }
+        };
+        sq.bind_conn();
+        listener.proto.sock.wake();
+        // The ACK itself, with any data on it, runs in the conn's squeue.
+        let sqp = conn.sqp();
+        let e = TcpEntry::Input { conn, src, hdr: *hdr, data: data.to_vec() };
+        if self.tcp_enter_entry(sqp, e, None).is_err() {
+            // Its data was not acknowledged: the client sends it again.
+            bump(&self.ip_mib.ip_in_discards);
+        }
+    }
+
     fn tcp_eager_done(&self, listener: &ConnRef<TcpPcb>, eager: ConnRef<TcpPcb>) {
         let TcpKind::Listener(q) = &listener.proto.kind else { return };
+        debug_assert!(self.in_own_squeue(listener), "a listener touched outside its squeue");
         let id = eager.proto.listener.lock().as_ref().map(|(_, id)| *id);
         let Some(id) = id else { return };
         let r = q.lock().established(id, self.now_ms());

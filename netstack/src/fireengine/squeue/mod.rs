@@ -220,6 +220,14 @@ impl<E: SqEntry> Squeue<E> {
         self.state.lock().q.len()
     }
 
+    /// True while a thread is inside, read without the lock: the debug
+    /// check of the perimeter a conn's entry points make (the thread
+    /// asking is that thread when the caller is right; a touch from
+    /// outside, or from another squeue while this one is idle, shows).
+    pub fn in_perimeter(&self) -> bool {
+        self.owner.load(Ordering::Acquire)
+    }
+
     /// True while a thread is inside.
     pub fn is_busy(&self) -> bool {
         self.state.lock().inside

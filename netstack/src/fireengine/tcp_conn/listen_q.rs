@@ -175,6 +175,17 @@ pub struct SynAckTimeout {
     pub defense_started: bool,
 }
 
+/// Why [`ListenQueue::push_established_with`] queued nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookieRefused {
+    /// The tuple is already queued (uncounted).
+    Queued,
+    /// q is full (`tcpListenDrop`).
+    QFull,
+    /// The caller's `make` declined.
+    Declined,
+}
+
 /// An eager's standing on the listener.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EagerInfo {
@@ -545,19 +556,50 @@ impl<E> ListenQueue<E> {
     /// cookie) goes straight to q; given back, counted `tcpListenDrop`,
     /// when q is full, or given back uncounted if `key` is already queued.
     pub fn push_established(&mut self, key: FourTuple, eager: E) -> Result<EagerId, E> {
+        let mut e = Some(eager);
+        match self.push_established_with(key, |_| e.take()) {
+            Ok(id) => Ok(id),
+            Err(_) => Err(e.take().expect("refused before the conn was made")),
+        }
+    }
+
+    /// [`ListenQueue::push_established`], with the connection made by
+    /// `make` (given its id) only once q has room for it, so a refused
+    /// one is never built; `make` may still decline (`None`: nothing is
+    /// queued, [`CookieRefused::Declined`]).
+    pub fn push_established_with(
+        &mut self,
+        key: FourTuple,
+        make: impl FnOnce(EagerId) -> Option<E>,
+    ) -> Result<EagerId, CookieRefused> {
         if self.by_key.contains_key(&key) {
-            return Err(eager);
+            return Err(CookieRefused::Queued);
         }
         if self.q.len() >= self.cfg.backlog {
             self.stats.listen_drop += 1;
-            return Err(eager);
+            return Err(CookieRefused::QFull);
         }
-        self.remember(key.remote);
         let id = self.next_id;
+        let eager = make(EagerId(id)).ok_or(CookieRefused::Declined)?;
+        self.remember(key.remote);
         self.next_id += 1;
         self.by_key.insert(key, id);
         self.q.push_back(Done { id, key, eager });
         Ok(EagerId(id))
+    }
+
+    /// Turns SYN cookies on or off (the `_syn_cookies` tunable now).
+    pub fn set_syn_cookies(&mut self, on: bool) {
+        self.cfg.syn_cookies = on;
+    }
+
+    /// Whether q0 was found full (so cookies may have gone out) within
+    /// `window_ms` before `now_ms`: only then is an ACK that matches no
+    /// eager taken as an answer to a cookie (as Linux's
+    /// `tcp_synq_no_recent_overflow`), so stray ACKs to an unflooded
+    /// listener are not counted as failed cookies.
+    pub fn q0_full_within(&self, now_ms: u64, window_ms: u64) -> bool {
+        self.last_q0_full_ms.is_some_and(|t| now_ms.saturating_sub(t) <= window_ms)
     }
 
     fn promote_deferred(&mut self) {

@@ -238,6 +238,20 @@ impl SynCookies {
         timestamps: Option<(u32, SynCookieOpts)>,
         now_ms: u64,
     ) -> SynCookie {
+        self.stats.sent += 1;
+        self.make(tuple, irs, mss, timestamps, now_ms)
+    }
+
+    /// [`SynCookies::mint`] without the count, for a caller that keeps its
+    /// own counters and shares one `SynCookies` between threads.
+    pub fn make(
+        &self,
+        tuple: &FourTuple,
+        irs: u32,
+        mss: u16,
+        timestamps: Option<(u32, SynCookieOpts)>,
+        now_ms: u64,
+    ) -> SynCookie {
         let slot = self.slot(now_ms);
         let idx = mss_index(mss);
         let (opt_code, tsval) = match timestamps {
@@ -253,7 +267,6 @@ impl SynCookies {
         };
         let top = ((((slot & 31) as u8) << 3) | idx as u8) ^ self.mask(tuple, irs);
         let isn = (u32::from(top) << 24) | self.mac(tuple, irs, slot, idx as u8, opt_code);
-        self.stats.sent += 1;
         SynCookie { isn, mss: SYNCOOKIE_MSS.get(idx).copied().unwrap_or(TCP_DEFAULT_MSS), tsval }
     }
 
@@ -276,7 +289,8 @@ impl SynCookies {
         r
     }
 
-    fn validate(
+    /// [`SynCookies::check`] without the count (see [`SynCookies::make`]).
+    pub fn validate(
         &self,
         tuple: &FourTuple,
         seg_seq: u32,

@@ -322,7 +322,9 @@ impl Tcb {
         t.passive = true;
         t.irs = c.irs;
         t.rcv_nxt = c.irs + 1;
-        t.rcv_adv = t.rcv_nxt;
+        // The edge our cookie SYN-ACK advertised: its unscaled window,
+        // min(receive buffer, 65535), as `emit_syn` offers.
+        t.rcv_adv = t.rcv_nxt + t.rcv_space().min(65_535) as usize;
         t.snd_una = c.iss + 1;
         t.syn_acked = true;
         t.snd_nxt = t.snd_una;

@@ -1,0 +1,374 @@
+//! SYN cookies on a FireEngine instance, frame by frame: the echo
+//! listener (port 7) with q0 filled by SYNs that never complete answers
+//! the next SYN with a stateless SYN-ACK (`tcpSynCookiesSent`, no conn
+//! kept); the client's ACK makes an ESTABLISHED conn (`tcpSynCookiesRecv`)
+//! whose echo is byte-exact, data on that first ACK included; forged,
+//! expired and wrong-MSS-index ACKs are refused with a RST and counted
+//! (`tcpSynCookiesFailed`); and 100 000 SYNs keep the conn table bounded
+//! while a real client still gets through. With `_syn_cookies` off the
+//! SYN that finds q0 full is dropped (`tcpListenDropQ0`), as illumos.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arbalest_netstack::IpStack;
+use arbalest_netstack::fireengine::instance::{FeInstance, FeSystem};
+use arbalest_netstack::fireengine::squeue::SqEnv;
+use arbalest_netstack::fireengine::tunables::{TcpTun, Tun};
+use arbalest_netstack::fireengine::wire::arp::{ARP_REQUEST, ArpPacket};
+use arbalest_netstack::fireengine::wire::ipv4::{IPPROTO_TCP, Ipv4Header};
+use arbalest_netstack::fireengine::wire::tcp::{TcpFlags, TcpHeader, TcpOptions, Timestamps};
+use common::{FakeLink, mac, net};
+
+const GUEST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+const HOST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// The echo listener's backlog; with `_conn_req_max_q0` 0 also its q0.
+const Q0: usize = 128;
+
+#[derive(Default)]
+struct Env {
+    now_ns: AtomicU64,
+    wakes: Mutex<VecDeque<u32>>,
+}
+
+impl SqEnv for Env {
+    fn now_ns(&self) -> u64 {
+        self.now_ns.load(Ordering::SeqCst)
+    }
+    fn cpu(&self) -> u32 {
+        0
+    }
+    fn wake_worker(&self, sq: u32, _delay_ns: u64) {
+        self.wakes.lock().unwrap().push_back(sq);
+    }
+}
+
+/// One instance (10.0.0.2/24), its q0 as small as the backlog, and the
+/// TCP segments it sent to the host.
+struct Rig {
+    env: Arc<Env>,
+    sys: Arc<FeSystem>,
+    link: Arc<FakeLink>,
+    inst: Arc<FeInstance>,
+    got: Vec<(TcpHeader, Vec<u8>)>,
+}
+
+impl Rig {
+    fn new(cookies: bool) -> Rig {
+        let env = Arc::new(Env::default());
+        env.now_ns.store(1_000_000_000, Ordering::SeqCst);
+        let sys = FeSystem::new(2, env.clone(), 256 << 20);
+        sys.tunables.set(Tun::Tcp(TcpTun::ConnReqMaxQ0), 0).unwrap();
+        sys.tunables.set(Tun::Tcp(TcpTun::SynCookies), u32::from(cookies)).unwrap();
+        let dma = Arc::new(Default::default());
+        let link = FakeLink::new(&dma, "net0", mac(2));
+        let inst = Arc::new(FeInstance::new(link.clone(), sys.clone(), 2).unwrap());
+        inst.add_addr("net0/v4", net("10.0.0.2/24")).unwrap();
+        let mut r = Rig { env, sys, link, inst, got: Vec::new() };
+        r.run_ms(1000);
+        assert_eq!(r.inst.addr_state("net0/v4"), Some("ok"));
+        let req = ArpPacket { op: ARP_REQUEST, sha: mac(1), spa: HOST, tha: [0; 6], tpa: GUEST };
+        r.inject(&eth(0x0806, &req.emit()));
+        r.got.clear();
+        r
+    }
+
+    fn inject(&mut self, frame: &[u8]) {
+        let m = self.link.rx_mblk(frame, 1).expect("rx buffer");
+        self.inst.input(m);
+        self.settle();
+    }
+
+    fn settle(&mut self) {
+        loop {
+            let Some(sq) = self.env.wakes.lock().unwrap().pop_front() else { break };
+            self.sys.worker_drain(sq);
+        }
+        let frames: Vec<Vec<u8>> = self.link.sent.lock().unwrap().drain(..).map(common::wire_bytes).collect();
+        for f in frames {
+            if f.len() < 14 || f[12..14] != [0x08, 0x00] {
+                continue;
+            }
+            let Ok((ih, l4)) = Ipv4Header::parse(&f[14..], true) else { panic!("bad IPv4 from the guest") };
+            if ih.protocol != IPPROTO_TCP {
+                continue;
+            }
+            let (th, data) = TcpHeader::parse(l4, ih.src, ih.dst, true).expect("bad TCP from the guest");
+            self.got.push((th, data.to_vec()));
+        }
+    }
+
+    fn run_ms(&mut self, ms: u64) {
+        for _ in 0..ms {
+            self.env.now_ns.fetch_add(1_000_000, Ordering::SeqCst);
+            self.inst.poll_us(self.env.now_ns() / 1000);
+            self.settle();
+        }
+    }
+
+    fn mib(&self, name: &str) -> u64 {
+        self.inst.mib().into_iter().flat_map(|(_, c)| c).find(|(n, _)| *n == name).unwrap_or_else(|| panic!("no {name}")).1
+    }
+
+    fn conns(&self) -> usize {
+        self.inst.tcp_endpoints().iter().filter(|e| e.remote.is_some()).count()
+    }
+
+    /// Sends a segment from the host's `sport` to port 7.
+    fn send(&mut self, sport: u16, seq: u32, ack: u32, flags: TcpFlags, opts: TcpOptions, data: &[u8]) {
+        let mut h = TcpHeader::new(sport, 7, seq, ack, flags, 65_535);
+        h.options = opts;
+        let hl = h.header_len();
+        let mut seg = vec![0u8; hl + data.len()];
+        seg[hl..].copy_from_slice(data);
+        h.emit(&mut seg, HOST, GUEST).unwrap();
+        let mut ih = Ipv4Header::new(HOST, GUEST, IPPROTO_TCP, seg.len() as u16);
+        ih.ident = sport;
+        let mut ip = vec![0u8; ih.header_len()];
+        ih.emit(&mut ip).unwrap();
+        ip.extend_from_slice(&seg);
+        self.inject(&eth(0x0800, &ip));
+    }
+
+    /// Segments to `sport` since the last call.
+    fn take(&mut self, sport: u16) -> Vec<(TcpHeader, Vec<u8>)> {
+        let (mine, rest) = core::mem::take(&mut self.got).into_iter().partition(|(h, _)| h.dst_port == sport);
+        self.got = rest;
+        mine
+    }
+
+    /// Fills the echo listener's q0 with SYNs that are never answered.
+    fn fill_q0(&mut self) {
+        for i in 0..Q0 as u16 {
+            self.send(20_000 + i, 1000 * u32::from(i), 0, TcpFlags::SYN, syn_opts(), &[]);
+        }
+        self.got.clear();
+        assert_eq!(self.conns(), Q0, "q0 holds one eager per SYN");
+    }
+}
+
+fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::new();
+    f.extend_from_slice(&mac(2));
+    f.extend_from_slice(&mac(1));
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A Linux-like SYN's options.
+fn syn_opts() -> TcpOptions {
+    let mut o = TcpOptions::new();
+    o.mss = Some(1460);
+    o.window_scale = Some(7);
+    o.sack_permitted = true;
+    o.timestamps = Some(Timestamps { tsval: 5000, tsecr: 0 });
+    o
+}
+
+fn ts_opts(tsval: u32, tsecr: u32) -> TcpOptions {
+    let mut o = TcpOptions::new();
+    o.timestamps = Some(Timestamps { tsval, tsecr });
+    o
+}
+
+/// A SYN from `sport` (ISN `isn`); returns the SYN-ACK.
+fn syn(r: &mut Rig, sport: u16, isn: u32, opts: TcpOptions) -> TcpHeader {
+    r.send(sport, isn, 0, TcpFlags::SYN, opts, &[]);
+    let got = r.take(sport);
+    assert_eq!(got.len(), 1, "one SYN-ACK for the SYN: {got:?}");
+    let h = got[0].0;
+    assert_eq!(h.flags, TcpFlags::SYN | TcpFlags::ACK, "{h:?}");
+    assert_eq!(h.ack, isn.wrapping_add(1));
+    h
+}
+
+/// Completes a cookie handshake from `sport` with `first` on the ACK,
+/// then sends `rest`, and checks the echo of both, byte-exact.
+fn cookie_echo(r: &mut Rig, sport: u16, first: &[u8], rest: &[u8]) {
+    let isn = 0x1234_5678u32.wrapping_add(u32::from(sport));
+    let sa = syn(r, sport, isn, syn_opts());
+    let ts = sa.options.timestamps.expect("the cookie SYN-ACK echoes timestamps");
+    assert_eq!(ts.tsecr, 5000);
+    assert!(sa.options.window_scale.is_some(), "window scale kept in the TSval: {sa:?}");
+    assert!(sa.options.sack_permitted);
+    let (mut seq, ack) = (isn.wrapping_add(1), sa.seq.wrapping_add(1));
+    r.send(sport, seq, ack, TcpFlags::ACK | TcpFlags::PSH, ts_opts(5001, ts.tsval), first);
+    seq = seq.wrapping_add(first.len() as u32);
+    r.send(sport, seq, ack, TcpFlags::ACK | TcpFlags::PSH, ts_opts(5002, ts.tsval), rest);
+    seq = seq.wrapping_add(rest.len() as u32);
+    let want: Vec<u8> = first.iter().chain(rest).copied().collect();
+    let mut echoed = Vec::new();
+    for _ in 0..200 {
+        let got = r.take(sport);
+        let mut owe = None;
+        for (h, d) in got {
+            assert!(!h.flags.contains(TcpFlags::RST), "the cookie conn was reset: {h:?}");
+            if !d.is_empty() && h.seq == ack.wrapping_add(echoed.len() as u32) {
+                echoed.extend_from_slice(&d);
+                owe = Some(ack.wrapping_add(echoed.len() as u32));
+            }
+        }
+        if let Some(a) = owe {
+            r.send(sport, seq, a, TcpFlags::ACK, ts_opts(5002, ts.tsval), &[]);
+        }
+        if echoed.len() >= want.len() {
+            break;
+        }
+        r.run_ms(1);
+    }
+    if echoed != want {
+        let eps: Vec<_> = r.inst.tcp_endpoints().into_iter().filter(|e| e.remote.map(|a| a.port()) == Some(sport)).collect();
+        panic!(
+            "echo through the cookie conn: got {} of {} bytes; recv {} failed {} listendrop {} inclosed {}; {eps:?}",
+            echoed.len(),
+            want.len(),
+            r.mib("tcpSynCookiesRecv"),
+            r.mib("tcpSynCookiesFailed"),
+            r.mib("tcpListenDrop"),
+            r.mib("tcpInClosed")
+        );
+    }
+    // Close: FIN, the echo's FIN, our last ACK.
+    r.send(sport, seq, ack.wrapping_add(want.len() as u32), TcpFlags::ACK | TcpFlags::FIN, ts_opts(5003, ts.tsval), &[]);
+    let mut fin = None;
+    for _ in 0..200 {
+        fin = r.take(sport).into_iter().find(|(h, _)| h.flags.contains(TcpFlags::FIN)).map(|(h, _)| h);
+        if fin.is_some() {
+            break;
+        }
+        r.run_ms(1);
+    }
+    let fin = fin.expect("the echo service closes after our FIN");
+    r.send(sport, seq.wrapping_add(1), fin.seq.wrapping_add(1), TcpFlags::ACK, ts_opts(5004, ts.tsval), &[]);
+}
+
+#[test]
+fn a_full_q0_answers_with_a_cookie_keeps_no_state_and_the_cookie_conn_echoes_byte_exact() {
+    let mut r = Rig::new(true);
+    r.fill_q0();
+    let (sent0, q0drops) = (r.mib("tcpSynCookiesSent"), r.mib("tcpListenDropQ0"));
+    let sa = syn(&mut r, 40_000, 777, syn_opts());
+    assert_eq!(r.mib("tcpSynCookiesSent"), sent0 + 1);
+    assert_eq!(r.mib("tcpListenDropQ0"), q0drops, "a cookie is not a drop");
+    assert_eq!(r.conns(), Q0, "no state for the cookie SYN");
+    assert_eq!(sa.options.mss, Some(1460));
+    // The same SYN again draws the same cookie: nothing was kept.
+    let sa2 = syn(&mut r, 40_000, 777, syn_opts());
+    assert_eq!(sa2.seq, sa.seq);
+    assert_eq!(r.conns(), Q0);
+
+    // Data on the completing ACK, then more; the echo is byte-exact.
+    let first: Vec<u8> = (0..700u32).map(|i| (i * 7 + 3) as u8).collect();
+    let rest: Vec<u8> = (0..1400u32).map(|i| (i * 13 + 1) as u8).collect();
+    cookie_echo(&mut r, 40_001, &first, &rest);
+    assert_eq!(r.mib("tcpSynCookiesRecv"), 1);
+    assert_eq!(r.mib("tcpSynCookiesFailed"), 0);
+    assert!(r.mib("tcpPassiveOpens") >= 1);
+}
+
+#[test]
+fn forged_expired_and_wrong_mss_cookies_are_refused_with_a_rst_and_counted() {
+    let mut r = Rig::new(true);
+    r.fill_q0();
+    let isn = 9_000u32;
+    let sa = syn(&mut r, 41_000, isn, syn_opts());
+    let ts = sa.options.timestamps.unwrap().tsval;
+    let seq = isn.wrapping_add(1);
+    let good = sa.seq.wrapping_add(1);
+    let refused = |r: &mut Rig, ack: u32, tsecr: u32| {
+        let failed = r.mib("tcpSynCookiesFailed");
+        r.send(41_000, seq, ack, TcpFlags::ACK, ts_opts(6000, tsecr), b"x");
+        let got = r.take(41_000);
+        assert!(
+            got.iter().any(|(h, _)| h.flags.contains(TcpFlags::RST) && h.seq == ack),
+            "a RST <SEQ=SEG.ACK> for a bad cookie: {got:?}"
+        );
+        assert_eq!(r.mib("tcpSynCookiesFailed"), failed + 1);
+        assert_eq!(r.conns(), Q0, "no conn from a bad cookie");
+    };
+    // Forged: a MAC bit off.
+    refused(&mut r, good ^ 0x0000_0100, ts);
+    // Another MSS index: the low 3 bits of the top byte.
+    for bit in [1u32, 2, 4] {
+        refused(&mut r, good ^ (bit << 24), ts);
+    }
+    // Options changed in the TSecr (the MAC covers them).
+    refused(&mut r, good, ts ^ 1);
+    // Expired: two slots (128 s) later; a fresh SYN keeps q0 full.
+    r.env.now_ns.fetch_add(130_000_000_000, Ordering::SeqCst);
+    r.inst.poll_us(r.env.now_ns() / 1000);
+    r.settle();
+    r.send(41_999, 1, 0, TcpFlags::SYN, syn_opts(), &[]);
+    r.got.clear();
+    let conns = r.conns();
+    let failed = r.mib("tcpSynCookiesFailed");
+    r.send(41_000, seq, good, TcpFlags::ACK, ts_opts(6000, ts), b"x");
+    let got = r.take(41_000);
+    assert!(got.iter().any(|(h, _)| h.flags.contains(TcpFlags::RST)), "a RST for an expired cookie: {got:?}");
+    assert_eq!(r.mib("tcpSynCookiesFailed"), failed + 1);
+    assert_eq!(r.conns(), conns);
+    assert_eq!(r.mib("tcpSynCookiesRecv"), 0);
+}
+
+#[test]
+fn without_cookies_a_full_q0_drops_the_syn_as_illumos() {
+    let mut r = Rig::new(false);
+    r.fill_q0();
+    r.send(42_000, 1, 0, TcpFlags::SYN, syn_opts(), &[]);
+    assert!(r.take(42_000).is_empty(), "no answer with cookies off");
+    assert_eq!(r.mib("tcpListenDropQ0"), 1);
+    assert_eq!(r.mib("tcpSynCookiesSent"), 0);
+    // And an ACK to the listener is just a segment for no conn.
+    r.send(42_000, 2, 12345, TcpFlags::ACK, TcpOptions::new(), &[]);
+    assert!(r.take(42_000).iter().any(|(h, _)| h.flags.contains(TcpFlags::RST)));
+    assert_eq!(r.mib("tcpSynCookiesFailed"), 0);
+    // `_syn_cookies` set at run time applies to the listener at once.
+    r.sys.tunables.set(Tun::Tcp(TcpTun::SynCookies), 1).unwrap();
+    syn(&mut r, 42_001, 3, syn_opts());
+    assert_eq!(r.mib("tcpSynCookiesSent"), 1);
+    r.sys.tunables.set(Tun::Tcp(TcpTun::SynCookies), 0).unwrap();
+    r.send(42_002, 1, 0, TcpFlags::SYN, syn_opts(), &[]);
+    assert!(r.take(42_002).is_empty());
+    assert_eq!(r.mib("tcpListenDropQ0"), 2);
+}
+
+#[test]
+fn a_flood_of_100000_syns_keeps_the_conn_table_bounded_and_a_real_client_connects() {
+    let mut r = Rig::new(true);
+    let mut x = 0x9e37_79b9u32;
+    let mut most = 0;
+    for i in 0..100_000u32 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let sport = 1024 + (i % 60_000) as u16;
+        r.send(sport, x, 0, TcpFlags::SYN, syn_opts(), &[]);
+        r.got.clear();
+        if i % 1000 == 0 {
+            most = most.max(r.conns());
+            r.run_ms(10);
+            r.got.clear();
+        }
+    }
+    most = most.max(r.conns());
+    assert!(most <= Q0, "at most q0's {Q0} eagers, saw {most}");
+    let sent = r.mib("tcpSynCookiesSent");
+    assert!(sent >= 90_000, "the SYNs past q0 drew cookies: {sent}");
+    // A real client, during the flood's aftermath, still gets through.
+    eprintln!(
+        "recv {} failed {} listendrop {} halfopen {} conns {}",
+        r.mib("tcpSynCookiesRecv"),
+        r.mib("tcpSynCookiesFailed"),
+        r.mib("tcpListenDrop"),
+        r.mib("tcpHalfOpenDrop"),
+        r.conns()
+    );
+    cookie_echo(&mut r, 100, b"still here", b" after 100000 SYNs");
+    assert_eq!(r.mib("tcpSynCookiesRecv"), 1);
+    eprintln!("flood: {sent} cookies sent, at most {most} eagers");
+}

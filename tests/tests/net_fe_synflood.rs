@@ -1,0 +1,108 @@
+//! A SYN flood against the FireEngine guest's echo service (port 7), from
+//! Linux in the test's namespace (its only link is the test's TAP; the
+//! namespace does not forward, so nothing leaves it): `hping3 -S -p 7
+//! --rand-source -i u100` (10 000 SYNs a second asked), while a real
+//! client keeps doing connect / echo / close. With SYN cookies the
+//! connections keep completing; when the flood stops 20 in a row succeed
+//! at once; `netstat -s` shows the cookies; afterwards only listeners
+//! (and TIME_WAIT) are left.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use arbalest_tests::net::{require_program, ECHO_PORT, GUEST_IP};
+use arbalest_tests::net::NetVm;
+use arbalest_tests::Config;
+
+fn mib(out: &str, name: &str) -> Option<u64> {
+    let flat = out.replace('=', " = ");
+    let mut words = flat.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == name {
+            let _ = words.next();
+            return words.next().and_then(|v| v.parse().ok());
+        }
+    }
+    None
+}
+
+fn echo_once(addr: SocketAddr, n: u32) -> Result<(), String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let msg = format!("synflood probe {n}\n");
+    s.write_all(msg.as_bytes()).map_err(|e| format!("write: {e}"))?;
+    let mut got = vec![0u8; msg.len()];
+    s.read_exact(&mut got).map_err(|e| format!("read: {e}"))?;
+    if got != msg.as_bytes() {
+        return Err("echo differs".into());
+    }
+    Ok(())
+}
+
+fn tx_packets(vm: &NetVm) -> u64 {
+    let tap = vm.ns().tap().to_string();
+    let o = vm.ns().cmd(&["cat", &format!("/sys/class/net/{tap}/statistics/tx_packets")]);
+    o.stdout.trim().parse().unwrap_or(0)
+}
+
+#[test]
+fn a_syn_flood_is_answered_with_cookies_and_real_clients_keep_connecting() {
+    require_program("hping3", "hping3");
+    let mut cfg = Config::with_smp(2);
+    cfg.push_append("stack=fireengine");
+    let mut vm = NetVm::boot_with(cfg, 2);
+    vm.wait_reachable(Duration::from_secs(60));
+    let echo = SocketAddr::from((GUEST_IP, ECHO_PORT));
+    vm.in_ns(move || echo_once(echo, 0)).expect("echo before the flood");
+
+    let ns = vm.ns().name().to_string();
+    let flood_s = 20u64;
+    let tx0 = tx_packets(&vm);
+    let t0 = Instant::now();
+    let mut flood = std::process::Command::new("timeout")
+        .args([&format!("{flood_s}"), "ip", "netns", "exec", &ns, "hping3", "-q", "-S", "-p", "7", "--rand-source", "-i", "u100", &GUEST_IP.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("hping3");
+    // A real client meanwhile.
+    std::thread::sleep(Duration::from_secs(2));
+    let (ok, tried) = vm.in_ns(move || {
+        let (mut ok, mut tried) = (0u32, 0u32);
+        let end = Instant::now() + Duration::from_secs(flood_s - 4);
+        while Instant::now() < end {
+            tried += 1;
+            if echo_once(echo, tried).is_ok() {
+                ok += 1;
+            }
+        }
+        (ok, tried)
+    });
+    let _ = flood.wait();
+    let secs = t0.elapsed().as_secs_f64();
+    let sent = tx_packets(&vm).saturating_sub(tx0);
+    let rate = sent as f64 / secs;
+    eprintln!("flood: {sent} frames into the TAP in {secs:.1} s = {rate:.0}/s");
+    eprintln!("during the flood: {ok} of {tried} connect/echo/close completed, {:.1}/s (Linux guest: ~230/s cited)", f64::from(ok) / (flood_s - 4) as f64);
+    // hping3 at -i u100 on this TCG machine: a floor of 2000/s (a fifth
+    // of what was asked) still floods q0 (1152) many times over.
+    assert!(rate >= 2000.0, "hping3 reached only {rate:.0} SYNs/s");
+    assert!(ok >= 10, "connections stopped completing under the flood: {ok} of {tried}");
+
+    // The flood stops: 20 in a row at once.
+    let r = vm.in_ns(move || (1..=20).try_for_each(|i| echo_once(echo, 1000 + i)));
+    r.expect("20 connections in a row after the flood");
+
+    let s = vm.run("netstat -s");
+    eprintln!(
+        "tcpSynCookiesSent {:?} tcpSynCookiesRecv {:?} tcpSynCookiesFailed {:?} tcpListenDropQ0 {:?} tcpHalfOpenDrop {:?}",
+        mib(&s, "tcpSynCookiesSent"),
+        mib(&s, "tcpSynCookiesRecv"),
+        mib(&s, "tcpSynCookiesFailed"),
+        mib(&s, "tcpListenDropQ0"),
+        mib(&s, "tcpHalfOpenDrop")
+    );
+    assert!(mib(&s, "tcpSynCookiesSent").unwrap_or(0) > 0, "{s}");
+    assert!(mib(&s, "tcpSynCookiesRecv").unwrap_or(0) > 0, "{s}");
+}
