@@ -1288,6 +1288,12 @@ pub fn mpstat_interval(vm: &mut Vm, secs: u64) -> Result<(Vec<MpstatRow>, Durati
 pub const RX_DROP_COUNTERS: [&str; 7] =
     ["rxQueueDrops", "rxMalformed", "rxBadCksum", "rxOversize", "rxUnknownProto", "rxNotMine", "rxFragments"];
 
+/// One counter of `netstat -s` output (`name = v` or `name=v`; summed
+/// over the sections that have it, as [`parse_netstat_s`]).
+pub fn netstat_value(out: &str, name: &str) -> Option<u64> {
+    parse_netstat_s(out).get(name).copied()
+}
+
 /// `name = value` pairs of `netstat -s`, summed over the IP instances.
 pub fn parse_netstat_s(out: &str) -> std::collections::BTreeMap<String, u64> {
     let mut m = std::collections::BTreeMap::new();

@@ -11,21 +11,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use arbalest_tests::net::{require_program, ECHO_PORT, GUEST_IP};
-use arbalest_tests::net::NetVm;
+use arbalest_tests::net::{netstat_value, require_program, NetVm, ECHO_PORT, GUEST_IP};
 use arbalest_tests::Config;
-
-fn mib(out: &str, name: &str) -> Option<u64> {
-    let flat = out.replace('=', " = ");
-    let mut words = flat.split_whitespace();
-    while let Some(w) = words.next() {
-        if w == name {
-            let _ = words.next();
-            return words.next().and_then(|v| v.parse().ok());
-        }
-    }
-    None
-}
 
 fn echo_once(addr: SocketAddr, n: u32) -> Result<(), String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| format!("connect: {e}"))?;
@@ -97,12 +84,12 @@ fn a_syn_flood_is_answered_with_cookies_and_real_clients_keep_connecting() {
     let s = vm.run("netstat -s");
     eprintln!(
         "tcpSynCookiesSent {:?} tcpSynCookiesRecv {:?} tcpSynCookiesFailed {:?} tcpListenDropQ0 {:?} tcpHalfOpenDrop {:?}",
-        mib(&s, "tcpSynCookiesSent"),
-        mib(&s, "tcpSynCookiesRecv"),
-        mib(&s, "tcpSynCookiesFailed"),
-        mib(&s, "tcpListenDropQ0"),
-        mib(&s, "tcpHalfOpenDrop")
+        netstat_value(&s, "tcpSynCookiesSent"),
+        netstat_value(&s, "tcpSynCookiesRecv"),
+        netstat_value(&s, "tcpSynCookiesFailed"),
+        netstat_value(&s, "tcpListenDropQ0"),
+        netstat_value(&s, "tcpHalfOpenDrop")
     );
-    assert!(mib(&s, "tcpSynCookiesSent").unwrap_or(0) > 0, "{s}");
-    assert!(mib(&s, "tcpSynCookiesRecv").unwrap_or(0) > 0, "{s}");
+    assert!(netstat_value(&s, "tcpSynCookiesSent").unwrap_or(0) > 0, "{s}");
+    assert!(netstat_value(&s, "tcpSynCookiesRecv").unwrap_or(0) > 0, "{s}");
 }

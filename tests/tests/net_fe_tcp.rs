@@ -16,28 +16,15 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use arbalest_tests::net::{tcp_echo_verify, CmdOutput, NetVm, ECHO_PORT, GUEST_IP};
+use arbalest_tests::net::{netstat_value, tcp_echo_verify, CmdOutput, NetVm, ECHO_PORT, GUEST_IP};
 use arbalest_tests::Config;
 
 fn boot() -> NetVm {
     let mut cfg = Config::with_smp(2);
     cfg.push_append("stack=fireengine");
-    let mut vm = NetVm::boot_with(cfg, 2);
+    let vm = NetVm::boot_with(cfg, 2);
     vm.wait_reachable(Duration::from_secs(60));
     vm
-}
-
-/// The value of `name` in `netstat -s` output (`name = v` or `name=v`).
-fn mib(out: &str, name: &str) -> Option<u64> {
-    let flat = out.replace('=', " = ");
-    let mut words = flat.split_whitespace();
-    while let Some(w) = words.next() {
-        if w == name {
-            let _ = words.next();
-            return words.next().and_then(|v| v.parse().ok());
-        }
-    }
-    None
 }
 
 #[test]
@@ -102,10 +89,10 @@ fn fireengine_tcp_echo_options_refused_and_counters() {
     // Counters, and nothing left behind once the peers closed.
     std::thread::sleep(Duration::from_secs(3));
     let s = vm.run("netstat -s");
-    assert!(mib(&s, "tcpPassiveOpens").unwrap_or(0) >= 5, "{s}");
-    assert!(mib(&s, "tcpInInorderBytes").unwrap_or(0) >= 8 << 20, "{s}");
-    assert!(mib(&s, "tcpInClosed").unwrap_or(0) >= 1, "{s}");
-    assert_eq!(mib(&s, "tcpCurrEstab"), Some(0), "{s}");
+    assert!(netstat_value(&s, "tcpPassiveOpens").unwrap_or(0) >= 5, "{s}");
+    assert!(netstat_value(&s, "tcpInInorderBytes").unwrap_or(0) >= 8 << 20, "{s}");
+    assert!(netstat_value(&s, "tcpInClosed").unwrap_or(0) >= 1, "{s}");
+    assert_eq!(netstat_value(&s, "tcpCurrEstab"), Some(0), "{s}");
     let an = vm.run("netstat -an");
     let stale: Vec<&str> = an.lines().filter(|l| l.contains(&format!("{GUEST_IP}.7 ")) && !l.contains("TIME_WAIT")).collect();
     assert!(stale.is_empty(), "conns left:\n{an}");
