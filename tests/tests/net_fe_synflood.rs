@@ -1,11 +1,13 @@
 //! A SYN flood against the FireEngine guest's echo service (port 7), from
 //! Linux in the test's namespace (its only link is the test's TAP; the
 //! namespace does not forward, so nothing leaves it): `hping3 -S -p 7
-//! --rand-source -i u100` (10 000 SYNs a second asked), while a real
-//! client keeps doing connect / echo / close. With SYN cookies the
-//! connections keep completing; when the flood stops 20 in a row succeed
-//! at once; `netstat -s` shows the cookies; afterwards only listeners
-//! (and TIME_WAIT) are left.
+//! --rand-source -i u50` (about 10 000 SYNs a second on this machine;
+//! `-i u100` reached only about 5300), while a real client keeps doing
+//! connect / echo / close. With SYN cookies the connections keep
+//! completing; when the flood stops 20 in a row succeed at once; `netstat
+//! -s` shows the cookies; afterwards no conn is left but the listeners
+//! and the flood's own eagers in q0 (SYN_RCVD until their SYN-ACKs give
+//! up), at most q0's limit.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -48,7 +50,7 @@ fn a_syn_flood_is_answered_with_cookies_and_real_clients_keep_connecting() {
     let tx0 = tx_packets(&vm);
     let t0 = Instant::now();
     let mut flood = std::process::Command::new("timeout")
-        .args([&format!("{flood_s}"), "ip", "netns", "exec", &ns, "hping3", "-q", "-S", "-p", "7", "--rand-source", "-i", "u100", &GUEST_IP.to_string()])
+        .args([&format!("{flood_s}"), "ip", "netns", "exec", &ns, "hping3", "-q", "-S", "-p", "7", "--rand-source", "-i", "u50", &GUEST_IP.to_string()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -72,9 +74,10 @@ fn a_syn_flood_is_answered_with_cookies_and_real_clients_keep_connecting() {
     let rate = sent as f64 / secs;
     eprintln!("flood: {sent} frames into the TAP in {secs:.1} s = {rate:.0}/s");
     eprintln!("during the flood: {ok} of {tried} connect/echo/close completed, {:.1}/s (Linux guest: ~230/s cited)", f64::from(ok) / (flood_s - 4) as f64);
-    // hping3 at -i u100 on this TCG machine: a floor of 2000/s (a fifth
-    // of what was asked) still floods q0 (1152) many times over.
-    assert!(rate >= 2000.0, "hping3 reached only {rate:.0} SYNs/s");
+    // hping3 at -i u50 reached 9867 frames/s here (the issue asks for
+    // 10 000 SYN/s); the floor, half of that, leaves room for a slower
+    // host and still floods q0 (1152) about 90 times a second.
+    assert!(rate >= 5000.0, "hping3 reached only {rate:.0} SYNs/s");
     assert!(ok >= 10, "connections stopped completing under the flood: {ok} of {tried}");
 
     // The flood stops: 20 in a row at once.
@@ -92,4 +95,23 @@ fn a_syn_flood_is_answered_with_cookies_and_real_clients_keep_connecting() {
     );
     assert!(netstat_value(&s, "tcpSynCookiesSent").unwrap_or(0) > 0, "{s}");
     assert!(netstat_value(&s, "tcpSynCookiesRecv").unwrap_or(0) > 0, "{s}");
+
+    // Nothing half-closed is left behind (the client closed first, so the
+    // guest holds no TIME_WAIT; give its last ACKs a moment). The flood's
+    // own eagers stay in SYN_RCVD until their SYN-ACKs give up: at most
+    // q0's limit (backlog 128 + _conn_req_max_q0 1024).
+    let busy = ["ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "FIN_WAIT", "CLOSING"];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let an = vm.run("netstat -an");
+        let half_open = an.lines().filter(|l| l.contains("SYN_RCVD")).count();
+        assert!(half_open <= 128 + 1024, "{half_open} half-open conns: more than q0 holds");
+        let left: Vec<&str> = an.lines().filter(|l| busy.iter().any(|b| l.contains(b))).collect();
+        if left.is_empty() {
+            eprintln!("after the flood: {half_open} eagers of the flood still in SYN_RCVD, nothing else");
+            break;
+        }
+        assert!(Instant::now() < deadline, "conns left after the flood:\n{}", left.join("\n"));
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
