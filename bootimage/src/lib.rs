@@ -20,6 +20,7 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 
 pub mod bench;
+pub mod ksyms;
 pub mod net;
 pub use net::{
     prepare_net, reap_stale_namespaces, Backend, HostFwd, Net, NetMode, NetRequest, NetSetup, Nic, Proto,
@@ -296,6 +297,7 @@ fn build_kernel_uncached() -> Result<PathBuf, String> {
     if let Some(k) = std::env::var_os(KERNEL_ENV).filter(|k| !k.is_empty()) {
         let k = PathBuf::from(k);
         return if k.is_file() {
+            let _ = ksyms::write_for(&k);
             Ok(k)
         } else {
             Err(format!("{KERNEL_ENV}={}: no such file", k.display()))
@@ -325,6 +327,8 @@ fn build_kernel_uncached() -> Result<PathBuf, String> {
     if !elf.is_file() {
         return Err(format!("kernel build succeeded but {} is missing", elf.display()));
     }
+    // The profiler's symbol table (absent: `lockstat` prints addresses).
+    let _ = ksyms::write_for(&elf);
     Ok(elf)
 }
 
@@ -379,6 +383,11 @@ pub fn qemu_args(cfg: &Config, kernel: &Path) -> Vec<String> {
     a.push(kernel.to_string_lossy().into_owned());
     a.push("-append".into());
     a.push(cfg.append.clone());
+    let syms = ksyms::path_for(kernel);
+    if syms.is_file() {
+        a.push("-fw_cfg".into());
+        a.push(format!("name={},file={}", ksyms::FW_CFG_NAME, syms.display()));
+    }
     a.extend(cfg.net.qemu_args());
     a.extend(cfg.extra.iter().cloned());
     a

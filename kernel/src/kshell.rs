@@ -18,6 +18,17 @@ pub const PROMPT: &str = "arbalest# ";
 
 struct KernelHost;
 
+/// The kernel's symbol table, read from fw_cfg on first use.
+fn ksyms() -> Option<&'static crate::prof::ksyms::Ksyms> {
+    static KSYMS: spin::Once<Option<crate::prof::ksyms::Ksyms>> = spin::Once::new();
+    KSYMS
+        .call_once(|| {
+            let bytes = crate::dev::fwcfg::read_file(crate::prof::ksyms::FW_CFG_NAME)?;
+            crate::prof::ksyms::Ksyms::parse(&bytes).ok()
+        })
+        .as_ref()
+}
+
 impl ShellHost for KernelHost {
     fn cpus(&self) -> Vec<CpuInfo> {
         let boot = clock::boot_unix();
@@ -71,6 +82,25 @@ impl ShellHost for KernelHost {
         while clock::now_ns() < end && !self.interrupted() {
             sched::sleep_until(end.min(clock::now_ns() + 50_000_000));
         }
+    }
+
+    fn profile_start(&self) -> Result<(), &'static str> {
+        // Read the symbol table first, so that its slow port reads are
+        // not in the profile.
+        let _ = ksyms();
+        if crate::prof::PROFILE.start() {
+            Ok(())
+        } else {
+            Err("a profile is already running")
+        }
+    }
+
+    fn profile_stop(&self) -> crate::prof::sampler::Samples {
+        crate::prof::PROFILE.stop()
+    }
+
+    fn ksym(&self, pc: u64) -> Option<(String, u64)> {
+        ksyms()?.lookup(pc).map(|(name, off)| (String::from(name), off))
     }
 
     fn interrupted(&self) -> bool {

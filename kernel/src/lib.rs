@@ -11,6 +11,7 @@ extern crate std;
 
 pub mod acpi;
 pub mod cmdline;
+pub mod prof;
 pub mod shell;
 pub mod walltime;
 

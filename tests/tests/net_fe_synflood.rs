@@ -54,8 +54,10 @@ fn a_syn_flood_is_answered_with_cookies_and_real_clients_keep_connecting() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("hping3");
-    // A real client meanwhile.
-    std::thread::sleep(Duration::from_secs(2));
+    // Where the guest's CPUs go under the flood.
+    std::thread::sleep(Duration::from_secs(1));
+    let prof = vm.run("lockstat -kIW -D 30 sleep 3");
+    eprintln!("{prof}");
     let (ok, tried) = vm.in_ns(move || {
         let (mut ok, mut tried) = (0u32, 0u32);
         let end = Instant::now() + Duration::from_secs(flood_s - 4);

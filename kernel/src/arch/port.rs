@@ -34,3 +34,10 @@ pub fn inl(port: u16) -> u32 {
     unsafe { asm!("in eax, dx", out("eax") v, in("dx") port, options(nomem, nostack, preserves_flags)) }
     v
 }
+
+/// Writes a 16-bit value to an I/O port.
+#[inline]
+pub fn outw(port: u16, val: u16) {
+    // SAFETY: as for `outb`.
+    unsafe { asm!("out dx, ax", in("dx") port, in("ax") val, options(nomem, nostack, preserves_flags)) }
+}

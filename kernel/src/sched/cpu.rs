@@ -476,10 +476,11 @@ pub(super) fn idle_loop() -> ! {
 
 /// The local APIC timer interrupt: wakes sleepers, runs callouts, counts
 /// down the time slice.
-pub(super) fn tick(_f: &mut TrapFrame) {
+pub(super) fn tick(f: &mut TrapFrame) {
     let p = percpu::this();
     let s = &p.sched;
     p.stats.ticks.fetch_add(1, Ordering::Relaxed);
+    crate::prof::PROFILE.sample(p.id as u32, f.rip);
     let now = now_ns();
     let mut due: Vec<Callout> = Vec::new();
     let mut moved: Vec<Arc<Thread>> = Vec::new();

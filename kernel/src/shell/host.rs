@@ -1,6 +1,7 @@
 //! What the shell needs from the kernel: the [`ShellHost`] trait and the
 //! plain data it returns.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::any::Any;
 
@@ -62,6 +63,20 @@ pub trait ShellHost {
     fn clear_interrupt(&self);
     /// The kernel's version string.
     fn version(&self) -> &str;
+    /// Starts the profiling interrupt's counters (`lockstat -I`); the
+    /// reason when it cannot (a profile already running, no profiler).
+    fn profile_start(&self) -> Result<(), &'static str> {
+        Err("the profiling interrupt is not available")
+    }
+    /// Stops them and returns what they counted.
+    fn profile_stop(&self) -> crate::prof::sampler::Samples {
+        crate::prof::sampler::Samples::default()
+    }
+    /// The function holding `pc` and the offset in it, when the kernel has
+    /// its symbol table.
+    fn ksym(&self, _pc: u64) -> Option<(String, u64)> {
+        None
+    }
     /// The host as [`Any`], so that commands registered by the kernel can
     /// reach its concrete type (`ctx.host.as_any()?.downcast_ref::<K>()`).
     /// Hosts that do not need this keep the default.

@@ -231,7 +231,7 @@ mod tests {
         assert_eq!(
             names,
             [
-                "dladm", "echo", "help", "mpstat", "poweroff", "psrinfo", "uptime"
+                "dladm", "echo", "help", "lockstat", "mpstat", "poweroff", "psrinfo", "uptime"
             ]
         );
         assert_eq!(Shell::without_builtins().commands().count(), 0);

@@ -21,6 +21,10 @@ pub struct FakeHost {
     pub interrupt_after_ms: Cell<Option<u64>>,
     pub slept_ms: Cell<u64>,
     pub sleeps: Cell<u32>,
+    /// What `profile_stop` returns; `None`: no profiler.
+    pub profile: RefCell<Option<crate::prof::sampler::Samples>>,
+    /// Function names by start: `(start, size, name)`.
+    pub syms: Vec<(u64, u64, &'static str)>,
 }
 
 impl FakeHost {
@@ -56,6 +60,8 @@ impl FakeHost {
             interrupt_after_ms: Cell::new(None),
             slept_ms: Cell::new(0),
             sleeps: Cell::new(0),
+            profile: RefCell::new(None),
+            syms: Vec::new(),
         }
     }
 
@@ -110,6 +116,18 @@ impl ShellHost for FakeHost {
     }
     fn clear_interrupt(&self) {
         self.interrupted.set(false);
+    }
+    fn profile_start(&self) -> Result<(), &'static str> {
+        match &*self.profile.borrow() {
+            Some(_) => Ok(()),
+            None => Err("the profiling interrupt is not available"),
+        }
+    }
+    fn profile_stop(&self) -> crate::prof::sampler::Samples {
+        self.profile.borrow().clone().unwrap_or_default()
+    }
+    fn ksym(&self, pc: u64) -> Option<(String, u64)> {
+        self.syms.iter().find(|(a, n, _)| (*a..a + n).contains(&pc)).map(|(a, _, name)| (String::from(*name), pc - a))
     }
     fn version(&self) -> &str {
         "arbalest-test"

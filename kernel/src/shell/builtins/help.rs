@@ -53,7 +53,7 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["echo", "help", "mpstat", "poweroff", "psrinfo", "uptime"]
+            ["echo", "help", "lockstat", "mpstat", "poweroff", "psrinfo", "uptime"]
         );
         assert!(out.contains("psrinfo   display information about processors\r\n"));
         assert!(out.contains("echo      print the arguments\r\n"));

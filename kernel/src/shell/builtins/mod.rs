@@ -2,6 +2,7 @@
 
 mod echo;
 mod help;
+mod lockstat;
 mod mpstat;
 mod poweroff;
 mod psrinfo;
@@ -13,6 +14,7 @@ use super::Command;
 pub(super) const ALL: &[Command] = &[
     echo::COMMAND,
     help::COMMAND,
+    lockstat::COMMAND,
     mpstat::COMMAND,
     poweroff::COMMAND,
     psrinfo::COMMAND,
