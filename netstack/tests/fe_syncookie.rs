@@ -188,8 +188,10 @@ fn syn(r: &mut Rig, sport: u16, isn: u32, opts: TcpOptions) -> TcpHeader {
 }
 
 /// Completes a cookie handshake from `sport` with `first` on the ACK,
-/// then sends `rest`, and checks the echo of both, byte-exact.
-fn cookie_echo(r: &mut Rig, sport: u16, first: &[u8], rest: &[u8]) {
+/// then sends `rest`, and checks the echo of both, byte-exact. Returns
+/// the client's ISN, the cookie (the SYN-ACK's sequence number) and the
+/// SYN-ACK's TSval.
+fn cookie_echo(r: &mut Rig, sport: u16, first: &[u8], rest: &[u8]) -> (u32, u32, u32) {
     let isn = 0x1234_5678u32.wrapping_add(u32::from(sport));
     let sa = syn(r, sport, isn, syn_opts());
     let ts = sa.options.timestamps.expect("the cookie SYN-ACK echoes timestamps");
@@ -245,6 +247,7 @@ fn cookie_echo(r: &mut Rig, sport: u16, first: &[u8], rest: &[u8]) {
     }
     let fin = fin.expect("the echo service closes after our FIN");
     r.send(sport, seq.wrapping_add(1), fin.seq.wrapping_add(1), TcpFlags::ACK, ts_opts(5004, ts.tsval), &[]);
+    (isn, sa.seq, ts.tsval)
 }
 
 #[test]
@@ -371,4 +374,69 @@ fn a_flood_of_100000_syns_keeps_the_conn_table_bounded_and_a_real_client_connect
     cookie_echo(&mut r, 100, b"still here", b" after 100000 SYNs");
     assert_eq!(r.mib("tcpSynCookiesRecv"), 1);
     eprintln!("flood: {sent} cookies sent, at most {most} eagers");
+}
+
+#[test]
+fn data_queued_behind_the_cookie_ack_reaches_the_conn_the_ack_makes() {
+    // On a busy machine the client's ACK and its first data are both
+    // classified (no conn yet: to the listener) before the listener's
+    // squeue runs either. The data must reach the conn the ACK made, not
+    // be taken for a second cookie ACK and dropped (the client would then
+    // wait out a retransmission timeout).
+    let mut r = Rig::new(true);
+    r.fill_q0();
+    let sport = 41_000;
+    let isn = 0x2222_0000u32;
+    let sa = syn(&mut r, sport, isn, syn_opts());
+    let ts = sa.options.timestamps.expect("timestamps");
+    let (seq, ack) = (isn.wrapping_add(1), sa.seq.wrapping_add(1));
+    let env = r.env.clone();
+    let sqs: Vec<_> = (0..2).map(|i| r.sys.squeues.for_cpu(i).expect("squeue").clone()).collect();
+    for sq in &sqs {
+        assert!(sq.synch_enter(&*env), "nobody inside");
+    }
+    r.send(sport, seq, ack, TcpFlags::ACK, ts_opts(5001, ts.tsval), &[]);
+    r.send(sport, seq, ack, TcpFlags::ACK | TcpFlags::PSH, ts_opts(5001, ts.tsval), b"first data");
+    assert!(r.take(sport).is_empty(), "nothing ran while the squeues were held");
+    for sq in &sqs {
+        sq.synch_exit(&*env);
+    }
+    r.settle();
+    let mut echoed = Vec::new();
+    for _ in 0..50 {
+        echoed.extend(r.take(sport).into_iter().flat_map(|(h, d)| {
+            assert!(!h.flags.contains(TcpFlags::RST), "reset: {h:?}");
+            d
+        }));
+        if !echoed.is_empty() {
+            break;
+        }
+        r.run_ms(1);
+    }
+    assert_eq!(echoed, b"first data", "the echo, without a retransmission");
+    assert_eq!(r.mib("tcpSynCookiesRecv"), 1, "one cookie conn");
+    assert_eq!(r.mib("tcpInListenerReclassified"), 1);
+    assert_eq!(r.conns(), Q0 + 1);
+}
+
+#[test]
+fn a_late_copy_of_the_cookie_ack_after_the_conn_ended_makes_no_phantom_conn() {
+    // The client's pure ACK is overtaken by its first data (another NIC
+    // queue): the data makes the conn, which echoes and closes; the ACK
+    // then reaches the listener with a cookie that is still valid. It must
+    // not make a second conn that its client never knows (it would stay
+    // ESTABLISHED for ever).
+    let mut r = Rig::new(true);
+    r.fill_q0();
+    let sport = 42_000;
+    let (isn, cookie, tsval) = cookie_echo(&mut r, sport, b"data on the first ACK", b"and more");
+    r.run_ms(10);
+    assert_eq!(r.conns(), Q0, "the cookie conn ended");
+    assert_eq!(r.mib("tcpSynCookiesRecv"), 1);
+    r.send(sport, isn.wrapping_add(1), cookie.wrapping_add(1), TcpFlags::ACK, ts_opts(5001, tsval), &[]);
+    r.run_ms(10);
+    assert_eq!(r.conns(), Q0, "a phantom conn from the late ACK: {:?}", r.inst.tcp_endpoints().iter().filter(|e| e.remote.map(|a| a.port()) == Some(sport)).collect::<Vec<_>>());
+    assert_eq!(r.mib("tcpSynCookiesReplayed"), 1);
+    assert_eq!(r.mib("tcpSynCookiesRecv"), 1);
+    assert!(r.take(sport).is_empty(), "nothing sent for it");
 }

@@ -4,9 +4,22 @@
 //! --rand-source -i u50` (about 10 000 SYNs a second on this machine;
 //! `-i u100` reached only about 5300), while a real client keeps doing
 //! connect / echo / close. With SYN cookies the connections keep
-//! completing; when the flood stops 20 in a row succeed at once; `netstat
+//! completing (at least 50 a second: 470 to 720 were measured here, against
+//! the ~230/s the issue cites for a Linux guest; 23 to 36 before the two
+//! fixes below); when the flood stops 20 in a row succeed at once; `netstat
 //! -s` shows the cookies; afterwards at most q0's limit of eagers is
-//! half-open.
+//! half-open and no other conn is left.
+//!
+//! The flood's profile (`lockstat -kIW`) is printed on the way.
+//!
+//! What this test found: the TAP's two queues reorder a flow's first
+//! segments (its steering moves a flow to the queue the guest answered on),
+//! so the client's data could reach the listener before or after the pure
+//! ACK that carries the same cookie. Data queued behind the ACK was taken
+//! for a second cookie ACK and dropped (the client waited out a 200 ms
+//! retransmission: `tcpInListenerReclassified` now counts those sent on
+//! to the conn), and an ACK that came after its conn had ended made a
+//! phantom ESTABLISHED conn (`tcpSynCookiesReplayed` counts those refused).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -79,7 +92,8 @@ fn a_syn_flood_is_answered_with_cookies_and_real_clients_keep_connecting() {
     // 10 000 SYN/s); the floor, half of that, leaves room for a slower
     // host and still floods q0 (1152) about 90 times a second.
     assert!(rate >= 5000.0, "hping3 reached only {rate:.0} SYNs/s");
-    assert!(ok >= 10, "connections stopped completing under the flood: {ok} of {tried}");
+    let per_s = f64::from(ok) / (flood_s - 4) as f64;
+    assert!(per_s >= 50.0, "connections nearly stopped under the flood: {ok} of {tried}, {per_s:.1}/s");
 
     // The flood stops: 20 in a row at once.
     let r = vm.in_ns(move || (1..=20).try_for_each(|i| echo_once(echo, 1000 + i)));
@@ -87,10 +101,12 @@ fn a_syn_flood_is_answered_with_cookies_and_real_clients_keep_connecting() {
 
     let s = vm.run("netstat -s");
     eprintln!(
-        "tcpSynCookiesSent {:?} tcpSynCookiesRecv {:?} tcpSynCookiesFailed {:?} tcpListenDropQ0 {:?} tcpHalfOpenDrop {:?}",
+        "tcpSynCookiesSent {:?} tcpSynCookiesRecv {:?} tcpSynCookiesFailed {:?} tcpSynCookiesReplayed {:?} tcpInListenerReclassified {:?} tcpListenDropQ0 {:?} tcpHalfOpenDrop {:?}",
         netstat_value(&s, "tcpSynCookiesSent"),
         netstat_value(&s, "tcpSynCookiesRecv"),
         netstat_value(&s, "tcpSynCookiesFailed"),
+        netstat_value(&s, "tcpSynCookiesReplayed"),
+        netstat_value(&s, "tcpInListenerReclassified"),
         netstat_value(&s, "tcpListenDropQ0"),
         netstat_value(&s, "tcpHalfOpenDrop")
     );
@@ -98,16 +114,14 @@ fn a_syn_flood_is_answered_with_cookies_and_real_clients_keep_connecting() {
     assert!(netstat_value(&s, "tcpSynCookiesRecv").unwrap_or(0) > 0, "{s}");
 
     // The flood's own eagers stay in SYN_RCVD until their SYN-ACKs give
-    // up: at most q0's limit (backlog 128 + _conn_req_max_q0 1024).
-    // Conns of the real client may still be ESTABLISHED here: one run in
-    // CI left three, 10 s after the flood. Whether their FINs were lost in
-    // the flood and Linux's retransmissions backed off past that, or the
-    // guest lost them itself, is not known yet (issue 13), so they are
-    // printed, not asserted.
+    // up: at most q0's limit (backlog 128 + _conn_req_max_q0 1024). Every
+    // conn of the real client has ended: a phantom (see the module doc)
+    // would stay ESTABLISHED.
     let an = vm.run("netstat -an");
     let half_open = an.lines().filter(|l| l.contains("SYN_RCVD")).count();
     assert!(half_open <= 128 + 1024, "{half_open} half-open conns: more than q0 holds");
     let busy = ["ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "FIN_WAIT", "CLOSING"];
     let left: Vec<&str> = an.lines().filter(|l| busy.iter().any(|b| l.contains(b))).collect();
     eprintln!("after the flood: {half_open} eagers in SYN_RCVD; other conns left: {left:?}");
+    assert!(left.is_empty(), "conns left after the flood: {left:?}");
 }

@@ -288,6 +288,8 @@ pub struct Core {
     tcp_isn: IsnGenerator,
     /// SYN cookies for listeners whose q0 is full (a key of their own).
     tcp_cookies: SynCookies,
+    /// Cookies that made a conn lately (a late copy makes none).
+    tcp_cookie_replay: Mutex<crate::fireengine::tcp_conn::cookie_replay::CookieReplay>,
     /// The TCP services' listeners and their connections.
     tcp_services: Mutex<Vec<(tcp_svc::SvcKind, TcpSocket, Arc<tcp_svc::SvcCounters>)>>,
     tcp_service_conns: Mutex<Vec<Arc<tcp_svc::TcpService>>>,
@@ -351,6 +353,7 @@ impl FeInstance {
             tcp_rst_limit: ChallengeLimiter::new(40),
             tcp_isn: IsnGenerator::new(seed_bytes(seed)),
             tcp_cookies: SynCookies::new(seed_bytes(mix(seed ^ 0x5ca1_ab1e_c00c_1e5e)), SynCookieConfig::default()),
+            tcp_cookie_replay: Mutex::new(Default::default()),
             tcp_services: Mutex::new(Vec::new()),
             tcp_service_conns: Mutex::new(Vec::new()),
             user_tcp: Mutex::new(Vec::new()),

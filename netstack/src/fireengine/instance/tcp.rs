@@ -367,6 +367,9 @@ impl Core {
     fn tcp_listen_syn(&self, listener: &ConnRef<TcpPcb>, src: Ipv4Addr, dst: Ipv4Addr, hdr: &TcpHeader) {
         let TcpKind::Listener(q) = &listener.proto.kind else { return };
         debug_assert!(self.in_own_squeue(listener), "a listener touched outside its squeue");
+        if self.tcp_to_conn_made_since(src, dst, hdr, &[]) {
+            return;
+        }
         let key = FourTuple::new(IpAddr::V4(dst), hdr.dst_port, IpAddr::V4(src), hdr.src_port);
         let now_ms = self.now_ms();
         let t = self.sys.tunables.tcp();
@@ -469,9 +472,30 @@ impl Core {
     }
 
     /// An ACK to `listener` that matched no conn (see the module doc).
+    /// A segment classified to a listener because its conn did not exist
+    /// yet may find it made by the time the listener's squeue runs it: an
+    /// ACK with data right behind the cookie ACK that makes the conn (both
+    /// queued before the first ran), a SYN retransmitted while its eager
+    /// was being made. It goes to that conn's squeue, as a fresh
+    /// classification would have sent it; true when it went.
+    fn tcp_to_conn_made_since(&self, src: Ipv4Addr, dst: Ipv4Addr, hdr: &TcpHeader, data: &[u8]) -> bool {
+        let key = ConnTuple::connected(IPPROTO_TCP, dst, hdr.dst_port, src, hdr.src_port);
+        let Some(conn) = self.tcp_classifier.lookup_connected(&key) else { return false };
+        bump(&self.tcp_mib.in_listener_reclassified);
+        let sqp = conn.sqp();
+        let e = TcpEntry::Input { conn, src, hdr: *hdr, data: data.to_vec() };
+        if self.tcp_enter_entry(sqp, e, None).is_err() {
+            bump(&self.ip_mib.ip_in_discards);
+        }
+        true
+    }
+
     fn tcp_listen_ack(&self, listener: &ConnRef<TcpPcb>, src: Ipv4Addr, dst: Ipv4Addr, hdr: &TcpHeader, data: &[u8]) {
         let TcpKind::Listener(q) = &listener.proto.kind else { return };
         debug_assert!(self.in_own_squeue(listener), "a listener touched outside its squeue");
+        if self.tcp_to_conn_made_since(src, dst, hdr, data) {
+            return;
+        }
         let key = FourTuple::new(IpAddr::V4(dst), hdr.dst_port, IpAddr::V4(src), hdr.src_port);
         let now_ms = self.now_ms();
         let window = self.tcp_cookies.config().slot_ms.saturating_mul(2);
@@ -494,6 +518,15 @@ impl Core {
                 return;
             }
         };
+        let replay_key = super::mix(
+            u64::from(u32::from(src)) << 32 | u64::from(hdr.src_port) << 16 | u64::from(hdr.dst_port),
+        ) ^ (u64::from(c.iss) << 32 | u64::from(u32::from(dst)));
+        if self.tcp_cookie_replay.lock().seen(replay_key, now_ms) {
+            // A late copy of an ACK whose cookie made a conn that has
+            // since gone (see `cookie_replay`): it makes no second one.
+            bump(&self.tcp_mib.syn_cookies_replayed);
+            return;
+        }
         bump(&self.tcp_mib.syn_cookies_recv);
         let t = self.sys.tunables.tcp();
         let cfg = tcb_config(&t, self.mtu);
@@ -532,7 +565,10 @@ impl Core {
             Some(conn)
         });
         let conn = match (r, made) {
-            (Ok(_), Some(conn)) => conn,
+            (Ok(_), Some(conn)) => {
+                self.tcp_cookie_replay.lock().record(replay_key, now_ms);
+                conn
+            }
             (Err(CookieRefused::QFull), _) => {
                 // The client retransmits; its cookie stays valid for the
                 // slot.

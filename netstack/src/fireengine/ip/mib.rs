@@ -312,6 +312,12 @@ mib! {
         syn_cookies_recv: "tcpSynCookiesRecv",
         /// (ours) ACKs with a cookie that failed.
         syn_cookies_failed: "tcpSynCookiesFailed",
+        /// (ours) Cookie ACKs whose cookie had made a conn already (a
+        /// late copy; no second conn made).
+        syn_cookies_replayed: "tcpSynCookiesReplayed",
+        /// (ours) Segments queued to a listener whose conn was made before
+        /// the listener ran them (they went on to the conn).
+        in_listener_reclassified: "tcpInListenerReclassified",
         /// (ours) TIME_WAIT conns reused by a newer SYN.
         time_wait_reused: "tcpTimeWaitReused",
         /// (ours) SYNs refused by the connection limit (answered RST).

@@ -312,6 +312,25 @@ impl<E: SqEntry> Squeue<E> {
         self.drain(env, None);
     }
 
+    /// Enters the squeue from the calling thread and stays inside until
+    /// [`Squeue::synch_exit`] (illumos `squeue_synch_enter`): entries that
+    /// come meanwhile queue behind it. False, and nothing held, when a
+    /// thread is inside already.
+    pub fn synch_enter(&self, env: &dyn SqEnv) -> bool {
+        let mut st = self.state.lock();
+        if st.inside {
+            return false;
+        }
+        self.claim(&mut st, env);
+        true
+    }
+
+    /// Leaves a squeue held since a successful [`Squeue::synch_enter`],
+    /// running first what queued meanwhile (illumos `squeue_synch_exit`).
+    pub fn synch_exit(&self, env: &dyn SqEnv) {
+        self.drain(env, Some(self.deadline(env)));
+    }
+
     /// Counts one more conn bound to this squeue.
     pub fn bind_conn(&self) {
         self.stats.conns.fetch_add(1, Ordering::Relaxed);
