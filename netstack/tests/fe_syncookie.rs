@@ -440,3 +440,27 @@ fn a_late_copy_of_the_cookie_ack_after_the_conn_ended_makes_no_phantom_conn() {
     assert_eq!(r.mib("tcpSynCookiesRecv"), 1);
     assert!(r.take(sport).is_empty(), "nothing sent for it");
 }
+
+/// illumos' q0 policy before any cookie: an eager whose SYN-ACK timed out
+/// once is droppable, and a new SYN on a full q0 takes the place of the
+/// one that became droppable first (`tcpHalfOpenDrop`) instead of drawing
+/// a cookie.
+#[test]
+fn a_full_q0_drops_an_eager_that_timed_out_before_answering_with_cookies() {
+    let mut r = Rig::new(true);
+    r.fill_q0();
+    // Fresh eagers: nothing is droppable, so a cookie.
+    syn(&mut r, 43_000, 7, syn_opts());
+    assert_eq!((r.mib("tcpSynCookiesSent"), r.mib("tcpHalfOpenDrop")), (1, 0));
+    // Past the first SYN-ACK retransmission (the initial RTO, 1 s).
+    r.run_ms(1500);
+    r.got.clear();
+    let h = syn(&mut r, 43_001, 9, syn_opts());
+    assert_eq!(r.mib("tcpHalfOpenDrop"), 1, "a timed-out eager made room");
+    assert_eq!(r.mib("tcpSynCookiesSent"), 1, "no cookie for this one");
+    assert_eq!(r.conns(), Q0, "one eager out, one in");
+    // It is a real eager: its handshake completes and it echoes.
+    r.send(43_001, 10, h.seq.wrapping_add(1), TcpFlags::ACK, TcpOptions::new(), b"ping");
+    let echoed: Vec<u8> = r.take(43_001).into_iter().flat_map(|(_, d)| d).collect();
+    assert_eq!(echoed, b"ping");
+}

@@ -305,6 +305,18 @@ impl Core {
                 let _ = self.tcp_enter_entry(sqp, TcpEntry::EagerDone { listener, eager: conn.clone() }, None);
             }
         }
+        if events.synack_rexmit && state == State::SynRcvd {
+            // illumos `tcp_timer` for an eager: its first timeout makes it
+            // droppable from q0 (`tcp_drop_q0`), under the listener's
+            // lock as there.
+            let l = conn.proto.listener.lock().clone();
+            if let Some((lw, id)) = l
+                && let Some(listener) = lw.upgrade()
+                && let TcpKind::Listener(q) = &listener.proto.kind
+            {
+                q.lock().synack_timeout(id);
+            }
+        }
         if state == State::Closed {
             self.tcp_remove(conn);
         }

@@ -75,6 +75,9 @@ pub struct Events {
     /// The connection reached CLOSED (orderly or not): the instance
     /// removes it.
     pub closed: bool,
+    /// A SYN-ACK was retransmitted (SYN_RCVD's retransmit timer fired):
+    /// the listener counts the eager's timeouts for its q0 drop policy.
+    pub synack_rexmit: bool,
 }
 
 /// What a SYN cookie restores of a connection (its SYN's options).

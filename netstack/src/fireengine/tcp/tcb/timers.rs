@@ -85,6 +85,7 @@ impl Tcb {
         self.rto.backoff();
         self.rtt_seq = None;
         if matches!(self.state, State::SynSent | State::SynRcvd) {
+            self.events.synack_rexmit |= self.state == State::SynRcvd;
             self.snd_nxt = self.iss;
             self.output(ctx);
             return;
