@@ -19,6 +19,10 @@
 //!   are taken and echoed, and the guest still answers afterwards;
 //! * "B"×10 out of order at +5, then "C"×10 at +0: the echo is
 //!   `CCCCCBBBBBBBBBB` (the bytes first accepted).
+//! * SACK (RFC 2018) on a conn whose SYN offered it: the SYN-ACK grants
+//!   it, out-of-order data draws an immediate ACK of the hole with SACK
+//!   blocks, the newest first, and filling a hole still reports the
+//!   block beyond the next one.
 //!
 //! * a zero window from scapy held 30 s against chargen (19): the guest
 //!   sends zero-window probes with a growing interval and no RST; once
@@ -149,6 +153,25 @@ print("overlap", stream(r, rcv).decode(), flush=True)
 snd += 15
 send(IP(dst=dst) / TCP(sport=sport, dport=7, flags="R", seq=snd))
 
+# SACK (RFC 2018): a conn that offers SACK-permitted; data with holes.
+sport = 40003
+sa = sr1(IP(dst=dst) / TCP(sport=sport, dport=7, flags="S", seq=3000, window=65535, options=[("MSS", 1460), ("SAckOK", b"")]), timeout=10)
+print("sackok", "yes" if any(o[0] == "SAckOK" for o in sa[TCP].options) else "no", flush=True)
+iss = sa[TCP].seq
+snd, rcv = 3001, iss + 1
+send(IP(dst=dst) / TCP(sport=sport, dport=7, flags="A", seq=snd, ack=rcv, window=65535))
+def acks(tag, pkt):
+    for p in replies(pkt, 1.0):
+        t = p[TCP]
+        blocks = [o[1] for o in t.options if o[0] == "SAck"]
+        b = [v - snd for v in blocks[0]] if blocks else []
+        print(tag, "ack=%d len=%d sack=%s" % (t.ack - snd, len(bytes(t.payload)), ",".join(str(v) for v in b)), flush=True)
+# Hole at +0..10: "D" at +10..20, then "E" at +30..40, then the hole filled.
+acks("sack1", IP(dst=dst) / TCP(sport=sport, dport=7, flags="PA", seq=snd + 10, ack=rcv, window=65535) / Raw(b"D" * 10))
+acks("sack2", IP(dst=dst) / TCP(sport=sport, dport=7, flags="PA", seq=snd + 30, ack=rcv, window=65535) / Raw(b"E" * 10))
+acks("sack3", IP(dst=dst) / TCP(sport=sport, dport=7, flags="PA", seq=snd, ack=rcv, window=65535) / Raw(b"F" * 10))
+send(IP(dst=dst) / TCP(sport=sport, dport=7, flags="R", seq=snd + 20))
+
 # Zero window held for 30 s against chargen (19), which always has data.
 sport = 40004
 sa = sr1(IP(dst=dst) / TCP(sport=sport, dport=19, flags="S", seq=9000, window=65535), timeout=10)
@@ -265,6 +288,20 @@ fn fireengine_tcp_rfc5961_cases_from_scapy() {
     assert!(dataopt.iter().all(|l| l.ends_with("echoed")), "data with options not taken: {dataopt:?}");
     let overlap = s.lines().find_map(|l| l.strip_prefix("overlap ")).unwrap_or("");
     assert_eq!(overlap, "CCCCCBBBBBBBBBB", "the echo of overlapping segments is not the bytes first accepted");
+    // SACK: the SYN-ACK grants it; each out-of-order segment draws an
+    // immediate ACK of the hole's start with SACK blocks, the newest
+    // first (RFC 2018 4); filling the hole acknowledges up to the next
+    // hole and still reports the block beyond it.
+    assert!(s.contains("sackok yes"), "the SYN-ACK did not grant SACK-permitted\n{s}");
+    let sack_lines = |tag: &str| -> Vec<String> {
+        s.lines().filter_map(|l| l.strip_prefix(&format!("{tag} "))).map(|l| l.to_string()).collect()
+    };
+    let s1 = sack_lines("sack1");
+    assert!(s1.iter().any(|l| l == "ack=0 len=0 sack=10,20"), "out-of-order data: no ACK of the hole with the block 10-20: {s1:?}");
+    let s2 = sack_lines("sack2");
+    assert!(s2.iter().any(|l| l == "ack=0 len=0 sack=30,40,10,20"), "second hole: blocks not newest first: {s2:?}");
+    let s3 = sack_lines("sack3");
+    assert!(s3.iter().any(|l| l.starts_with("ack=20 ") && l.ends_with("sack=30,40")), "the hole filled: not acked to 20 with 30-40 still reported: {s3:?}");
     // Zero window for 30 s: probes with growing gaps, never a RST; then
     // the stream flows, byte-exact from its first byte.
     let probes: Vec<(f64, i64)> = s
@@ -298,10 +335,10 @@ fn fireengine_tcp_rfc5961_cases_from_scapy() {
         d("tcpAttemptFails")
     );
     assert!(d("tcpOutChallengeAcks") >= 2, "challenge ACKs: {}", d("tcpOutChallengeAcks"));
-    // The exact RST on the first conn and the closing RSTs on the second
-    // and the chargen one (the SYNs with options were reset in SYN_RCVD:
-    // attempt fails).
-    assert_eq!(d("tcpEstabResets"), 3);
+    // The exact RST on the first conn and the closing RSTs on the second,
+    // the SACK one and the chargen one (the SYNs with options were reset
+    // in SYN_RCVD: attempt fails).
+    assert_eq!(d("tcpEstabResets"), 4);
     assert!(d("tcpInPastWinSegs") >= 1);
     assert!(d("tcpOutRsts") >= 1);
     assert!(d("tcpAttemptFails") >= 7, "eagers reset in SYN_RCVD: {}", d("tcpAttemptFails"));
