@@ -184,6 +184,17 @@ impl Mblk {
         n
     }
 
+    /// Appends the whole packet to `out` (no zeroing first, as a
+    /// [`copy_to`](Self::copy_to) into a fresh buffer would need).
+    pub fn append_to(&self, out: &mut alloc::vec::Vec<u8>) {
+        out.reserve(self.total_len());
+        let mut b = Some(self);
+        while let Some(m) = b {
+            out.extend_from_slice(m.data());
+            b = m.cont.as_deref();
+        }
+    }
+
     /// The underlying buffer.
     pub fn buf(&self) -> &DmaBuf {
         &self.buf
@@ -275,5 +286,32 @@ impl FromIterator<Mblk> for MblkChain {
             c.push(m);
         }
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buf::BufPool;
+    use crate::dma::host::HeapDma;
+    use alloc::sync::Arc;
+
+    #[test]
+    fn append_to_gathers_a_chain_as_copy_to_does() {
+        let dma: Arc<HeapDma> = Arc::new(Default::default());
+        let p = BufPool::new(dma, 2048, 8).unwrap();
+        let mut m = Mblk::with_range(p.alloc().unwrap(), 10, 3);
+        m.data_mut().copy_from_slice(b"abc");
+        for part in [&b"defg"[..], b"", b"hi"] {
+            let mut b = Mblk::with_range(p.alloc().unwrap(), 0, part.len());
+            b.data_mut().copy_from_slice(part);
+            m.push_cont(b);
+        }
+        let mut v = alloc::vec::Vec::from(&b"<"[..]);
+        m.append_to(&mut v);
+        assert_eq!(v, b"<abcdefghi");
+        let mut w = alloc::vec![0u8; m.total_len()];
+        assert_eq!(m.copy_to(&mut w), 9);
+        assert_eq!(&v[1..], &w[..]);
     }
 }

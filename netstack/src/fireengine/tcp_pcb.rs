@@ -14,7 +14,6 @@
 //! This room does not know the instance: entering a squeue goes through
 //! the [`TcpHost`] the instance implements.
 
-use alloc::collections::VecDeque;
 use alloc::sync::Weak;
 use alloc::vec::Vec;
 use core::net::SocketAddrV4;
@@ -109,7 +108,7 @@ impl TcpPcb {
 
 /// The socket layer's side of a connection (see the module doc).
 pub struct SockSide {
-    rcv: Mutex<VecDeque<u8>>,
+    rcv: Mutex<crate::fireengine::bytes::ChunkQueue>,
     rcv_limit: usize,
     fin: AtomicBool,
     error: Mutex<Option<NetError>>,
@@ -142,7 +141,7 @@ const STATES: [State; 11] = [
 impl SockSide {
     fn new(rcv_limit: usize, snd_limit: usize) -> SockSide {
         SockSide {
-            rcv: Mutex::new(VecDeque::new()),
+            rcv: Mutex::new(crate::fireengine::bytes::ChunkQueue::new()),
             rcv_limit,
             fin: AtomicBool::new(false),
             error: Mutex::new(None),
@@ -170,9 +169,7 @@ impl SockSide {
     /// Bytes the TCB handed up (inside the squeue). The TCB's window
     /// bounds them by `recv_buf`.
     pub fn deliver(&self, data: Vec<u8>) {
-        if !data.is_empty() {
-            self.rcv.lock().extend(data);
-        }
+        self.rcv.lock().push(data);
     }
 
     /// The peer's FIN arrived (inside the squeue).
@@ -307,7 +304,7 @@ impl TcpSocket {
     /// Moves received bytes into `buf`; 0 when none are waiting (then
     /// [`peer_closed`](Self::peer_closed) says whether the stream ended).
     pub fn recv(&self, buf: &mut [u8]) -> Result<usize, NetError> {
-        let n = crate::fireengine::bytes::copy_front(&mut self.side().rcv.lock(), buf);
+        let n = self.side().rcv.lock().copy_front(buf);
         if n == 0 {
             if let Some(e) = self.error() {
                 return Err(e);
@@ -321,8 +318,7 @@ impl TcpSocket {
     /// Up to `max` received bytes as a vector.
     pub fn recv_vec(&self, max: usize) -> Result<Vec<u8>, NetError> {
         let v: Vec<u8> = {
-            let mut q = self.side().rcv.lock();
-            crate::fireengine::bytes::take_front(&mut q, max)
+            self.side().rcv.lock().take_front(max)
         };
         if v.is_empty() {
             if let Some(e) = self.error() {

@@ -778,9 +778,9 @@ impl Core {
         let frame: &[u8] = if m.cont.is_none() {
             m.data()
         } else {
-            let mut v = alloc::vec![0u8; m.total_len()];
-            let n = m.copy_to(&mut v);
-            v.truncate(n);
+            // Gathered, not zeroed first: a large receive is 64 KiB.
+            let mut v = Vec::new();
+            m.append_to(&mut v);
             linear = v;
             &linear
         };

@@ -188,10 +188,11 @@ impl TcpService {
                 } else {
                     let room = self.sock.send_room().min(CHUNK);
                     if room > 0 {
-                        let mut buf = alloc::vec![0u8; room];
                         let mut pos = self.chargen_pos.lock();
-                        let n = chargen_fill(&mut buf, &mut pos);
-                        if let Ok(sent) = self.sock.send(&buf[..n]) {
+                        let buf = chargen_bytes(*pos, room);
+                        if let Ok(sent) = self.sock.send(&buf) {
+                            // Only what was taken: the stream has no gap.
+                            *pos = pos.wrapping_add(sent);
                             count(&|c| {
                                 c.bytes_out.fetch_add(sent as u64, Ordering::Relaxed);
                             });
@@ -272,18 +273,18 @@ const fn chargen_table() -> [u8; CHARGEN_PERIOD] {
     t
 }
 
-/// Fills `buf` with the stream from byte `pos` on (`pos` counts bytes of
-/// the endless stream already sent) and advances `pos`.
-fn chargen_fill(buf: &mut [u8], pos: &mut usize) -> usize {
-    let mut done = 0;
-    while done < buf.len() {
-        let at = *pos % CHARGEN_PERIOD;
-        let n = (CHARGEN_PERIOD - at).min(buf.len() - done);
-        buf[done..done + n].copy_from_slice(&CHARGEN[at..at + n]);
-        done += n;
-        *pos = pos.wrapping_add(n);
+/// `n` bytes of the stream from byte `pos` on (`pos` counts bytes of the
+/// endless stream already sent), copied from the table (never zeroed
+/// first).
+fn chargen_bytes(pos: usize, n: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(n);
+    let mut at = pos % CHARGEN_PERIOD;
+    while v.len() < n {
+        let k = (CHARGEN_PERIOD - at).min(n - v.len());
+        v.extend_from_slice(&CHARGEN[at..at + k]);
+        at = 0;
     }
-    buf.len()
+    v
 }
 
 #[cfg(test)]
@@ -299,9 +300,10 @@ mod tests {
         };
         let mut pos = 0;
         let mut all = Vec::new();
-        for size in [1, 73, 74, 7029, 7031, 20_000, 3] {
-            let mut b = alloc::vec![0u8; size];
-            assert_eq!(chargen_fill(&mut b, &mut pos), size);
+        for size in [1, 73, 74, 7029, 7031, 20_000, 3, 0] {
+            let b = chargen_bytes(pos, size);
+            assert_eq!(b.len(), size);
+            pos += size;
             all.extend_from_slice(&b);
         }
         assert_eq!(pos, all.len());
