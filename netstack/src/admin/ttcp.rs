@@ -242,7 +242,7 @@ fn cycles(stack: &Arc<dyn IpStack>, spec: &Spec, count: u32, env: &mut dyn Admin
             run.report(f, &conn, start.is_none(), out);
             return EXIT_FAIL;
         }
-        received += run.back;
+        received = received.saturating_add(run.back);
         // `conn` drops here: released in TIME_WAIT.
     }
     let now = env.now_us();
