@@ -2,7 +2,9 @@
 //! command: two instances back to back and the echo/discard/chargen
 //! services, a scripted smoltcp peer that resets, corrupts, finishes early
 //! or stalls, refusals, timeouts, interrupts, the connection bound, and
-//! that every connection's slot is freed whatever the exit path.
+//! that every connection's slot is freed whatever the exit path; `ttcp -c`
+//! runs of connections that we close first (TIME_WAIT on our side), and
+//! how such a run reports the connection that failed.
 
 mod common;
 
@@ -136,7 +138,7 @@ fn refused_unreachable_and_bad_usage() {
         if status == 2 {
             assert_eq!(
                 out.lines().nth(1),
-                Some("usage: ttcp [-e] [-i interface] [-n bytes] [-p port] [-t timeout] host")
+                Some("usage: ttcp [-c count] [-e] [-i interface] [-n bytes] [-p port] [-t timeout] host")
             );
         }
     };
@@ -149,6 +151,11 @@ fn refused_unreachable_and_bad_usage() {
     fails(&mut n, "ttcp -p 0 10.0.0.1", 2, "ttcp: bad port: 0");
     fails(&mut n, "ttcp -p 70000 10.0.0.1", 2, "ttcp: bad port: 70000");
     fails(&mut n, "ttcp -t 0 10.0.0.1", 2, "ttcp: bad timeout: 0");
+    fails(&mut n, "ttcp -c 0 10.0.0.1", 2, "ttcp: bad count: 0");
+    fails(&mut n, "ttcp -c 1000001 10.0.0.1", 2, "ttcp: bad count: 1000001");
+    fails(&mut n, "ttcp -c x 10.0.0.1", 2, "ttcp: bad count: x");
+    fails(&mut n, "ttcp 10.0.0.1 -c", 2, "ttcp: option requires an argument -- c");
+    fails(&mut n, "ttcp -c 5 -i net0 10.0.0.1", 1, "ttcp: connection 1 of 5: connect: Network is unreachable");
     fails(&mut n, "ttcp nosuchhost", 1, "ttcp: unknown host nosuchhost");
     fails(&mut n, "ttcp 192.168.9.9", 1, "ttcp: connect: Network is unreachable");
     fails(&mut n, "ttcp -i net5 10.0.0.1", 1, "ttcp: net5: no such interface");
@@ -468,4 +475,136 @@ fn odd_reads_and_writes_through_the_api() {
         n.run_ms(20);
     }
     all_freed(&mut n, 1500);
+}
+
+/// `ttcp: N connections of B bytes each, WHAT, in X.XX s (Y.Y conn/s)`.
+fn assert_cycles_line(out: &str, count: u32, bytes: u64, what: &str) {
+    let head = format!("ttcp: {count} connections of {bytes} bytes each, {what}, in ");
+    assert!(out.starts_with(&head) && out.ends_with(" conn/s)\n") && out.lines().count() == 1, "{out}");
+    let tail = &out[head.len()..];
+    let (secs, rate) = tail.split_once(" s (").unwrap_or_else(|| panic!("{out}"));
+    let secs: f64 = secs.parse().unwrap_or_else(|_| panic!("{out}"));
+    let rate: f64 = rate.trim_end_matches(" conn/s)\n").parse().unwrap_or_else(|_| panic!("{out}"));
+    assert!(secs > 0.0 && (rate * secs - f64::from(count)).abs() <= 0.01 * f64::from(count) + 1.0, "{out}");
+}
+
+#[test]
+fn ttcp_cycles_close_first_and_end_in_time_wait_on_our_side() {
+    let mut n = lan();
+    let (status, out) = n.cmd("ttcp -c 50 -n 32 -i net1 10.0.0.1");
+    assert_eq!(status, 0, "{out}\n{}", n.dump());
+    assert_cycles_line(&out, 50, 32, "echoed and verified");
+    let echo = service(&n, 0, "echo");
+    assert_eq!((echo.accepted, echo.bytes_in, echo.bytes_out), (50, 50 * 32, 50 * 32));
+    // Released in TIME_WAIT: the last ones are still there (smoltcp's
+    // instance keeps them a second), and all of them in TIME_WAIT; the
+    // server went through LAST_ACK, so it keeps none.
+    let held = n.inst(1).tcp_list();
+    assert!(
+        !held.is_empty() && held.iter().all(|(_, s)| s.state == TcpState::TimeWait && s.closing_in_background),
+        "{held:?}"
+    );
+    let server: Vec<_> = n.inst(0).tcp_endpoints().into_iter().filter(|e| e.remote.is_some()).collect();
+    assert!(server.iter().all(|e| e.state != "TIME_WAIT"), "{server:?}");
+    all_freed(&mut n, 1500);
+    n.run_ms(50);
+    assert_eq!(service(&n, 0, "echo").active, 0);
+
+    // Discard: nothing comes back; chargen: what comes is counted, and it
+    // finishes when our FIN arrives.
+    let (status, out) = n.cmd("ttcp -c 20 -n 100 -i net1 -p 9 10.0.0.1");
+    assert_eq!(status, 0, "{out}");
+    assert_cycles_line(&out, 20, 100, "sent and acknowledged");
+    assert_eq!(service(&n, 0, "discard").bytes_in, 2000);
+    let (status, out) = n.cmd("ttcp -c 3 -n 10 -i net1 -p 19 10.0.0.1");
+    assert_eq!(status, 0, "{out}");
+    assert!(
+        out.starts_with("ttcp: 3 connections of 10 bytes each, sent and acknowledged, ")
+            && out.contains(" bytes received, in "),
+        "{out}"
+    );
+    // One connection, and zero bytes.
+    let (status, out) = n.cmd("ttcp -c 1 -n 0 -i net1 10.0.0.1");
+    assert_eq!(status, 0, "{out}");
+    assert!(out.starts_with("ttcp: 1 connection of 0 bytes each, echoed and verified, in "), "{out}");
+    all_freed(&mut n, 1500);
+    for i in 0..2 {
+        assert_eq!(n.inst(i).stats().rx_drops(), 0, "{}", n.dump());
+    }
+}
+
+#[test]
+fn ttcp_cycles_name_the_connection_that_failed() {
+    let mut n = lan();
+    // The peer's socket serves one connection (echo, closing after our
+    // FIN), then nothing listens: the second is refused.
+    let echoed = Rc::new(Cell::new(0usize));
+    let e2 = echoed.clone();
+    peer_server(&mut n, 5007, move |s, got| {
+        let mut k = e2.get();
+        echo_some(s, got, &mut k, |_, b| b);
+        e2.set(k);
+        if s.state() == State::CloseWait && k == got.len() {
+            s.close();
+        }
+    });
+    let (status, out) = n.cmd("ttcp -c 3 -e -n 100 -p 5007 10.0.0.9");
+    assert_eq!(
+        (status, out.as_str()),
+        (1, "ttcp: connection 2 of 3: connect to 10.0.0.9 port 5007: Connection refused\n")
+    );
+    assert_eq!(echoed.get(), 100);
+    all_freed(&mut n, 2000);
+
+    // A peer that closes as soon as it echoed everything, before our FIN.
+    let echoed = Rc::new(Cell::new(0usize));
+    let e2 = echoed.clone();
+    peer_server(&mut n, 6003, move |s, got| {
+        let mut k = e2.get();
+        echo_some(s, got, &mut k, |_, b| b);
+        e2.set(k);
+        if k == 100 && s.may_send() {
+            s.close();
+        }
+    });
+    let (status, out) = n.cmd("ttcp -c 2 -e -n 100 -p 6003 10.0.0.9");
+    assert_eq!(
+        (status, out.as_str()),
+        (
+            1,
+            "ttcp: connection 1 of 2: 10.0.0.9 port 6003: peer closed the connection after 100 of 100 bytes sent, 100 echoed\n"
+        )
+    );
+    all_freed(&mut n, 6000);
+
+    // A peer that echoes and never sends its FIN: the wait for it is
+    // bounded by -t.
+    let echoed = Rc::new(Cell::new(0usize));
+    let e2 = echoed.clone();
+    peer_server(&mut n, 6004, move |s, got| {
+        let mut k = e2.get();
+        echo_some(s, got, &mut k, |_, b| b);
+        e2.set(k);
+    });
+    let (status, out) = n.cmd("ttcp -c 2 -t 1 -e -n 100 -p 6004 10.0.0.9");
+    assert_eq!(
+        (status, out.as_str()),
+        (
+            1,
+            "ttcp: connection 1 of 2: 10.0.0.9 port 6004: Connection timed out after 100 of 100 bytes sent, 100 echoed (no progress for 1 s, state FIN_WAIT_2)\n"
+        )
+    );
+    all_freed(&mut n, 7000);
+
+    // Ctrl-C in the middle of a run.
+    let (status, out) = n.cmd_interrupted("ttcp -c 1000 -n 32 -i net1 10.0.0.1", Some(40));
+    assert_eq!(status, 1, "{out}");
+    let (conn, rest) = out
+        .strip_prefix("ttcp: connection ")
+        .and_then(|r| r.split_once(" of 1000: "))
+        .unwrap_or_else(|| panic!("{out}"));
+    let conn: u32 = conn.parse().unwrap_or_else(|_| panic!("{out}"));
+    assert!(conn > 1 && conn < 1000 && rest.starts_with("interrupted after ") && out.lines().count() == 1, "{out}");
+    assert!(service(&n, 0, "echo").accepted >= u64::from(conn) - 1);
+    all_freed(&mut n, 6000);
 }

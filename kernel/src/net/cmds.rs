@@ -88,7 +88,7 @@ pub const COMMANDS: &[Command] = &[
     Command { name: "arp", usage: arbalest_netstack::admin::arp::USAGE, summary: "show the neighbour (ARP) caches", run: cmd_ip },
     Command {
         name: "ttcp",
-        usage: "ttcp [-e] [-i interface] [-n bytes] [-p port] [-t timeout] host",
+        usage: "ttcp [-c count] [-e] [-i interface] [-n bytes] [-p port] [-t timeout] host",
         summary: "send a test pattern over TCP (verify the echo with -e or port 7)",
         run: cmd_ip,
     },

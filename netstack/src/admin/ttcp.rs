@@ -1,10 +1,13 @@
 //! `ttcp`, after the classic Test-TCP tool: one TCP connection from an IP
-//! instance to `host:port` carrying `bytes` of a deterministic pattern.
+//! instance to `host:port` carrying `bytes` of a deterministic pattern, or
+//! `count` of them one after another.
 //!
 //! ```text
-//! ttcp [-e] [-i interface] [-n bytes] [-p port] [-t timeout] host
+//! ttcp [-c count] [-e] [-i interface] [-n bytes] [-p port] [-t timeout] host
 //! ```
 //!
+//! * `-c`: run `count` connections (1 to 1 000 000) one after another,
+//!   each closed by us first (see below); without it, one connection.
 //! * `-i`: the instance to connect from; else the one whose subnet holds
 //!   the host, else one with a route to it (as `ping`).
 //! * `-n`: bytes to send (default 1m); a `k`, `m` or `g` suffix multiplies
@@ -28,6 +31,23 @@
 //! peer finishing early and Ctrl-C each print one `ttcp: ...` line and
 //! give status 1; bad options give the usage and status 2. The connection
 //! is released on every path (reset unless it ended in order).
+//!
+//! With `-c`, each connection is ended by us first: its FIN goes after the
+//! data and, with echo, after every byte came back verified; then `ttcp`
+//! waits for the peer's FIN, so that the connection is in `TIME_WAIT` on
+//! our side, and releases it there (FireEngine keeps it in `TIME_WAIT` for
+//! `_time_wait_interval`, listed by `netstat -an`; smoltcp's instance for
+//! a second). A peer that finishes before our FIN fails the connection
+//! (`peer closed the connection`). One line for the whole run, the time
+//! running from the first connect to the last release:
+//!
+//! ```text
+//! ttcp: 10000 connections of 32 bytes each, echoed and verified, in 41.23 s (242.5 conn/s)
+//! ttcp: 500 connections of 100 bytes each, sent and acknowledged, in 2.01 s (248.7 conn/s)
+//! ```
+//!
+//! The first failure stops the run: the failure's line names the
+//! connection (`ttcp: connection 17 of 10000: connect to ... refused`).
 
 use alloc::sync::Arc;
 use alloc::vec;
@@ -39,7 +59,7 @@ use super::{AdminEnv, EXIT_FAIL, EXIT_USAGE, NoStack, pick_stack};
 use crate::config::parse_addr;
 use crate::stack::{IpStack, NetError, TcpId, TcpState};
 
-const USAGE: &str = "usage: ttcp [-e] [-i interface] [-n bytes] [-p port] [-t timeout] host";
+const USAGE: &str = "usage: ttcp [-c count] [-e] [-i interface] [-n bytes] [-p port] [-t timeout] host";
 
 /// Default bytes to send.
 pub const DEFAULT_BYTES: u64 = 1 << 20;
@@ -47,6 +67,8 @@ pub const DEFAULT_BYTES: u64 = 1 << 20;
 pub const DEFAULT_PORT: u16 = 7;
 /// Default seconds without progress before giving up.
 pub const DEFAULT_TIMEOUT_S: u64 = 10;
+/// The most connections `-c` runs.
+pub const MAX_COUNT: u32 = 1_000_000;
 /// Bytes handed to or taken from the stack per call.
 const CHUNK: usize = 16 * 1024;
 
@@ -65,7 +87,7 @@ pub fn fill_pattern(buf: &mut [u8], offset: u64) {
 
 /// `ttcp` (`argv[0]` is `ttcp`).
 pub fn ttcp(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
-    let p = match getopt(argv.get(1..).unwrap_or(&[]), "ei:n:p:t:") {
+    let p = match getopt(argv.get(1..).unwrap_or(&[]), "c:ei:n:p:t:") {
         Ok(p) => p,
         Err(OptError::Unknown(c)) => return usage(out, format_args!("illegal option -- {c}")),
         Err(OptError::MissingValue(c)) => return usage(out, format_args!("option requires an argument -- {c}")),
@@ -96,6 +118,13 @@ pub fn ttcp(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
         },
         None => DEFAULT_TIMEOUT_S,
     };
+    let count = match p.value('c') {
+        Some(v) => match parse_count(v) {
+            Some(n) => Some(n),
+            None => return usage(out, format_args!("bad count: {v}")),
+        },
+        None => None,
+    };
     let Some(dst) = parse_addr(host) else {
         let _ = writeln!(out, "ttcp: unknown host {host}");
         return EXIT_FAIL;
@@ -111,25 +140,11 @@ pub fn ttcp(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
             return EXIT_FAIL;
         }
     };
-    let id = match stack.tcp_connect(dst, port) {
-        Ok(id) => id,
-        Err(e) => {
-            let _ = writeln!(out, "ttcp: connect: {e}");
-            return EXIT_FAIL;
-        }
-    };
-    let conn = Conn { stack, id };
-    let run = Transfer {
-        dst,
-        port,
-        bytes,
-        echo: p.has('e') || port == 7,
-        timeout_us: timeout_s * 1_000_000,
-        sent: 0,
-        back: 0,
-    };
-    run.run(&conn, env, out)
-    // `conn` drops here: the connection is released on every path.
+    let spec = Spec { dst, port, bytes, echo: p.has('e') || port == 7, timeout_us: timeout_s * 1_000_000 };
+    match count {
+        None => one(stack, &spec, env, out),
+        Some(n) => cycles(&stack, &spec, n, env, out),
+    }
 }
 
 fn usage(out: &mut dyn Write, msg: fmt::Arguments<'_>) -> i32 {
@@ -152,6 +167,101 @@ pub fn parse_size(s: &str) -> Option<u64> {
     digits.parse::<u64>().ok()?.checked_mul(mult).filter(|n| *n <= 1 << 40)
 }
 
+/// `-c`'s value: decimal digits, 1 to [`MAX_COUNT`].
+fn parse_count(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<u32>().ok().filter(|n| (1..=MAX_COUNT).contains(n))
+}
+
+/// One connection: connect, transfer, report, release.
+fn one(stack: Arc<dyn IpStack>, spec: &Spec, env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
+    let id = match stack.tcp_connect(spec.dst, spec.port) {
+        Ok(id) => id,
+        Err(e) => {
+            let _ = writeln!(out, "ttcp: connect: {e}");
+            return EXIT_FAIL;
+        }
+    };
+    let conn = Conn { stack, id };
+    let mut run = Transfer::new(spec, false);
+    env.poll_now();
+    let mut start: Option<u64> = None;
+    match run.pump(&conn, env, &mut start) {
+        Ok(()) => {
+            let now = env.now_us();
+            let us = now.saturating_sub(start.unwrap_or(now)).max(1);
+            let secs = Fixed2(us / 10_000);
+            let rate = Fixed2((u128::from(spec.bytes) * 800 / u128::from(us)) as u64);
+            let _ = if spec.echo {
+                writeln!(
+                    out,
+                    "ttcp: {} bytes sent, {} echoed and verified in {secs} s ({rate} Mbit/s)",
+                    run.sent, run.back
+                )
+            } else if run.back > 0 {
+                writeln!(
+                    out,
+                    "ttcp: {} bytes sent and acknowledged, {} received in {secs} s ({rate} Mbit/s)",
+                    run.sent, run.back
+                )
+            } else {
+                writeln!(out, "ttcp: {} bytes sent and acknowledged in {secs} s ({rate} Mbit/s)", run.sent)
+            };
+            0
+        }
+        Err(f) => {
+            let _ = write!(out, "ttcp: ");
+            run.report(f, &conn, start.is_none(), out);
+            EXIT_FAIL
+        }
+    }
+    // `conn` drops here: the connection is released on every path.
+}
+
+/// `count` connections, each closed by us first and released in
+/// `TIME_WAIT`; the first failure stops the run.
+fn cycles(stack: &Arc<dyn IpStack>, spec: &Spec, count: u32, env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
+    let t0 = env.now_us();
+    let mut received = 0u64;
+    for i in 1..=count {
+        let id = match stack.tcp_connect(spec.dst, spec.port) {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = writeln!(out, "ttcp: connection {i} of {count}: connect: {e}");
+                return EXIT_FAIL;
+            }
+        };
+        let conn = Conn { stack: stack.clone(), id };
+        let mut run = Transfer::new(spec, true);
+        env.poll_now();
+        let mut start: Option<u64> = None;
+        if let Err(f) = run.pump(&conn, env, &mut start) {
+            let _ = write!(out, "ttcp: connection {i} of {count}: ");
+            run.report(f, &conn, start.is_none(), out);
+            return EXIT_FAIL;
+        }
+        received = received.saturating_add(run.back);
+        // `conn` drops here: released in TIME_WAIT.
+    }
+    let now = env.now_us();
+    let us = now.saturating_sub(t0).max(1);
+    let secs = Fixed2(us / 10_000);
+    let rate = Fixed1((u128::from(count) * 10_000_000 / u128::from(us)) as u64);
+    let conns = if count == 1 { "connection" } else { "connections" };
+    let _ = write!(out, "ttcp: {count} {conns} of {} bytes each, ", spec.bytes);
+    let _ = if spec.echo {
+        write!(out, "echoed and verified, ")
+    } else if received > 0 {
+        write!(out, "sent and acknowledged, {received} bytes received, ")
+    } else {
+        write!(out, "sent and acknowledged, ")
+    };
+    let _ = writeln!(out, "in {secs} s ({rate} conn/s)");
+    0
+}
+
 /// An open connection, released when dropped.
 struct Conn {
     stack: Arc<dyn IpStack>,
@@ -164,12 +274,23 @@ impl Drop for Conn {
     }
 }
 
+/// What every connection of a run does.
+struct Spec {
+    dst: Ipv4Addr,
+    port: u16,
+    bytes: u64,
+    echo: bool,
+    timeout_us: u64,
+}
+
 struct Transfer {
     dst: Ipv4Addr,
     port: u16,
     bytes: u64,
     echo: bool,
     timeout_us: u64,
+    /// `-c`: we close first (after the echo) and finish in TIME_WAIT.
+    close_first: bool,
     sent: u64,
     /// Bytes received: verified echo, or whatever a non-echo peer sent.
     back: u64,
@@ -186,62 +307,43 @@ enum Failure {
 }
 
 impl Transfer {
-    fn run(mut self, conn: &Conn, env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
-        env.poll_now();
-        let mut start: Option<u64> = None;
-        match self.pump(conn, env, &mut start) {
-            Ok(()) => {
-                let now = env.now_us();
-                let us = now.saturating_sub(start.unwrap_or(now)).max(1);
-                let secs = Fixed2(us / 10_000);
-                let rate = Fixed2((u128::from(self.bytes) * 800 / u128::from(us)) as u64);
-                let _ = if self.echo {
-                    writeln!(
-                        out,
-                        "ttcp: {} bytes sent, {} echoed and verified in {secs} s ({rate} Mbit/s)",
-                        self.sent, self.back
-                    )
-                } else if self.back > 0 {
-                    writeln!(
-                        out,
-                        "ttcp: {} bytes sent and acknowledged, {} received in {secs} s ({rate} Mbit/s)",
-                        self.sent, self.back
-                    )
-                } else {
-                    writeln!(out, "ttcp: {} bytes sent and acknowledged in {secs} s ({rate} Mbit/s)", self.sent)
-                };
-                0
-            }
-            Err(f) => {
-                let state = conn.stack.tcp_status(conn.id).map(|s| s.state).unwrap_or(TcpState::Closed);
-                let (dst, port) = (self.dst, self.port);
-                let _ = match f {
-                    Failure::Net(e) if start.is_none() => writeln!(out, "ttcp: connect to {dst} port {port}: {e}"),
-                    Failure::TimedOut if start.is_none() => {
-                        writeln!(out, "ttcp: connect to {dst} port {port}: Connection timed out")
-                    }
-                    Failure::Net(e) => writeln!(out, "ttcp: {dst} port {port}: {e} {}", self.progress()),
-                    Failure::TimedOut => writeln!(
-                        out,
-                        "ttcp: {dst} port {port}: Connection timed out {} (no progress for {} s, state {state})",
-                        self.progress(),
-                        self.timeout_us / 1_000_000
-                    ),
-                    Failure::Mismatch { at, got, want } => writeln!(
-                        out,
-                        "ttcp: {dst} port {port}: echo mismatch at byte {at}: got 0x{got:02x}, expected 0x{want:02x}"
-                    ),
-                    Failure::TooMuch => {
-                        writeln!(out, "ttcp: {dst} port {port}: echo mismatch: more bytes came back than were sent")
-                    }
-                    Failure::PeerFinished => {
-                        writeln!(out, "ttcp: {dst} port {port}: peer closed the connection {}", self.progress())
-                    }
-                    Failure::Interrupted => writeln!(out, "ttcp: interrupted {}", self.progress()),
-                };
-                EXIT_FAIL
-            }
+    fn new(spec: &Spec, close_first: bool) -> Transfer {
+        Transfer {
+            dst: spec.dst,
+            port: spec.port,
+            bytes: spec.bytes,
+            echo: spec.echo,
+            timeout_us: spec.timeout_us,
+            close_first,
+            sent: 0,
+            back: 0,
         }
+    }
+
+    /// Writes what `f` was, after the caller's `ttcp: ` prefix, and ends
+    /// the line. `connecting`: the connection was never established.
+    fn report(&self, f: Failure, conn: &Conn, connecting: bool, out: &mut dyn Write) {
+        let state = conn.stack.tcp_status(conn.id).map(|s| s.state).unwrap_or(TcpState::Closed);
+        let (dst, port) = (self.dst, self.port);
+        let _ = match f {
+            Failure::Net(e) if connecting => writeln!(out, "connect to {dst} port {port}: {e}"),
+            Failure::TimedOut if connecting => writeln!(out, "connect to {dst} port {port}: Connection timed out"),
+            Failure::Net(e) => writeln!(out, "{dst} port {port}: {e} {}", self.progress()),
+            Failure::TimedOut => writeln!(
+                out,
+                "{dst} port {port}: Connection timed out {} (no progress for {} s, state {state})",
+                self.progress(),
+                self.timeout_us / 1_000_000
+            ),
+            Failure::Mismatch { at, got, want } => {
+                writeln!(out, "{dst} port {port}: echo mismatch at byte {at}: got 0x{got:02x}, expected 0x{want:02x}")
+            }
+            Failure::TooMuch => writeln!(out, "{dst} port {port}: echo mismatch: more bytes came back than were sent"),
+            Failure::PeerFinished => {
+                writeln!(out, "{dst} port {port}: peer closed the connection {}", self.progress())
+            }
+            Failure::Interrupted => writeln!(out, "interrupted {}", self.progress()),
+        };
     }
 
     fn progress(&self) -> impl fmt::Display + '_ {
@@ -299,13 +401,31 @@ impl Transfer {
                 self.back += k as u64;
                 progress = true;
             }
-            if self.sent == self.bytes && !shut && st.state != TcpState::SynSent {
+            // Closing first, the FIN waits for the whole echo; the peer
+            // must not have finished before it.
+            let fin_due = !self.close_first || !self.echo || self.back == self.bytes;
+            if self.sent == self.bytes && !shut && st.state != TcpState::SynSent && fin_due {
+                if self.close_first && st.state.peer_finished() {
+                    return Err(Failure::PeerFinished);
+                }
                 stack.tcp_shutdown(id).map_err(Failure::Net)?;
                 shut = true;
                 progress = true;
             }
             let now_st = stack.tcp_status(id).map_err(Failure::Net)?;
-            if shut && now_st.state.fin_acked() && (!self.echo || self.back == self.bytes) {
+            if self.close_first {
+                // Done in TIME_WAIT with nothing left to read (echo: all
+                // back, or the FIN would not have gone). CLOSE_WAIT,
+                // LAST_ACK or CLOSED after our FIN: the peer's came first.
+                match now_st.state {
+                    TcpState::TimeWait if shut && now_st.readable == 0 => return Ok(()),
+                    TcpState::TimeWait if shut && self.echo => return Err(Failure::TooMuch),
+                    TcpState::CloseWait | TcpState::LastAck | TcpState::Closed if shut => {
+                        return Err(Failure::PeerFinished);
+                    }
+                    _ => {}
+                }
+            } else if shut && now_st.state.fin_acked() && (!self.echo || self.back == self.bytes) {
                 if now_st.readable > 0 && self.echo {
                     return Err(Failure::TooMuch);
                 }
@@ -343,6 +463,15 @@ impl Transfer {
             }
         }
         Ok(())
+    }
+}
+
+/// A tenths value printed with one decimal (`2425` → `242.5`).
+struct Fixed1(u64);
+
+impl fmt::Display for Fixed1 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0 / 10, self.0 % 10)
     }
 }
 
@@ -392,5 +521,76 @@ mod tests {
         assert_eq!(alloc::format!("{}", Fixed2(84)), "0.84");
         assert_eq!(alloc::format!("{}", Fixed2(998)), "9.98");
         assert_eq!(alloc::format!("{}", Fixed2(100_005)), "1000.05");
+    }
+
+    #[test]
+    fn fixed1() {
+        assert_eq!(alloc::format!("{}", Fixed1(2425)), "242.5");
+        assert_eq!(alloc::format!("{}", Fixed1(7)), "0.7");
+        assert_eq!(alloc::format!("{}", Fixed1(10_000_000)), "1000000.0");
+    }
+
+    /// No instances: enough for command lines refused before a connect.
+    struct NoNet;
+
+    impl AdminEnv for NoNet {
+        fn instances(&self) -> alloc::vec::Vec<Arc<dyn IpStack>> {
+            alloc::vec::Vec::new()
+        }
+        fn create_if(&mut self, _: &str, _: Option<crate::StackKind>) -> Result<Arc<dyn IpStack>, NetError> {
+            Err(NetError::NotSupported)
+        }
+        fn delete_if(&mut self, _: &str) -> Result<(), NetError> {
+            Err(NetError::NotSupported)
+        }
+        fn now_us(&self) -> u64 {
+            0
+        }
+        fn sleep_ms(&mut self, _: u64) {}
+        fn interrupted(&mut self) -> bool {
+            false
+        }
+        fn poll_now(&mut self) {}
+    }
+
+    fn run(line: &str) -> (i32, alloc::string::String) {
+        let argv: alloc::vec::Vec<&str> = line.split_whitespace().collect();
+        let mut out = alloc::string::String::new();
+        let status = ttcp(&argv, &mut NoNet, &mut out);
+        (status, out)
+    }
+
+    #[test]
+    fn count_option_errors() {
+        for (line, first) in [
+            ("ttcp -c 0 10.0.0.1", "ttcp: bad count: 0"),
+            ("ttcp -c 1000001 10.0.0.1", "ttcp: bad count: 1000001"),
+            ("ttcp -c -3 10.0.0.1", "ttcp: bad count: -3"),
+            ("ttcp -c many 10.0.0.1", "ttcp: bad count: many"),
+            ("ttcp -c 5k 10.0.0.1", "ttcp: bad count: 5k"),
+            ("ttcp 10.0.0.1 -c", "ttcp: option requires an argument -- c"),
+            ("ttcp -c", "ttcp: option requires an argument -- c"),
+            ("ttcp -c 5", "ttcp: missing host"),
+            // The other options are checked first, as before.
+            ("ttcp -c 0 -n lots 10.0.0.1", "ttcp: bad byte count: lots"),
+        ] {
+            let (status, out) = run(line);
+            assert_eq!(status, EXIT_USAGE, "{line}: {out}");
+            assert_eq!(out, alloc::format!("{first}\n{USAGE}\n"), "{line}");
+        }
+        // A good count gets as far as choosing the instance.
+        assert_eq!(run("ttcp -c 1000000 10.0.0.1"), (EXIT_FAIL, "ttcp: connect: Network is unreachable\n".into()));
+        assert_eq!(run("ttcp -c 3 -i net0 10.0.0.1"), (EXIT_FAIL, "ttcp: net0: no such interface\n".into()));
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(parse_count("1"), Some(1));
+        assert_eq!(parse_count("10000"), Some(10_000));
+        assert_eq!(parse_count("0010"), Some(10));
+        assert_eq!(parse_count("1000000"), Some(MAX_COUNT));
+        for bad in ["0", "1000001", "4294967296", "99999999999999999999", "-1", "+5", "1k", "1.0", " 1", ""] {
+            assert_eq!(parse_count(bad), None, "{bad:?}");
+        }
     }
 }

@@ -1,0 +1,221 @@
+//! `ttcp -c` from a FireEngine instance to another's echo service on a
+//! simulated Ethernet with a fake clock: every connection, closed by the
+//! client first and released (`tcp_close`) in TIME_WAIT, stays in
+//! TIME_WAIT on the client for `_time_wait_interval` (released, not
+//! reset: no RST either way, no reset counted), the server keeps none,
+//! and once TIME_WAIT has run out nothing is left on either side (conns,
+//! user handles, squeue bindings).
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arbalest_netstack::admin::{self, AdminEnv};
+use arbalest_netstack::fireengine::instance::{FeInstance, FeSystem};
+use arbalest_netstack::fireengine::squeue::SqEnv;
+use arbalest_netstack::fireengine::tunables::{TcpTun, Tun};
+use arbalest_netstack::{IpStack, NetError, StackKind};
+use common::{FakeLink, mac, net};
+
+/// The fake kernel of the squeues: a clock and the wake-ups asked for.
+#[derive(Default)]
+struct Env {
+    now_ns: AtomicU64,
+    wakes: Mutex<VecDeque<u32>>,
+}
+
+impl SqEnv for Env {
+    fn now_ns(&self) -> u64 {
+        self.now_ns.load(Ordering::SeqCst)
+    }
+    fn cpu(&self) -> u32 {
+        0
+    }
+    fn wake_worker(&self, sq: u32, _delay_ns: u64) {
+        self.wakes.lock().unwrap().push_back(sq);
+    }
+}
+
+/// `fe1` (10.0.0.1/24, the client) and `fe2` (10.0.0.2/24, the echo
+/// service) on one hub.
+struct Hub {
+    _dma: Arc<arbalest_mac::dma::host::HeapDma>,
+    env: Arc<Env>,
+    sys: Arc<FeSystem>,
+    ports: Vec<(Arc<FakeLink>, Arc<FeInstance>)>,
+}
+
+impl Hub {
+    fn new() -> Hub {
+        let env = Arc::new(Env::default());
+        env.now_ns.store(1_000_000_000, Ordering::SeqCst);
+        let sys = FeSystem::new(2, env.clone(), 256 << 20);
+        let dma: Arc<arbalest_mac::dma::host::HeapDma> = Arc::new(Default::default());
+        let mut h = Hub { _dma: dma.clone(), env, sys, ports: Vec::new() };
+        for n in 1..=2u8 {
+            let link = FakeLink::new(&dma, &format!("fe{n}"), mac(n));
+            let inst = Arc::new(FeInstance::new(link.clone(), h.sys.clone(), u64::from(n)).unwrap());
+            inst.add_addr(&format!("fe{n}/v4"), net(&format!("10.0.0.{n}/24"))).unwrap();
+            h.ports.push((link, inst));
+        }
+        for _ in 0..3000 {
+            if h.ports.iter().all(|(l, i)| i.addr_state(&format!("{}/v4", l.name)) == Some("ok")) {
+                break;
+            }
+            h.tick();
+        }
+        assert!(h.ports.iter().all(|(l, i)| i.addr_state(&format!("{}/v4", l.name)) == Some("ok")), "DAD finished");
+        h
+    }
+
+    fn fe(&self, i: usize) -> Arc<FeInstance> {
+        self.ports[i].1.clone()
+    }
+
+    fn now_us(&self) -> u64 {
+        self.env.now_ns() / 1000
+    }
+
+    /// Moves frames and runs the squeue workers until quiet (the
+    /// instances' polls, which walk every conn for its timers, run once a
+    /// tick).
+    fn settle(&mut self) {
+        for _ in 0..256 {
+            let mut moved = 0;
+            for i in 0..self.ports.len() {
+                let frames: Vec<Vec<u8>> =
+                    self.ports[i].0.sent.lock().unwrap().drain(..).map(common::wire_bytes).collect();
+                for f in frames {
+                    moved += 1;
+                    self.deliver(i, &f);
+                }
+            }
+            loop {
+                let Some(sq) = self.env.wakes.lock().unwrap().pop_front() else { break };
+                self.sys.worker_drain(sq);
+                moved += 1;
+            }
+            if moved == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Settles, then advances the clock by 1 ms and polls everyone.
+    fn tick(&mut self) {
+        self.settle();
+        self.env.now_ns.fetch_add(1_000_000, Ordering::SeqCst);
+        let now = self.now_us();
+        for (_, inst) in &self.ports {
+            inst.poll_us(now);
+        }
+    }
+
+    fn deliver(&self, from: usize, f: &[u8]) {
+        if f.len() < 14 {
+            return;
+        }
+        let bcast = f[0] & 1 != 0;
+        for (i, (link, inst)) in self.ports.iter().enumerate() {
+            if i != from
+                && (bcast || f[..6] == link.mac)
+                && let Some(m) = link.rx_mblk(f, 1)
+            {
+                inst.input(m);
+            }
+        }
+    }
+
+    fn cmd(&mut self, line: &str) -> (i32, String) {
+        let argv: Vec<&str> = line.split_whitespace().collect();
+        let mut out = String::new();
+        let status = admin::run(&argv, self, &mut out).expect("a known command");
+        (status, out)
+    }
+
+    fn tcp_mib(&self, i: usize, name: &str) -> u64 {
+        let mib = self.fe(i).mib();
+        mib.iter().find(|(s, _)| *s == "TCP").unwrap().1.iter().find(|(k, _)| *k == name).unwrap().1
+    }
+
+    /// The states of instance `i`'s connections (listeners left out).
+    fn conn_states(&self, i: usize) -> Vec<&'static str> {
+        self.fe(i).tcp_endpoints().into_iter().filter(|e| e.remote.is_some()).map(|e| e.state).collect()
+    }
+}
+
+impl AdminEnv for Hub {
+    fn instances(&self) -> Vec<Arc<dyn IpStack>> {
+        self.ports.iter().map(|(_, i)| i.clone() as Arc<dyn IpStack>).collect()
+    }
+    fn create_if(&mut self, _link: &str, _stack: Option<StackKind>) -> Result<Arc<dyn IpStack>, NetError> {
+        Err(NetError::NotSupported)
+    }
+    fn delete_if(&mut self, _link: &str) -> Result<(), NetError> {
+        Err(NetError::NotSupported)
+    }
+    fn squeue_stats(&self) -> Vec<arbalest_netstack::fireengine::squeue::SqStats> {
+        self.sys.squeues.snapshot_all()
+    }
+    fn now_us(&self) -> u64 {
+        Hub::now_us(self)
+    }
+    fn sleep_ms(&mut self, ms: u64) {
+        for _ in 0..ms {
+            self.tick();
+        }
+    }
+    fn interrupted(&mut self) -> bool {
+        false
+    }
+    fn poll_now(&mut self) {
+        self.settle();
+    }
+}
+
+#[test]
+fn cycles_closed_first_stay_in_time_wait_on_the_client_then_go() {
+    const N: usize = 200;
+    let mut h = Hub::new();
+    h.sys.tunables.set(Tun::Tcp(TcpTun::TimeWaitInterval), 5000).unwrap();
+    let conns0: Vec<u64> = h.sys.squeues.snapshot_all().iter().map(|s| s.conns).collect();
+    let t0 = h.now_us();
+    let (status, out) = h.cmd(&format!("ttcp -c {N} -n 32 -i fe1 10.0.0.2"));
+    let took_ms = (h.now_us() - t0) / 1000;
+    assert_eq!(status, 0, "{out}");
+    assert!(out.starts_with(&format!("ttcp: {N} connections of 32 bytes each, echoed and verified, in ")), "{out}");
+    // The fake clock moved less than one TIME_WAIT interval: every conn
+    // the run released is still in TIME_WAIT on the client.
+    assert!(took_ms < 5000, "the run took {took_ms} ms of fake time");
+    let client = h.conn_states(0);
+    assert_eq!(client.len(), N, "{client:?}");
+    assert!(client.iter().all(|s| *s == "TIME_WAIT"), "{client:?}");
+    assert!(h.fe(0).tcp_list().is_empty(), "user handles left: {:?}", h.fe(0).tcp_list());
+    // The server went through CLOSE_WAIT and LAST_ACK: nothing kept.
+    assert!(h.conn_states(1).is_empty(), "{:?}", h.conn_states(1));
+    for (i, what) in [(0, "tcpActiveOpens"), (1, "tcpPassiveOpens")] {
+        assert_eq!(h.tcp_mib(i, what), N as u64, "fe{}: {what}", i + 1);
+    }
+    for i in 0..2 {
+        for k in ["tcpOutRsts", "tcpEstabResets", "tcpAttemptFails", "tcpCurrEstab"] {
+            assert_eq!(h.tcp_mib(i, k), 0, "fe{}: {k}", i + 1);
+        }
+    }
+    // TIME_WAIT runs out: nothing is left, the squeues hold what they
+    // held before (the listeners).
+    h.env.now_ns.fetch_add(5_000_000_000, Ordering::SeqCst);
+    for _ in 0..100 {
+        h.tick();
+    }
+    assert!(h.conn_states(0).is_empty(), "{:?}", h.conn_states(0));
+    assert!(h.conn_states(1).is_empty(), "{:?}", h.conn_states(1));
+    let conns1: Vec<u64> = h.sys.squeues.snapshot_all().iter().map(|s| s.conns).collect();
+    assert_eq!(conns0, conns1, "conns bound to the squeues");
+    assert_eq!(h.tcp_mib(0, "tcpOutRsts"), 0);
+    // netstat agrees.
+    let (status, an) = h.cmd("netstat -an");
+    assert_eq!(status, 0);
+    assert!(!an.contains("TIME_WAIT") && !an.contains("ESTABLISHED"), "{an}");
+}
