@@ -1086,3 +1086,42 @@ fn fireengine_large_sends_cut_by_the_link_or_taken_whole_arrive_byte_exact() {
         assert!(h.large.is_empty(), "large frames with _lso_outbound off");
     }
 }
+
+/// A reader's count must reach the TCB even when the squeue is too full
+/// to take the note that asks for the visit: a close after reading
+/// everything is then an orderly FIN, not a RST for "unread" data.
+#[test]
+fn a_read_whose_note_finds_the_squeue_full_still_counts_at_close() {
+    use arbalest_netstack::TcpState;
+    let mut h = Hub::new(2);
+    let a = h.fe(1, "10.0.0.1/24");
+    let b = h.fe(2, "10.0.0.2/24");
+    let id = a.tcp_connect(ip("10.0.0.2"), 7).unwrap();
+    assert!(h.run_until(3000, |_| a.tcp_status(id).unwrap().state == TcpState::Established));
+    assert_eq!(a.tcp_send(id, b"read me, all of me").unwrap(), 18);
+    assert!(h.run_until(3000, |_| a.tcp_status(id).unwrap().readable >= 18 || a.tcp_status(id).unwrap().state != TcpState::Established), "{:?}", a.tcp_status(id));
+    let mib = |i: &Arc<FeInstance>, n: &str| i.mib().into_iter().find(|(s, _)| *s == "TCP").unwrap().1.iter().find(|(k, _)| *k == n).unwrap().1;
+    let (rsts_a, resets_b) = (mib(&a, "tcpOutRsts"), mib(&b, "tcpEstabResets"));
+    // Every squeue held, and filled with no-op shutdowns until it refuses
+    // one: the read's note is then refused too.
+    let env = h.env.clone();
+    let sqs: Vec<_> = (0..2).map(|i| h.sys.squeues.for_cpu(i).unwrap().clone()).collect();
+    for sq in &sqs {
+        assert!(sq.synch_enter(&*env));
+    }
+    let mut filled = 0;
+    while a.tcp_shutdown(id).is_ok() {
+        filled += 1;
+        assert!(filled < 1_000_000, "the squeue never filled");
+    }
+    let mut buf = [0u8; 64];
+    assert_eq!(a.tcp_recv(id, &mut buf).unwrap(), 18);
+    assert_eq!(&buf[..18], b"read me, all of me");
+    for sq in &sqs {
+        sq.synch_exit(&*env);
+    }
+    a.tcp_close(id);
+    h.run_until(3000, |_| a.tcp_endpoints().iter().all(|e| e.remote.is_none() || e.state == "TIME_WAIT"));
+    assert_eq!(mib(&a, "tcpOutRsts"), rsts_a, "the close after a full read reset the conn");
+    assert_eq!(mib(&b, "tcpEstabResets"), resets_b);
+}

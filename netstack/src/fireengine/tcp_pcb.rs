@@ -7,8 +7,10 @@
 //! call becomes a [`TcpOp`] entered there ([`TcpHost::tcp_enter`]).
 //! What a user thread reads or fills directly is the socket side
 //! ([`SockSide`]): received bytes the TCB handed up (they count against
-//! the window until the reader's [`TcpOp::Consumed`] reaches the TCB, as
-//! illumos' `tcp_rwnd_update`), and the send room (bytes entered and not
+//! the window until the TCB's next squeue visit takes the reader's count,
+//! [`SockSide::take_consumed`], as illumos' `tcp_rwnd_update`; a
+//! [`TcpOp::Consumed`] asks for that visit, and a lost one loses no
+//! count), and the send room (bytes entered and not
 //! yet acknowledged, bounded by `send_buf`, as sockfs' `so_snd_qfull`).
 //!
 //! This room does not know the instance: entering a squeue goes through
@@ -47,8 +49,9 @@ pub enum TcpOp {
     Start(Vec<super::tcp::segment::SegOut>),
     /// Queue these bytes (already counted in the send room).
     Send(Vec<u8>),
-    /// The reader took this many bytes.
-    Consumed(usize),
+    /// The reader took bytes (counted in [`SockSide`]): the window may
+    /// reopen.
+    Consumed,
     /// `shutdown(SHUT_WR)`.
     ShutWrite,
     /// `close()`.
@@ -113,6 +116,8 @@ pub struct SockSide {
     fin: AtomicBool,
     error: Mutex<Option<NetError>>,
     snd_pending: AtomicUsize,
+    /// Bytes the reader took that the TCB has not been told of.
+    consumed: AtomicUsize,
     snd_limit: usize,
     state: AtomicU8,
     upcall: Mutex<Option<Upcall>>,
@@ -146,6 +151,7 @@ impl SockSide {
             fin: AtomicBool::new(false),
             error: Mutex::new(None),
             snd_pending: AtomicUsize::new(0),
+            consumed: AtomicUsize::new(0),
             snd_limit,
             state: AtomicU8::new(0),
             upcall: Mutex::new(None),
@@ -170,6 +176,12 @@ impl SockSide {
     /// bounds them by `recv_buf`.
     pub fn deliver(&self, data: Vec<u8>) {
         self.rcv.lock().push(data);
+    }
+
+    /// Bytes read since the last call (inside the squeue: the TCB's
+    /// window reopens by as much).
+    pub fn take_consumed(&self) -> usize {
+        self.consumed.swap(0, Ordering::AcqRel)
     }
 
     /// The peer's FIN arrived (inside the squeue).
@@ -311,7 +323,8 @@ impl TcpSocket {
             }
             return Ok(0);
         }
-        let _ = self.enter(TcpOp::Consumed(n));
+        self.side().consumed.fetch_add(n, Ordering::AcqRel);
+        let _ = self.enter(TcpOp::Consumed);
         Ok(n)
     }
 
@@ -326,7 +339,8 @@ impl TcpSocket {
             }
             return Ok(v);
         }
-        let _ = self.enter(TcpOp::Consumed(v.len()));
+        self.side().consumed.fetch_add(v.len(), Ordering::AcqRel);
+        let _ = self.enter(TcpOp::Consumed);
         Ok(v)
     }
 

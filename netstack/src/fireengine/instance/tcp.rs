@@ -261,6 +261,12 @@ impl Core {
             let mut t = m.lock();
             let mut ctx = self.tcp_ctx(self.tcp_now_us(), &mut out);
             t.set_lso(self.lso_tcp4_max());
+            // What the reader took since the last visit, before anything
+            // else (a close must not take read bytes for unread ones).
+            let read = conn.proto.sock.take_consumed();
+            if read > 0 {
+                t.consumed(read, &mut ctx);
+            }
             f(&mut t, &mut ctx);
             events = t.take_events();
             received = t.take_received();
@@ -368,7 +374,8 @@ impl Core {
             TcpOp::Send(data) => {
                 let _ = t.send(&data, ctx);
             }
-            TcpOp::Consumed(n) => t.consumed(n, ctx),
+            // `with_tcb` took the reader's count before this.
+            TcpOp::Consumed => {}
             TcpOp::ShutWrite => t.shutdown_write(ctx),
             TcpOp::Close => t.close(ctx),
             TcpOp::Abort => t.abort(ctx),
