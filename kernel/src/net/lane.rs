@@ -1,6 +1,7 @@
 //! Hardware lanes: the kernel threads of one Rx soft ring set, all bound
-//! to the CPU the ring's interrupt targets — the poll thread (interrupt-
-//! mode pickups processed inline, poll-mode pickups handed to the worker),
+//! to the CPU the ring's interrupt targets — the poll thread (its pickups
+//! processed inline; in poll mode only while the worker is not processing,
+//! as illumos' `mac_latency_optimize`, else handed to the worker),
 //! the worker (fans the queue out to soft rings), and one drain thread per
 //! soft ring placed on another CPU by the link's fanout. The state machine
 //! itself is `arbalest_mac::RxSrs`; this file only runs it.
@@ -195,6 +196,14 @@ impl Lane {
             let step = self.mac.rx_poll_step(self.ring);
             match step {
                 PollStep::Again => {
+                    if arbalest_mac::srs::tunables::LATENCY_OPT.get() != 0 {
+                        // illumos `SRS_POLL_PROC`: process the pickup here
+                        // unless the worker is at it.
+                        while self.mac.rx_worker_step(self.ring) {}
+                        if self.srs.queued() > 0 {
+                            self.srs.wake_worker();
+                        }
+                    }
                     again += 1;
                     if again % 16 == 0 {
                         // Let the worker and other lanes on this CPU run.
@@ -210,8 +219,14 @@ impl Lane {
                     }
                 }
                 PollStep::Idle => self.wait_interrupt(),
-                PollStep::Paused => self.poll_wq.wait_until(|| self.srs.below_threshold() || self.is_held() || Self::misplaced(&self.poll_cpu)),
-                PollStep::Draining => self.poll_wq.wait_until(|| self.srs.drained() || self.is_held() || Self::misplaced(&self.poll_cpu)),
+                PollStep::Paused => {
+                    self.srs.wake_worker();
+                    self.poll_wq.wait_until(|| self.srs.below_threshold() || self.is_held() || Self::misplaced(&self.poll_cpu))
+                }
+                PollStep::Draining => {
+                    self.srs.wake_worker();
+                    self.poll_wq.wait_until(|| self.srs.drained() || self.is_held() || Self::misplaced(&self.poll_cpu))
+                }
             }
         }
     }

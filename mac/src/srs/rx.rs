@@ -44,7 +44,9 @@ pub enum Mode {
 /// What the poll thread should do after a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PollStep {
-    /// Step again at once.
+    /// Step again at once; with `mac_latency_optimize` run
+    /// [`RxSrs::worker_step`] first (the poll thread processes its pickup
+    /// when the worker is not; if packets are left, [`RxSrs::wake_worker`]).
     Again,
     /// Interrupt mode: process the pickup now (run [`RxSrs::worker_step`]
     /// until it finds nothing), then call [`RxSrs::rearm`].
@@ -80,6 +82,10 @@ pub struct RxSrs {
     pub stats: RxSrsStats,
     poll_wake: Once<Wake>,
     worker_wake: Once<Wake>,
+    /// A thread (the worker, or the poll thread processing inline) is
+    /// processing the queue (illumos `SRS_PROC`): one at a time, so a
+    /// flow's packets keep their order.
+    proc: AtomicBool,
 }
 
 impl RxSrs {
@@ -106,6 +112,7 @@ impl RxSrs {
             stats: RxSrsStats::default(),
             poll_wake: Once::new(),
             worker_wake: Once::new(),
+            proc: AtomicBool::new(false),
         }
     }
 
@@ -240,7 +247,9 @@ impl RxSrs {
                 }
                 self.stats.poll_pkts.fetch_add(n as u64, Ordering::Relaxed);
                 self.stats.poll_bytes.fetch_add(chain.bytes() as u64, Ordering::Relaxed);
-                self.enqueue(chain, true);
+                // With `mac_latency_optimize` the poll thread processes
+                // the pickup itself after this step (see PollStep::Again).
+                self.enqueue(chain, tunables::LATENCY_OPT.get() == 0);
                 PollStep::Again
             }
         }
@@ -273,7 +282,26 @@ impl RxSrs {
     /// One step of the worker: moves the queue into the soft rings and
     /// processes those on its own CPU with `deliver`. Returns whether it
     /// found work.
+    /// Another thread processing the queue makes it return false at once
+    /// (that thread takes what is queued before it stops).
     pub fn worker_step(&self, deliver: &dyn Fn(MblkChain)) -> bool {
+        if self.proc.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let did = self.process(deliver);
+        self.proc.store(false, Ordering::Release);
+        did
+    }
+
+    /// Wakes the worker thread (the poll thread, after processing inline,
+    /// when the worker held the queue and packets are left).
+    pub fn wake_worker(&self) {
+        if let Some(w) = self.worker_wake.get() {
+            w();
+        }
+    }
+
+    fn process(&self, deliver: &dyn Fn(MblkChain)) -> bool {
         let chain = {
             let mut q = self.queue.lock();
             self.qlen.store(0, Ordering::Release);

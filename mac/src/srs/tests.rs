@@ -281,3 +281,26 @@ fn soft_rings_with_threads_queue_and_drain_there() {
     let remote: usize = srs.softrings().iter().filter(|s| s.has_thread()).map(|s| s.drain(&deliver)).sum();
     assert_eq!(inline + remote, 32);
 }
+
+#[test]
+fn one_thread_at_a_time_processes_the_queue() {
+    // The poll thread processing inline and the worker never both take
+    // from the queue (illumos `SRS_PROC`): a second caller gets false at
+    // once and the first takes what was queued meanwhile.
+    let ring = ScriptRing::new();
+    let srs = alloc::sync::Arc::new(RxSrs::new(0, 0, true, &[]));
+    ring.put_n(3, 100);
+    srs.interrupt();
+    assert_eq!(srs.poll_step(&ring), PollStep::Inline);
+    let (n, count) = counting();
+    let inner = core::sync::atomic::AtomicBool::new(true);
+    let s2 = srs.clone();
+    let deliver = |c: MblkChain| {
+        inner.store(s2.worker_step(&count), Ordering::Relaxed);
+        count(c);
+    };
+    assert!(srs.worker_step(&deliver));
+    assert!(!inner.load(Ordering::Relaxed), "a second thread processed while the first was at it");
+    assert_eq!(n.load(Ordering::Relaxed), 3);
+    assert!(!srs.worker_step(&deliver), "nothing left");
+}

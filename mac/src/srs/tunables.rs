@@ -54,8 +54,15 @@ pub static SOFTRING_MAX: Tunable =
 pub static POLL_ENABLE: Tunable =
     Tunable::new("mac_srs_poll_enable", "1: dynamic polling; 0: interrupt mode only", 0, 1, 1);
 
+/// 1: the poll thread processes what it picked up itself when the worker
+/// is not processing (illumos `mac_latency_optimize`, `SRS_POLL_PROC`):
+/// one hand-off and two context switches less per poll; 0: poll-mode
+/// pickups go to the worker thread.
+pub static LATENCY_OPT: Tunable =
+    Tunable::new("mac_latency_optimize", "1: the poll thread processes its pickups when the worker is idle; 0: the worker does", 0, 1, 1);
+
 /// All tunables, for listing.
-pub static ALL: [&Tunable; 6] = [&POLL_MAX_BYTES, &LOWAT, &POLL_THRES, &HIWAT, &SOFTRING_MAX, &POLL_ENABLE];
+pub static ALL: [&Tunable; 7] = [&POLL_MAX_BYTES, &LOWAT, &POLL_THRES, &HIWAT, &SOFTRING_MAX, &POLL_ENABLE, &LATENCY_OPT];
 
 /// Finds a tunable by name.
 pub fn find(name: &str) -> Option<&'static Tunable> {

@@ -307,6 +307,13 @@ impl NeighbourCache {
         }
     }
 
+    /// The MAC of on-link `ip` when its entry is reachable (a send then
+    /// needs nothing else from the table; any other state goes through
+    /// [`resolve`](Self::resolve)).
+    pub fn reachable(&self, ip: Ipv4Addr) -> Option<[u8; 6]> {
+        self.entries.get(&ip).filter(|e| e.state == NeighbourState::Reachable).map(|e| e.mac)
+    }
+
     /// Finds the MAC of on-link `ip` for `pkt` (sent from our `src`).
     /// Unknown: an entry is made, a request goes out (in `out`), and the
     /// packet waits.

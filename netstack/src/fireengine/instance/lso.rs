@@ -58,6 +58,22 @@ impl Core {
         let mut iph = Ipv4Header::new(src, dst, IPPROTO_TCP, l4_len as u16);
         iph.ttl = self.sys.tunables.ttl();
         iph.ident = self.next_ip_ids(dst, pieces);
+        let reachable = self.neigh.lock().reachable(next_hop);
+        if let Some(mac) = reachable {
+            // The common case: the headers are built apart and the data
+            // goes from the TCB's segment straight into the Tx buffers.
+            let mut hdrs = [0u8; IPV4_HDR_MIN + 60];
+            let (Ok(n), Ok(_)) = (
+                iph.emit(&mut hdrs),
+                h.emit_partial_header(&mut hdrs[IPV4_HDR_MIN..IPV4_HDR_MIN + hlen], l4_len as u16, src, dst),
+            ) else {
+                bump(&self.ip_mib.ip_out_discards);
+                return;
+            };
+            debug_assert_eq!(n, IPV4_HDR_MIN);
+            self.lso_frame(mac, [&hdrs[..IPV4_HDR_MIN + hlen], &seg.data], IPV4_HDR_MIN + hlen, mss);
+            return;
+        }
         let mut dgram = alloc::vec![0u8; IPV4_HDR_MIN + l4_len];
         let Ok(n) = iph.emit(&mut dgram) else {
             bump(&self.ip_mib.ip_out_discards);
@@ -72,20 +88,22 @@ impl Core {
         let mut actions = ArpActions::default();
         let r = self.neigh.lock().resolve(next_hop, None, now, dgram, &mut actions);
         match r {
-            Resolution::Now(mac, dgram) => self.lso_frame(mac, &dgram, n + hlen, mss),
+            Resolution::Now(mac, dgram) => self.lso_frame(mac, [&dgram, &[]], n + hlen, mss),
             Resolution::Queued => {}
             Resolution::Dropped => bump(&self.ip_mib.ip_out_discards),
         }
         self.arp_run(actions);
     }
 
-    /// Hands the link one large frame of datagram `dgram` (`hdr` bytes of
-    /// IP and TCP headers): the headers and the first bytes in one Tx
-    /// buffer, the rest in as many more as it takes.
-    fn lso_frame(&self, mac: [u8; 6], dgram: &[u8], hdr: usize, mss: u16) {
+    /// Hands the link one large frame of the datagram `parts` gathered
+    /// (`hdr` bytes of IP and TCP headers first): the headers and the first
+    /// bytes in one Tx buffer, the rest in as many more as it takes.
+    fn lso_frame(&self, mac: [u8; 6], parts: [&[u8]; 2], hdr: usize, mss: u16) {
+        let total = parts[0].len() + parts[1].len();
+        let mut src = Gather { parts, at: 0 };
         // A frame of the MTU fits any Tx buffer of the link; then as much
         // as its buffers hold (what follows the first block's headroom).
-        let small = (self.mtu + ETH_HDR).max(ETH_HDR + hdr + 1).min(ETH_HDR + dgram.len());
+        let small = (self.mtu + ETH_HDR).max(ETH_HDR + hdr + 1).min(ETH_HDR + total);
         let Some(mut m) = self.link.alloc_tx(small) else {
             bump(&self.counters.tx_nobuf);
             bump(&self.ip_mib.ip_out_discards);
@@ -97,17 +115,16 @@ impl Core {
             return;
         }
         let chunk = m.len() + m.tailroom();
-        let first = (ETH_HDR + dgram.len()).min(chunk);
+        let first = (ETH_HDR + total).min(chunk);
         let start = m.headroom();
         m.set_range(start, first);
         let b = m.data_mut();
         b[..6].copy_from_slice(&mac);
         b[6..12].copy_from_slice(&self.mac);
         b[12..ETH_HDR].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-        b[ETH_HDR..].copy_from_slice(&dgram[..first - ETH_HDR]);
-        let mut rest = &dgram[first - ETH_HDR..];
-        while !rest.is_empty() {
-            let k = rest.len().min(chunk);
+        src.fill(&mut b[ETH_HDR..]);
+        while src.left() > 0 {
+            let k = src.left().min(chunk);
             let Some(mut c) = self.link.alloc_tx(k) else {
                 bump(&self.counters.tx_nobuf);
                 bump(&self.ip_mib.ip_out_discards);
@@ -118,14 +135,13 @@ impl Core {
                 bump(&self.ip_mib.ip_out_discards);
                 return;
             }
-            c.data_mut().copy_from_slice(&rest[..k]);
+            src.fill(c.data_mut());
             m.push_cont(c);
-            rest = &rest[k..];
         }
         m.meta.cksum = Cksum::Partial { start: (ETH_HDR + IPV4_HDR_MIN) as u16, offset: 16 };
         m.meta.gso = Some(Gso { kind: GsoKind::Tcp4, mss, hdr_len: (ETH_HDR + hdr) as u16 });
         bump(&self.counters.tx_packets);
-        crate::stats::add(&self.counters.tx_bytes, (ETH_HDR + dgram.len()) as u64);
+        crate::stats::add(&self.counters.tx_bytes, (ETH_HDR + total) as u64);
         self.link.tx(m);
     }
 
@@ -135,6 +151,35 @@ impl Core {
         let Ok(frags) = frag::fragment(&pkt, self.mtu, &self.ip_mib) else { return };
         for f in frags {
             self.tx_frame(mac, ETHERTYPE_IPV4, &f, Cksum::None);
+        }
+    }
+}
+
+/// Bytes taken in order from two slices (headers, then data).
+struct Gather<'a> {
+    parts: [&'a [u8]; 2],
+    /// Bytes taken so far.
+    at: usize,
+}
+
+impl Gather<'_> {
+    fn left(&self) -> usize {
+        self.parts[0].len() + self.parts[1].len() - self.at
+    }
+
+    /// Fills `dst` (at most [`left`](Self::left) bytes long).
+    fn fill(&mut self, dst: &mut [u8]) {
+        let mut done = 0;
+        for (i, p) in self.parts.iter().enumerate() {
+            let before: usize = self.parts[..i].iter().map(|q| q.len()).sum();
+            let from = self.at.saturating_sub(before);
+            if from >= p.len() || done == dst.len() {
+                continue;
+            }
+            let k = (p.len() - from).min(dst.len() - done);
+            dst[done..done + k].copy_from_slice(&p[from..from + k]);
+            done += k;
+            self.at += k;
         }
     }
 }
@@ -157,4 +202,29 @@ pub(super) fn finish_tcp_cksum_in(ip: &mut [u8]) {
     c.add(seg);
     let v = c.finish();
     seg[16..18].copy_from_slice(&v.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Gather;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn a_gather_fills_across_both_parts_in_any_pieces() {
+        let (a, b): (Vec<u8>, Vec<u8>) = ((0..7).collect(), (7..40).collect());
+        for piece in 1..=41 {
+            let mut g = Gather { parts: [&a, &b], at: 0 };
+            let mut out = Vec::new();
+            while g.left() > 0 {
+                let mut buf = alloc::vec![0u8; piece.min(g.left())];
+                g.fill(&mut buf);
+                out.extend_from_slice(&buf);
+            }
+            assert_eq!(out, (0..40).collect::<Vec<u8>>(), "pieces of {piece}");
+        }
+        let mut g = Gather { parts: [&a, &[]], at: 0 };
+        let mut buf = [0u8; 7];
+        g.fill(&mut buf);
+        assert_eq!((buf.to_vec(), g.left()), (a.clone(), 0));
+    }
 }

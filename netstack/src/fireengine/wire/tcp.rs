@@ -663,6 +663,16 @@ impl TcpHeader {
     /// partial-checksum offload (virtio `NEEDS_CSUM`, igb `TXSM`, or the
     /// MAC layer in software) expects; the sum over the segment from byte
     /// 0, complemented and stored at offset 16, completes it.
+    /// As [`emit_partial`](Self::emit_partial), into `hdr` (the header's
+    /// bytes only) for a segment of `seg_len` bytes in all, whose data
+    /// lies elsewhere (a gathered send).
+    pub fn emit_partial_header(&self, hdr: &mut [u8], seg_len: u16, src: Ipv4Addr, dst: Ipv4Addr) -> Result<usize, TcpError> {
+        let hlen = self.write(hdr)?;
+        let ps = checksum::pseudo_header_v4(src, dst, IPPROTO_TCP, seg_len).fold();
+        hdr[16..18].copy_from_slice(&ps.to_be_bytes());
+        Ok(hlen)
+    }
+
     pub fn emit_partial(&self, segment: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<usize, TcpError> {
         let hlen = self.write(segment)?;
         let ps = checksum::pseudo_header_v4(src, dst, IPPROTO_TCP, segment.len() as u16).fold();
