@@ -292,6 +292,23 @@ impl TcpSocket {
     /// Hands as much of `data` to TCP as the send room allows; returns
     /// how much (0: full, wait for a writable upcall).
     pub fn send(&self, data: &[u8]) -> Result<usize, NetError> {
+        self.send_owned(data.len(), |n| data[..n].to_vec())
+    }
+
+    /// As [`send`](Self::send), handing `data` itself to the TCB (no
+    /// copy). Of a vector larger than the room only the first bytes are
+    /// sent (their count is returned); the rest, and on an error all of
+    /// it, is dropped: for a sender that can make its bytes again
+    /// (chargen), not one that must keep them (echo).
+    pub fn send_vec(&self, mut data: Vec<u8>) -> Result<usize, NetError> {
+        let len = data.len();
+        self.send_owned(len, move |n| {
+            data.truncate(n);
+            data
+        })
+    }
+
+    fn send_owned(&self, len: usize, take: impl FnOnce(usize) -> Vec<u8>) -> Result<usize, NetError> {
         if let Some(e) = self.error() {
             return Err(e);
         }
@@ -301,12 +318,12 @@ impl TcpSocket {
         }
         let side = self.side();
         let room = side.send_room();
-        let n = data.len().min(room);
+        let n = len.min(room);
         if n == 0 {
             return Ok(0);
         }
         side.snd_pending.fetch_add(n, Ordering::AcqRel);
-        if let Err(e) = self.enter(TcpOp::Send(data[..n].to_vec())) {
+        if let Err(e) = self.enter(TcpOp::Send(take(n))) {
             side.acked(n);
             return Err(e);
         }

@@ -372,7 +372,7 @@ impl Core {
     fn tcp_user(&self, conn: &ConnRef<TcpPcb>, op: TcpOp) {
         self.with_tcb(conn, |t, ctx| match op {
             TcpOp::Send(data) => {
-                let _ = t.send(&data, ctx);
+                let _ = t.send_vec(data, ctx);
             }
             // `with_tcb` took the reader's count before this.
             TcpOp::Consumed => {}

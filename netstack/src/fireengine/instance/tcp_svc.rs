@@ -189,8 +189,10 @@ impl TcpService {
                     let room = self.sock.send_room().min(CHUNK);
                     if room > 0 {
                         let mut pos = self.chargen_pos.lock();
+                        // Bytes refused are made again from `pos` later: the
+                        // vector itself may go (no copy).
                         let buf = chargen_bytes(*pos, room);
-                        if let Ok(sent) = self.sock.send(&buf) {
+                        if let Ok(sent) = self.sock.send_vec(buf) {
                             // Only what was taken: the stream has no gap.
                             *pos = pos.wrapping_add(sent);
                             count(&|c| {

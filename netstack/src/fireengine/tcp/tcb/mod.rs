@@ -422,13 +422,23 @@ impl Tcb {
     /// the windows allow; returns the bytes taken (0: full, try again on
     /// a writable event).
     pub fn send(&mut self, data: &[u8], ctx: &mut TcpCtx<'_>) -> Result<usize, NetError> {
+        self.send_checked(ctx, |b| b.push(data))
+    }
+
+    /// As [`send`](Self::send), keeping the vector itself in the send
+    /// queue (no copy); what does not fit is dropped, as `send` leaves it.
+    pub fn send_vec(&mut self, data: Vec<u8>, ctx: &mut TcpCtx<'_>) -> Result<usize, NetError> {
+        self.send_checked(ctx, |b| b.push_vec(data))
+    }
+
+    fn send_checked(&mut self, ctx: &mut TcpCtx<'_>, push: impl FnOnce(&mut super::sndbuf::SndBuf) -> usize) -> Result<usize, NetError> {
         if let Some(e) = self.error {
             return Err(e);
         }
         if !self.state.can_send() || self.fin_queued {
             return Err(if self.state == State::Closed { NetError::NotConnected } else { NetError::ShutDown });
         }
-        let n = self.sndbuf.push(data);
+        let n = push(&mut self.sndbuf);
         if n > 0 {
             self.output(ctx);
         }
