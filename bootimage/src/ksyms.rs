@@ -75,8 +75,7 @@ pub fn function_symbols(elf: &[u8]) -> Option<Vec<Sym>> {
         }
         let raw = strtab.get(name_at..)?;
         let raw = &raw[..raw.iter().position(|&b| b == 0).unwrap_or(raw.len())];
-        let raw = String::from_utf8_lossy(raw);
-        let mut name = format!("{:#}", rustc_demangle::demangle(&raw));
+        let mut name = demangle(&String::from_utf8_lossy(raw));
         if name.len() > MAX_NAME {
             let mut cut = MAX_NAME;
             while !name.is_char_boundary(cut) {
@@ -89,6 +88,12 @@ pub fn function_symbols(elf: &[u8]) -> Option<Vec<Sym>> {
     out.sort_by(|a, b| a.addr.cmp(&b.addr).then(b.size.cmp(&a.size)));
     out.dedup_by_key(|s| s.addr);
     Some(out)
+}
+
+/// A Rust symbol's name without its hash (legacy `_ZN` and v0 `_R`
+/// mangling); any other name as it is.
+pub fn demangle(raw: &str) -> String {
+    format!("{:#}", rustc_demangle::demangle(raw))
 }
 
 /// The table's bytes.
@@ -141,6 +146,17 @@ mod tests {
         let mut junk = b"\x7fELF\x02\x01".to_vec();
         junk.resize(0x40, 0xff);
         assert_eq!(function_symbols(&junk), None);
+    }
+
+    #[test]
+    fn legacy_and_v0_names_are_demangled_without_hashes() {
+        assert_eq!(demangle("_ZN4core3ptr13drop_in_place17h0123456789abcdefE"), "core::ptr::drop_in_place");
+        assert_eq!(
+            demangle("_ZN62_$LT$smoltcp..iface..Interface$u20$as$u20$core..fmt..Debug$GT$3fmt17h0123456789abcdefE"),
+            "<smoltcp::iface::Interface as core::fmt::Debug>::fmt"
+        );
+        assert_eq!(demangle("_RNvCsfLfy6EI15iL_7___rustc26___rust_alloc_error_handler"), "__rustc::__rust_alloc_error_handler");
+        assert_eq!(demangle("memcpy"), "memcpy");
     }
 
     #[test]

@@ -37,47 +37,14 @@ impl Symbols {
         Symbols::parse(&elf).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    /// The function symbols of an ELF64 image (the parser the kernel's
+    /// own symbol table is made with, [`crate::ksyms`]).
     pub fn parse(elf: &[u8]) -> Result<Symbols, String> {
-        let rd = |o: usize, n: usize| -> Result<u64, String> {
-            elf.get(o..o + n)
-                .map(|b| b.iter().rev().fold(0u64, |a, &x| (a << 8) | x as u64))
-                .ok_or_else(|| "truncated ELF".to_string())
-        };
-        if elf.len() < 64 || &elf[..4] != b"\x7fELF" || elf[4] != 2 {
-            return Err("not an ELF64 file".into());
-        }
-        let (shoff, shentsize, shnum) = (rd(0x28, 8)? as usize, rd(0x3a, 2)? as usize, rd(0x3c, 2)? as usize);
-        let sh = |i: usize| -> Result<(u32, usize, usize, usize, usize), String> {
-            let b = shoff + i * shentsize;
-            Ok((rd(b + 4, 4)? as u32, rd(b + 0x18, 8)? as usize, rd(b + 0x20, 8)? as usize, rd(b + 0x28, 4)? as usize, rd(b + 0x38, 8)? as usize))
-        };
-        let mut syms = Vec::new();
-        for i in 0..shnum {
-            let (ty, off, size, link, entsize) = sh(i)?;
-            if ty != 2 || entsize == 0 {
-                continue;
-            }
-            let (_, stroff, strsize, _, _) = sh(link)?;
-            let strtab = elf.get(stroff..stroff + strsize).ok_or("truncated string table")?;
-            for j in 0..size / entsize {
-                let e = off + j * entsize;
-                let name = rd(e, 4)? as usize;
-                let info = rd(e + 4, 1)? as u8;
-                let value = rd(e + 8, 8)?;
-                let sz = rd(e + 16, 8)?;
-                if info & 0xf != 2 || value == 0 {
-                    continue;
-                }
-                let n = strtab.get(name..).unwrap_or(&[]);
-                let n = &n[..n.iter().position(|&c| c == 0).unwrap_or(n.len())];
-                syms.push((value, sz, demangle(&String::from_utf8_lossy(n))));
-            }
-        }
+        let syms = crate::ksyms::function_symbols(elf).ok_or("not an ELF64 file with a symbol table")?;
         if syms.is_empty() {
             return Err("no function symbols (stripped?)".into());
         }
-        syms.sort_by_key(|s| s.0);
-        Ok(Symbols { syms })
+        Ok(Symbols { syms: syms.into_iter().map(|s| (s.addr, u64::from(s.size), s.name)).collect() })
     }
 
     /// The function containing `addr` (or the nearest one below it when
@@ -89,48 +56,6 @@ impl Symbols {
     }
 }
 
-/// Rust's legacy mangling (`_ZN3foo3bar17h0123456789abcdefE` → `foo::bar`);
-/// anything else is returned as it is.
-pub fn demangle(s: &str) -> String {
-    let Some(mut rest) = s.strip_prefix("_ZN") else { return s.to_string() };
-    let mut parts: Vec<String> = Vec::new();
-    while let Some(c) = rest.chars().next() {
-        if c == 'E' {
-            break;
-        }
-        let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-        let Ok(n) = digits.parse::<usize>() else { return s.to_string() };
-        rest = &rest[digits.len()..];
-        if rest.len() < n {
-            return s.to_string();
-        }
-        let part = &rest[..n];
-        parts.push(part.strip_prefix('_').filter(|p| p.starts_with('$')).unwrap_or(part).to_string());
-        rest = &rest[n..];
-    }
-    if parts.last().is_some_and(|p| p.len() == 17 && p.starts_with('h') && p[1..].chars().all(|c| c.is_ascii_hexdigit())) {
-        parts.pop();
-    }
-    let joined = parts.join("::");
-    let mut out = joined.replace("..", "::");
-    for (from, to) in [
-        ("$LT$", "<"),
-        ("$GT$", ">"),
-        ("$u20$", " "),
-        ("$u27$", "'"),
-        ("$u5b$", "["),
-        ("$u5d$", "]"),
-        ("$u7b$", "{"),
-        ("$u7d$", "}"),
-        ("$RF$", "&"),
-        ("$BP$", "*"),
-        ("$C$", ","),
-        ("$SP$", "@"),
-    ] {
-        out = out.replace(from, to);
-    }
-    out
-}
 
 /// A QMP connection that speaks HMP through `human-monitor-command`.
 pub struct Qmp {
@@ -402,13 +327,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn demangling() {
-        assert_eq!(demangle("_ZN4core3ptr13drop_in_place17h0123456789abcdefE"), "core::ptr::drop_in_place");
-        assert_eq!(
-            demangle("_ZN62_$LT$smoltcp..iface..Interface$u20$as$u20$core..fmt..Debug$GT$3fmt17h0123456789abcdefE"),
-            "<smoltcp::iface::Interface as core::fmt::Debug>::fmt"
-        );
-        assert_eq!(demangle("memcpy"), "memcpy");
+    fn short_names() {
         assert_eq!(short("<smoltcp::iface::Interface<'a> as core::fmt::Debug>::fmt"), "<smoltcp::iface::Interface<…> as core::fmt::Debug>::fmt");
         assert_eq!(short("alloc::vec::Vec<u8>::push"), "alloc::vec::Vec<…>::push");
     }
