@@ -4,35 +4,16 @@
 
 mod common;
 
-use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arbalest_netstack::fireengine::instance::{FeInstance, FeSystem};
 use arbalest_netstack::fireengine::squeue::SqEnv;
 use arbalest_netstack::{InstanceConfig, IpInstance, IpStack, Pinger};
 use common::{FakeLink, ip, mac, net};
 
-/// The fake kernel of the squeues: a clock and the wake-ups asked for.
-#[derive(Default)]
-struct Env {
-    now_ns: AtomicU64,
-    cpu: AtomicU64,
-    wakes: Mutex<VecDeque<u32>>,
-}
-
-impl SqEnv for Env {
-    fn now_ns(&self) -> u64 {
-        self.now_ns.load(Ordering::SeqCst)
-    }
-    fn cpu(&self) -> u32 {
-        self.cpu.load(Ordering::SeqCst) as u32
-    }
-    fn wake_worker(&self, sq: u32, _delay_ns: u64) {
-        self.wakes.lock().unwrap().push_back(sq);
-    }
-}
+use common::FakeSqEnv as Env;
 
 struct Hub {
     dma: Arc<arbalest_mac::dma::host::HeapDma>,

@@ -10,10 +10,9 @@
 
 mod common;
 
-use std::collections::VecDeque;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use arbalest_netstack::IpStack;
 use arbalest_netstack::fireengine::instance::{FeInstance, FeSystem};
@@ -29,23 +28,7 @@ const HOST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 /// The echo listener's backlog; with `_conn_req_max_q0` 0 also its q0.
 const Q0: usize = 128;
 
-#[derive(Default)]
-struct Env {
-    now_ns: AtomicU64,
-    wakes: Mutex<VecDeque<u32>>,
-}
-
-impl SqEnv for Env {
-    fn now_ns(&self) -> u64 {
-        self.now_ns.load(Ordering::SeqCst)
-    }
-    fn cpu(&self) -> u32 {
-        0
-    }
-    fn wake_worker(&self, sq: u32, _delay_ns: u64) {
-        self.wakes.lock().unwrap().push_back(sq);
-    }
-}
+use common::FakeSqEnv as Env;
 
 /// One instance (10.0.0.2/24), its q0 as small as the backlog, and the
 /// TCP segments it sent to the host.

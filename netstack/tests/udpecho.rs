@@ -6,9 +6,8 @@
 
 mod common;
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use arbalest_netstack::admin::{self, AdminEnv};
 use arbalest_netstack::fireengine::instance::{FeInstance, FeSystem};
@@ -16,24 +15,7 @@ use arbalest_netstack::fireengine::squeue::SqEnv;
 use arbalest_netstack::{InstanceConfig, IpInstance, IpStack, NetError, StackKind};
 use common::{FakeLink, mac, net};
 
-/// The fake kernel of the squeues: a clock and the wake-ups asked for.
-#[derive(Default)]
-struct Env {
-    now_ns: AtomicU64,
-    wakes: Mutex<VecDeque<u32>>,
-}
-
-impl SqEnv for Env {
-    fn now_ns(&self) -> u64 {
-        self.now_ns.load(Ordering::SeqCst)
-    }
-    fn cpu(&self) -> u32 {
-        0
-    }
-    fn wake_worker(&self, sq: u32, _delay_ns: u64) {
-        self.wakes.lock().unwrap().push_back(sq);
-    }
-}
+use common::FakeSqEnv as Env;
 
 /// What the hub does with a frame: how many copies to deliver (0 drops
 /// it); it may change the bytes.

@@ -517,3 +517,25 @@ pub fn wire_bytes(mut m: arbalest_mac::Mblk) -> Vec<u8> {
     m.copy_to(&mut v);
     v
 }
+
+/// The fake kernel of FireEngine's squeues: a clock that moves when a test
+/// says, the CPU the calling "thread" is on, and the worker wake-ups asked
+/// for (a test drains them with `FeSystem::worker_drain`).
+#[derive(Default)]
+pub struct FakeSqEnv {
+    pub now_ns: std::sync::atomic::AtomicU64,
+    pub cpu: std::sync::atomic::AtomicU64,
+    pub wakes: Mutex<VecDeque<u32>>,
+}
+
+impl arbalest_netstack::fireengine::squeue::SqEnv for FakeSqEnv {
+    fn now_ns(&self) -> u64 {
+        self.now_ns.load(Ordering::SeqCst)
+    }
+    fn cpu(&self) -> u32 {
+        self.cpu.load(Ordering::SeqCst) as u32
+    }
+    fn wake_worker(&self, sq: u32, _delay_ns: u64) {
+        self.wakes.lock().unwrap().push_back(sq);
+    }
+}

@@ -205,7 +205,7 @@ impl Tcb {
             rexmit: false,
             lso_mss: None,
         };
-        self.count_out(&seg, ctx);
+        seg.count(ctx.mib);
         ctx.out.push(seg);
     }
 

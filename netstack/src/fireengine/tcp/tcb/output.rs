@@ -113,7 +113,7 @@ impl Tcb {
             rexmit,
             lso_mss: None,
         };
-        self.count_out(&seg, ctx);
+        seg.count(ctx.mib);
         ctx.out.push(seg);
         self.snd_nxt = self.iss + 1;
         if self.snd_max.lt(self.snd_nxt) {
@@ -199,7 +199,7 @@ impl Tcb {
         // More than one MSS of data: a large send for the link to cut.
         let lso_mss = (data.len() > self.snd_mss as usize).then_some(self.snd_mss.min(65_535) as u16);
         let seg = SegOut { seq, ack: self.rcv_nxt, flags, wnd, urgent, opts: self.seg_options(ctx), data, rexmit, lso_mss };
-        self.count_out(&seg, ctx);
+        seg.count(ctx.mib);
         ctx.out.push(seg);
         self.last_ack_sent = self.rcv_nxt;
         self.ack_now = false;
@@ -226,7 +226,7 @@ impl Tcb {
             rexmit: false,
             lso_mss: None,
         };
-        self.count_out(&seg, ctx);
+        seg.count(ctx.mib);
         ctx.out.push(seg);
     }
 
@@ -238,11 +238,6 @@ impl Tcb {
         } else {
             bump(&ctx.mib.challenge_ack_limited);
         }
-    }
-
-    /// Counts `seg` as sent ([`SegOut::count`]).
-    pub(super) fn count_out(&self, seg: &SegOut, ctx: &TcpCtx<'_>) {
-        seg.count(ctx.mib);
     }
 
     /// Sends one data segment of up to `len` bytes from `seq` (a
