@@ -106,20 +106,6 @@ fn report(ctx: &mut Ctx<'_>, s: &Samples, ns: u64, by_function: bool, by_cpu: bo
     }
 }
 
-/// Sleeps `ms` in steps of 100 ms; false if a key was pressed.
-fn wait(host: &dyn ShellHost, ms: u64) -> bool {
-    let mut left = ms;
-    while left > 0 {
-        if host.interrupted() {
-            return false;
-        }
-        let step = left.min(100);
-        host.sleep_ms(step);
-        left -= step;
-    }
-    !host.interrupted()
-}
-
 fn run(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
     let Some(p) = ctx.getopt(argv, "IkWD:") else {
         return EXIT_USAGE;
@@ -147,7 +133,7 @@ fn run(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {
         return 1;
     }
     let t0 = ctx.host.monotonic_ns();
-    wait(ctx.host, secs * 1000);
+    super::mpstat::wait(ctx.host, secs * 1000);
     let s = ctx.host.profile_stop();
     let ns = ctx.host.monotonic_ns().saturating_sub(t0);
     report(ctx, &s, ns, p.has('k'), !p.has('W'), limit);

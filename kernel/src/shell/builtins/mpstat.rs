@@ -63,8 +63,8 @@ fn report(out: &mut dyn Write, now: &[CpuStats], before: &[CpuStats]) {
     }
 }
 
-/// Sleeps `ms` in steps; false if a key was pressed.
-fn wait(host: &dyn ShellHost, ms: u64) -> bool {
+/// Sleeps `ms` in steps; false if a key was pressed (lockstat's wait too).
+pub(super) fn wait(host: &dyn ShellHost, ms: u64) -> bool {
     let mut left = ms;
     while left > 0 {
         if host.interrupted() {
