@@ -51,6 +51,7 @@ impl ShellHost for KernelHost {
                     id: p.id as u32,
                     interrupts: p.stats.interrupts.load(Ordering::Relaxed),
                     ipis: p.stats.ipis.load(Ordering::Relaxed),
+                    ticks: p.stats.ticks.load(Ordering::Relaxed),
                     csw: p.stats.csw.load(Ordering::Relaxed),
                     icsw: p.stats.icsw.load(Ordering::Relaxed),
                     idle_ns: p.sched.idle_ns_now(p.stats.idle_ns.load(Ordering::Relaxed)),

@@ -351,11 +351,11 @@ impl fmt::Display for NetError {
 /// `stack=`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StackKind {
-    /// smoltcp's interface and sockets ([`crate::smol`]), the default until
-    /// FireEngine has TCP.
-    #[default]
+    /// smoltcp's interface and sockets ([`crate::smol`]), the stack
+    /// Arbalest ran before FireEngine; kept beside it for A/B comparison.
     Smoltcp,
-    /// FireEngine ([`crate::fireengine`]).
+    /// FireEngine ([`crate::fireengine`]), the default.
+    #[default]
     FireEngine,
 }
 

@@ -27,7 +27,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use arbalest_tests::net::{parse_netstat_s, table_value};
+use arbalest_tests::net::{parse_netstat_s, table_value, wait_addr_ok};
 use arbalest_tests::{Config, Vm};
 
 const SMOL: &str = "vnic0";
@@ -112,20 +112,8 @@ fn smoltcp_and_fireengine_on_one_etherstub_ping_and_udp_echo_each_other() {
     quiet(&mut vm, &format!("ipadm create-addr -T static -a {FE_IP}/24 {FE}"));
 
     // Duplicate-address detection: tentative, then ok.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut states = Vec::new();
-    let out = loop {
-        let out = vm.run("ipadm show-addr");
-        let st = table_value(&out, &format!("{FE}/v4"), "STATE").unwrap_or_default();
-        if states.last() != Some(&st) {
-            states.push(st.clone());
-        }
-        if st == "ok" || Instant::now() >= deadline {
-            break out;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    vm.check(states.last().map(String::as_str) == Some("ok"), format!("{FE}/v4 never became ok ({states:?}):\n{out}"));
+    let states = wait_addr_ok(&mut vm, &format!("{FE}/v4"), Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
+    let out = vm.run("ipadm show-addr");
     vm.check(
         states.iter().all(|s| s == "tentative" || s == "ok"),
         format!("{FE}/v4 went through {states:?}"),

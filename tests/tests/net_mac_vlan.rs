@@ -17,7 +17,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use arbalest_tests::frames::{self, Mac};
-use arbalest_tests::net::{table_value, NetVm};
+use arbalest_tests::net::{table_value, wait_addr_ok, NetVm};
 use arbalest_tests::Config;
 use bootimage::{Net, Nic};
 
@@ -195,6 +195,11 @@ fn vlan_vnic(vm: &mut NetVm, hw: bool) {
     for c in [format!("dladm create-vnic -l net0 -v {VID} vnic7"), format!("ipadm create-addr -T static -a {VNIC}/24 vnic7")] {
         let out = vm.run(&c);
         vm.check(out.trim().is_empty(), format!("`{c}` failed:\n{out}"));
+    }
+    // A FireEngine address answers ARP once duplicate-address detection
+    // has found it free.
+    if let Err(e) = wait_addr_ok(vm.vm(), "vnic7/v4", Duration::from_secs(30)) {
+        vm.check(false, e);
     }
     let show = vm.run("dladm show-vnic -p -o macaddress,vid vnic7");
     let mut f = show.trim().rsplitn(2, ':');

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use arbalest_tests::frames::parse_mac;
 use arbalest_tests::net::{
-    guest, inject_malformed, interrupt_excess, mpstat_interval, parse_dlstat_rings, parse_netstat_s, table_value,
-    tcp_echo_verify, udp_echo_verify, EchoLoad, NetVm, ECHO_PORT, GUEST_IP, GUEST_MAC, RX_DROP_COUNTERS,
+    guest, inject_malformed, interrupt_excess, mpstat_interval, parse_dlstat_rings, parse_netstat_s, rx_drop_counters, table_value,
+    tcp_echo_verify, udp_echo_verify, EchoLoad, NetVm, ECHO_PORT, GUEST_IP, GUEST_MAC,
 };
-use arbalest_tests::{Vm, PROMPT};
+use arbalest_tests::{Config, Vm, PROMPT};
 
 const SMP: usize = 4;
 const QUEUES: usize = 4;
@@ -184,7 +184,26 @@ fn link_down_and_up_from_the_host() {
 
 #[test]
 fn malformed_frames_are_dropped_and_pings_still_answered() {
-    let mut vm = boot();
+    malformed_frames_on("fireengine");
+}
+
+/// The same on the stack Arbalest ran before FireEngine.
+#[test]
+fn malformed_frames_are_dropped_and_pings_still_answered_smoltcp() {
+    malformed_frames_on("smoltcp");
+}
+
+/// Injects malformed frames at the guest running `stack` (kernel argument
+/// `stack=`): none is answered, each is counted as a drop in that stack's
+/// counters ([`rx_drop_counters`]) or as a ring error, and pings are still
+/// answered afterwards.
+fn malformed_frames_on(stack: &str) {
+    let mut cfg = Config::with_smp(SMP);
+    cfg.push_append(&format!("stack={stack}"));
+    let mut vm = NetVm::boot_with(cfg, QUEUES);
+    vm.wait_reachable(REACHABLE);
+    let shown = vm.run("ipadm show-if");
+    vm.check(table_value(&shown, "net0", "STACK").as_deref() == Some(stack), format!("net0 is not on {stack}:\n{shown}"));
     let seed = seed("malformed_frames");
     let r = vm.ns().ping(GUEST_IP, 5, "0.2");
     vm.check(r.received == 5, format!("before injection: {}", r.output.describe()));
@@ -210,9 +229,10 @@ fn malformed_frames_are_dropped_and_pings_still_answered() {
     let netstat_after = vm.run("netstat -s");
     let stats_mid = vm.run("dladm show-link -s");
     let (nb, na) = (parse_netstat_s(&netstat_before), parse_netstat_s(&netstat_after));
-    let missing: Vec<&str> = RX_DROP_COUNTERS.iter().copied().filter(|c| !na.contains_key(*c)).collect();
+    let counters = rx_drop_counters(stack);
+    let missing: Vec<&str> = counters.iter().copied().filter(|c| !na.contains_key(*c)).collect();
     vm.check(missing.is_empty(), format!("netstat -s lacks the drop counters {missing:?}:\n{netstat_after}"));
-    let deltas: Vec<(&str, u64)> = RX_DROP_COUNTERS
+    let deltas: Vec<(&str, u64)> = counters
         .iter()
         .map(|c| (*c, na[*c].saturating_sub(nb.get(*c).copied().unwrap_or(0))))
         .collect();

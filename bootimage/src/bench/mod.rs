@@ -484,7 +484,7 @@ pub fn parse_opts(args: &[String]) -> Result<Option<Opts>, String> {
     let mut guests = vec![Guest::Arbalest, Guest::Linux];
     let (mut nics, mut queues, mut smps): (Option<Vec<Nic>>, Option<Vec<usize>>, Vec<usize>) = (None, None, vec![2]);
     let mut pairs: Option<Vec<(Nic, usize)>> = None;
-    let (mut pollings, mut stacks, mut maxbws) = (vec![Polling::Off], vec![Stack::Smol], vec![Maxbw(None)]);
+    let (mut pollings, mut stacks, mut maxbws) = (vec![Polling::Off], vec![Stack::FireEngine], vec![Maxbw(None)]);
     let mut phases = Phase::ALL.to_vec();
     let mut parallel = 4;
     let mut accel = Accel::from_env_or_detect()?;
@@ -613,16 +613,14 @@ pub struct Images {
 
 /// The kernel command line of a guest on the bench's TAP network
 /// (`linux_channels`: see [`Opts::linux_channels`]).
-/// Arbalest gets `stack=` only for FireEngine, so that a smoltcp boot's
-/// command line stays what it always was.
+/// Arbalest always gets `stack=`, so that a record says which stack ran
+/// whatever the kernel's default.
 pub fn append_for(guest: Guest, stack: Stack, linux_channels: Option<&str>) -> String {
     match guest {
         Guest::Arbalest => {
             let mut s = format!("{} ip={TAP_GUEST_ADDR}/{TAP_PREFIX},gw={TAP_HOST_ADDR}", crate::DEFAULT_APPEND);
-            if stack != Stack::Smol {
-                s.push(' ');
-                s.push_str(stack.kernel_arg());
-            }
+            s.push(' ');
+            s.push_str(stack.kernel_arg());
             s
         }
         Guest::Linux => {
@@ -1226,7 +1224,7 @@ mod tests {
             ]
         );
         assert!(append_for(Guest::Arbalest, Stack::FireEngine, None).ends_with(" stack=fireengine"));
-        assert!(!append_for(Guest::Arbalest, Stack::Smol, None).contains("stack="));
+        assert!(append_for(Guest::Arbalest, Stack::Smol, None).ends_with(" stack=smoltcp"));
     }
 
     #[test]

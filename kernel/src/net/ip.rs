@@ -132,7 +132,7 @@ pub fn interface(link: &str) -> Option<Arc<IpIf>> {
 }
 
 /// The system's default stack: kernel argument `stack=fireengine|smoltcp`
-/// (smoltcp when absent or not understood).
+/// (FireEngine when absent or not understood).
 pub fn default_stack() -> StackKind {
     static DEFAULT: spin::Once<StackKind> = spin::Once::new();
     *DEFAULT.call_once(|| match crate::kmain::cmdline().get("stack") {

@@ -27,6 +27,8 @@ pub struct CpuStats {
     pub interrupts: u64,
     /// Inter-processor interrupts received.
     pub ipis: u64,
+    /// Timer (clock) interrupts among `interrupts`.
+    pub ticks: u64,
     /// Context switches.
     pub csw: u64,
     /// Involuntary context switches (preemptions).

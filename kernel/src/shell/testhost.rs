@@ -45,6 +45,7 @@ impl FakeHost {
                 id,
                 interrupts: 1000,
                 ipis: 100,
+                ticks: 600,
                 csw: 500,
                 icsw: 50,
                 idle_ns: 54_000_000_000,
@@ -72,6 +73,7 @@ impl FakeHost {
         for s in self.stats.borrow_mut().iter_mut() {
             s.interrupts += (2 + u64::from(s.id)) * ms;
             s.ipis += ms;
+            s.ticks += ms / 2;
             s.csw += 3 * ms;
             s.icsw += ms;
             s.idle_ns += 750_000 * ms;

@@ -21,7 +21,10 @@ pub(super) const COMMAND: Command = Command {
 /// is noticed promptly.
 const SLEEP_STEP_MS: u64 = 100;
 
-const HEADER: &str = "CPU  intr  ipi   csw  icsw   sys  idl";
+/// illumos' columns that Arbalest has: `ithr` is illumos' "interrupts as
+/// threads (not counting clock interrupt)", here every interrupt that was
+/// neither a clock tick nor an IPI (the device interrupts).
+const HEADER: &str = "CPU  intr  ithr  ipi   csw  icsw   sys  idl";
 
 /// Busy and idle time as whole percentages `(sys, idl)` summing to 100.
 fn percentages(idle_ns: u64, total_ns: u64) -> (u64, u64) {
@@ -43,11 +46,17 @@ fn delta(now: &CpuStats, before: &[CpuStats]) -> CpuStats {
         id: now.id,
         interrupts: now.interrupts.saturating_sub(b.interrupts),
         ipis: now.ipis.saturating_sub(b.ipis),
+        ticks: now.ticks.saturating_sub(b.ticks),
         csw: now.csw.saturating_sub(b.csw),
         icsw: now.icsw.saturating_sub(b.icsw),
         idle_ns: now.idle_ns.saturating_sub(b.idle_ns),
         total_ns: now.total_ns.saturating_sub(b.total_ns),
     }
+}
+
+/// Interrupts that were neither clock ticks nor IPIs.
+fn ithr(s: &CpuStats) -> u64 {
+    s.interrupts.saturating_sub(s.ipis).saturating_sub(s.ticks)
 }
 
 /// One report: the header and a row per CPU.
@@ -57,8 +66,15 @@ fn report(out: &mut dyn Write, now: &[CpuStats], before: &[CpuStats]) {
         let (sys, idl) = percentages(s.idle_ns, s.total_ns);
         let _ = writeln!(
             out,
-            "{:>3} {:>5} {:>4} {:>5} {:>5} {:>5} {:>4}",
-            s.id, s.interrupts, s.ipis, s.csw, s.icsw, sys, idl
+            "{:>3} {:>5} {:>5} {:>4} {:>5} {:>5} {:>5} {:>4}",
+            s.id,
+            s.interrupts,
+            ithr(&s),
+            s.ipis,
+            s.csw,
+            s.icsw,
+            sys,
+            idl
         );
     }
 }
@@ -138,9 +154,9 @@ mod tests {
         assert_eq!(o, Outcome::Status(0));
         assert_eq!(
             out,
-            "CPU  intr  ipi   csw  icsw   sys  idl\r\n  \
-               0  1000  100   500    50    10   90\r\n  \
-               1  1000  100   500    50    10   90\r\n"
+            "CPU  intr  ithr  ipi   csw  icsw   sys  idl\r\n  \
+               0  1000   300  100   500    50    10   90\r\n  \
+               1  1000   300  100   500    50    10   90\r\n"
         );
         assert_eq!(host.sleeps.get(), 0);
     }
@@ -156,8 +172,9 @@ mod tests {
         assert_eq!(lines[3], HEADER);
         assert_eq!(lines[6], HEADER);
         // Later reports: counts over the 2 s interval, not since boot.
-        assert_eq!(lines[4], "  0  4000 2000  6000  2000    25   75");
-        assert_eq!(lines[5], "  1  6000 2000  6000  2000    25   75");
+        // ithr: neither the 1000 ticks nor the 2000 IPIs.
+        assert_eq!(lines[4], "  0  4000  1000 2000  6000  2000    25   75");
+        assert_eq!(lines[5], "  1  6000  3000 2000  6000  2000    25   75");
         assert_eq!(lines[7], lines[4]);
         assert_eq!(lines[9], "");
         assert_eq!(host.slept_ms.get(), 4000);
