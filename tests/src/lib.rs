@@ -11,6 +11,7 @@
 //! [`netbench`] (load generators of the `net` bench).
 
 pub mod frames;
+pub mod impair;
 pub mod net;
 pub mod netbench;
 pub mod peer;
