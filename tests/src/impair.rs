@@ -121,6 +121,14 @@ macro_rules! counters {
             }
         }
 
+        impl std::ops::Sub for Stats {
+            type Output = Stats;
+            /// Counter by counter (what happened since an earlier snapshot).
+            fn sub(self, o: Stats) -> Stats {
+                Stats { $($name: self.$name.saturating_sub(o.$name),)* }
+            }
+        }
+
         impl fmt::Display for Stats {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 let mut sep = "";
@@ -612,6 +620,7 @@ mod tests {
         assert_eq!(s.flushed, 1);
         assert_eq!(s.received, 8);
         assert!(s.to_string().starts_with("received 8 forwarded 2 delayed"), "{s}");
+        assert_eq!((s - s, (s + s - s).dropped), (Stats::default(), 1));
     }
 
     #[test]
