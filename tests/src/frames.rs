@@ -33,6 +33,11 @@ pub fn parse_mac(s: &str) -> Option<Mac> {
     parts.next().is_none().then_some(m)
 }
 
+/// `02:00:00:00:00:01` (the form `ip link set ... address` takes).
+pub fn format_mac(m: Mac) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
 /// The Internet checksum (RFC 1071) of `data`, with `initial` folded in.
 pub fn checksum_with(initial: u32, data: &[u8]) -> u16 {
     let mut sum = initial;
@@ -55,7 +60,7 @@ pub fn checksum(data: &[u8]) -> u16 {
 }
 
 /// Sum of the IPv4 pseudo header for a transport checksum (not folded).
-fn pseudo_sum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: usize) -> u32 {
+pub fn pseudo_sum(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, len: usize) -> u32 {
     let s = src.octets();
     let d = dst.octets();
     u32::from(u16::from_be_bytes([s[0], s[1]]))
@@ -463,6 +468,7 @@ mod tests {
         let u = udp(EP.host_ip, EP.guest_ip, 1, 7, b"abc");
         assert_eq!(checksum_with(pseudo_sum(EP.host_ip, EP.guest_ip, PROTO_UDP, u.len()), &u), 0);
         assert_eq!(parse_mac("52:54:00:12:34:56"), Some(EP.guest_mac));
+        assert_eq!(format_mac(EP.guest_mac), "52:54:00:12:34:56");
         assert_eq!(parse_mac("52:54:00:12:34"), None);
         assert_eq!(parse_mac("52:54:00:12:34:56:78"), None);
     }

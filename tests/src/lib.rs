@@ -8,9 +8,11 @@
 //! namespace the test creates, [`net::NetVm`], and clients that run inside
 //! that namespace), [`frames`] (crafted and malformed Ethernet frames),
 //! [`peer`] (a Linux stand-in for the kernel, to check the harness alone),
+//! [`impair`] (a userspace stand-in for netem: delay, reordering, loss),
 //! [`netbench`] (load generators of the `net` bench).
 
 pub mod frames;
+pub mod impair;
 pub mod net;
 pub mod netbench;
 pub mod peer;

@@ -221,6 +221,39 @@ pub fn enter_netns(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs `f` on a new thread inside network namespace `name` and returns
+/// its result (a panic in `f` is resumed here). Threads `f` spawns are
+/// inside too.
+pub fn in_netns<R: Send, F: FnOnce() -> R + Send>(name: &str, f: F) -> R {
+    std::thread::scope(|s| {
+        let h = s.spawn(move || {
+            enter_netns(name).unwrap_or_else(|e| panic!("{e}"));
+            f()
+        });
+        match h.join() {
+            Ok(r) => r,
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    })
+}
+
+/// `ip netns exec NAME argv...`, killed after `timeout`.
+pub fn netns_cmd(name: &str, argv: &[&str], timeout: Duration) -> CmdOutput {
+    let mut v = vec!["ip", "netns", "exec", name];
+    v.extend_from_slice(argv);
+    run_cmd(&v, timeout)
+}
+
+/// Linux `ping -c count -i interval -W 2 addr` from namespace `name`.
+pub fn netns_ping(name: &str, addr: Ipv4Addr, count: u32, interval: &str) -> PingResult {
+    require_program("ping", "iputils-ping");
+    let (c, a) = (count.to_string(), addr.to_string());
+    let timeout = Duration::from_secs(30 + u64::from(count) * 3);
+    let out = netns_cmd(name, &["ping", "-n", "-c", &c, "-i", interval, "-W", "2", &a], timeout);
+    let (transmitted, received) = parse_ping_summary(&out.stdout).unwrap_or((0, 0));
+    PingResult { transmitted, received, output: out }
+}
+
 fn seq() -> u32 {
     static SEQ: AtomicU64 = AtomicU64::new(0);
     SEQ.fetch_add(1, Ordering::Relaxed) as u32
@@ -287,17 +320,7 @@ impl Netns {
     /// Runs `f` on a new thread inside the namespace and returns its result
     /// (a panic in `f` is resumed here). Threads `f` spawns are inside too.
     pub fn in_ns<R: Send, F: FnOnce() -> R + Send>(&self, f: F) -> R {
-        let name = self.name().to_string();
-        std::thread::scope(|s| {
-            let h = s.spawn(move || {
-                enter_netns(&name).unwrap_or_else(|e| panic!("{e}"));
-                f()
-            });
-            match h.join() {
-                Ok(r) => r,
-                Err(p) => std::panic::resume_unwind(p),
-            }
-        })
+        in_netns(self.name(), f)
     }
 
     /// Starts `f` on a new thread inside the namespace.
@@ -319,19 +342,12 @@ impl Netns {
 
     /// `ip netns exec NS argv...`, killed after `timeout`.
     pub fn cmd_timeout(&self, argv: &[&str], timeout: Duration) -> CmdOutput {
-        let mut v = vec!["ip", "netns", "exec", self.name()];
-        v.extend_from_slice(argv);
-        run_cmd(&v, timeout)
+        netns_cmd(self.name(), argv, timeout)
     }
 
     /// Linux `ping -c count -i interval -W 2 addr` from the namespace.
     pub fn ping(&self, addr: Ipv4Addr, count: u32, interval: &str) -> PingResult {
-        require_program("ping", "iputils-ping");
-        let (c, a) = (count.to_string(), addr.to_string());
-        let timeout = Duration::from_secs(30 + u64::from(count) * 3);
-        let out = self.cmd_timeout(&["ping", "-n", "-c", &c, "-i", interval, "-W", "2", &a], timeout);
-        let (transmitted, received) = parse_ping_summary(&out.stdout).unwrap_or((0, 0));
-        PingResult { transmitted, received, output: out }
+        netns_ping(self.name(), addr, count, interval)
     }
 
     /// Pings until one reply comes (1 s per try) or `timeout` passes.
@@ -407,12 +423,76 @@ pub struct PingResult {
     pub output: CmdOutput,
 }
 
+impl PingResult {
+    /// The average round-trip time ping reported, if any reply came.
+    pub fn avg_rtt(&self) -> Option<Duration> {
+        parse_ping_avg_rtt(&self.output.stdout)
+    }
+}
+
+/// A bare network namespace `arbt<pid>n<seq>` with `lo` up, deleted on
+/// drop.
+pub struct PlainNs {
+    name: String,
+}
+
+impl PlainNs {
+    /// Creates it; panics (naming the `ip` command) if that is impossible.
+    pub fn create() -> PlainNs {
+        reap_stale_once();
+        let name = unique_netns_name();
+        let out = run_cmd(&["ip", "netns", "add", &name], Duration::from_secs(30));
+        assert!(out.success(), "{}", out.describe());
+        let ns = PlainNs { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `ip -n NS ARGS...`, panicking on failure.
+    pub fn ip(&self, args: &[&str]) {
+        let mut v = vec!["ip", "-n", self.name.as_str()];
+        v.extend_from_slice(args);
+        let out = run_cmd(&v, Duration::from_secs(30));
+        assert!(out.success(), "{}", out.describe());
+    }
+
+    /// [`in_netns`] of this namespace.
+    pub fn in_ns<R: Send, F: FnOnce() -> R + Send>(&self, f: F) -> R {
+        in_netns(&self.name, f)
+    }
+
+    /// [`netns_cmd`] in this namespace with [`NS_CMD_TIMEOUT`].
+    pub fn cmd(&self, argv: &[&str]) -> CmdOutput {
+        netns_cmd(&self.name, argv, NS_CMD_TIMEOUT)
+    }
+}
+
+impl Drop for PlainNs {
+    fn drop(&mut self) {
+        let _ = run_cmd(&["ip", "netns", "del", &self.name], Duration::from_secs(30));
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Raw frames.
 
 /// Linux's `PACKET_OUTGOING` packet type (our own transmissions, looped back
 /// to the socket).
 const PACKET_OUTGOING: u8 = 4;
+
+/// What [`RawSocket::recv_frame`] says of a received frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RxFrame {
+    /// The frame's full length (more than the buffer when it was cut).
+    pub len: usize,
+    /// The sender left the TCP/UDP checksum to offload
+    /// (`TP_STATUS_CSUMNOTREADY`): the field holds only the pseudo-header sum.
+    pub csum_partial: bool,
+}
 
 /// An AF_PACKET/SOCK_RAW socket bound to one interface. It keeps talking to
 /// the interface of the namespace it was opened in, whichever thread uses it.
@@ -490,11 +570,39 @@ impl RawSocket {
     /// Receives one incoming frame (our own transmissions are skipped),
     /// waiting at most `timeout`. `Ok(None)` on timeout.
     pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
+        Ok(self.recv_frame(buf, timeout)?.map(|f| f.len.min(buf.len())))
+    }
+
+    /// Asks the kernel to say, with each received frame, whether its
+    /// transport checksum is still to be filled in ([`RxFrame::csum_partial`]).
+    pub fn enable_auxdata(&self) -> io::Result<()> {
+        let one: libc::c_int = 1;
+        // SAFETY: setsockopt with a pointer to an int of the right size.
+        let r = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_AUXDATA,
+                &one as *const libc::c_int as *const libc::c_void,
+                4,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// [`RawSocket::recv`] with what the kernel says of the frame: its
+    /// full length (more than `buf` holds when it was cut) and, after
+    /// [`RawSocket::enable_auxdata`], whether its checksum is partial.
+    pub fn recv_frame(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<RxFrame>> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            let ms = left.as_millis().min(i32::MAX as u128) as i32;
+            // Rounded up, so a wait of less than a millisecond sleeps.
+            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
             // SAFETY: one valid pollfd.
             let r = unsafe { libc::poll(&mut pfd, 1, ms) };
             if r < 0 {
@@ -507,20 +615,22 @@ impl RawSocket {
             if r == 0 {
                 return Ok(None);
             }
-            // SAFETY: zeroed sockaddr_ll and its length for recvfrom to fill.
+            // SAFETY: zeroed sockaddr_ll, iovec and msghdr are valid; the
+            // msghdr points at them and at a control buffer, all live
+            // across the call.
             let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
-            // SAFETY: buf is valid for writes of its length.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr() as *mut libc::c_void,
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                    &mut sll as *mut libc::sockaddr_ll as *mut libc::sockaddr,
-                    &mut len,
-                )
-            };
+            let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
+            let mut control = [0u64; 16];
+            let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+            msg.msg_name = &mut sll as *mut libc::sockaddr_ll as *mut libc::c_void;
+            msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+            msg.msg_controllen = std::mem::size_of_val(&control);
+            // SAFETY: msg is set up as above; MSG_TRUNC makes the result
+            // the frame's full length.
+            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT | libc::MSG_TRUNC) };
             if n < 0 {
                 let e = io::Error::last_os_error();
                 if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) {
@@ -531,7 +641,20 @@ impl RawSocket {
             if sll.sll_pkttype == PACKET_OUTGOING {
                 continue;
             }
-            return Ok(Some(n as usize));
+            let mut csum_partial = false;
+            // SAFETY: the CMSG_* walk stays within msg_controllen bytes of
+            // `control`, which the kernel filled.
+            unsafe {
+                let mut c = libc::CMSG_FIRSTHDR(&msg);
+                while !c.is_null() {
+                    if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == libc::PACKET_AUXDATA {
+                        let aux = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::tpacket_auxdata);
+                        csum_partial = aux.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0;
+                    }
+                    c = libc::CMSG_NXTHDR(&msg, c);
+                }
+            }
+            return Ok(Some(RxFrame { len: n as usize, csum_partial }));
         }
     }
 
@@ -1195,6 +1318,14 @@ pub fn parse_ping_summary(out: &str) -> Option<(u32, u32)> {
     Some((tx?, rx?))
 }
 
+/// The average of Linux ping's `rtt min/avg/max/mdev = 40.1/41.2/43.0/1.1 ms`.
+pub fn parse_ping_avg_rtt(out: &str) -> Option<Duration> {
+    let line = out.lines().find(|l| l.starts_with("rtt ") || l.starts_with("round-trip"))?;
+    let (_, values) = line.split_once('=')?;
+    let avg: f64 = values.trim().split('/').nth(1)?.trim().parse().ok()?;
+    Some(Duration::from_secs_f64(avg / 1000.0))
+}
+
 /// One row of the kernel's `mpstat`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MpstatRow {
@@ -1409,6 +1540,9 @@ mod tests {
         let out = "PING 10.0.0.2 (10.0.0.2) 56(84) bytes of data.\n64 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time=0.5 ms\n\n\
                    --- 10.0.0.2 ping statistics ---\n20 packets transmitted, 20 received, 0% packet loss, time 3807ms\n";
         assert_eq!(parse_ping_summary(out), Some((20, 20)));
+        assert_eq!(parse_ping_avg_rtt(out), None);
+        let rtt = "3 packets transmitted, 3 received, 0% packet loss, time 2003ms\nrtt min/avg/max/mdev = 40.112/41.500/43.020/1.190 ms\n";
+        assert_eq!(parse_ping_avg_rtt(rtt), Some(Duration::from_micros(41_500)));
         let out = "5 packets transmitted, 3 received, +2 errors, 40% packet loss, time 4010ms";
         assert_eq!(parse_ping_summary(out), Some((5, 3)));
         assert_eq!(parse_ping_summary("connect: Network is unreachable"), None);

@@ -14,38 +14,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::net::{enter_netns, run_cmd, unique_netns_name, Netns, GUEST_IP, GUEST_MAC, HOST_IP, TAP_PREFIX};
-
-/// A bare network namespace, deleted on drop.
-pub struct PlainNs {
-    name: String,
-}
-
-impl PlainNs {
-    pub fn create() -> PlainNs {
-        let name = unique_netns_name();
-        let out = run_cmd(&["ip", "netns", "add", &name], Duration::from_secs(30));
-        assert!(out.success(), "{}", out.describe());
-        PlainNs { name }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn ip(&self, args: &[&str]) {
-        let mut v = vec!["ip", "-n", self.name.as_str()];
-        v.extend_from_slice(args);
-        let out = run_cmd(&v, Duration::from_secs(30));
-        assert!(out.success(), "{}", out.describe());
-    }
-}
-
-impl Drop for PlainNs {
-    fn drop(&mut self) {
-        let _ = run_cmd(&["ip", "netns", "del", &self.name], Duration::from_secs(30));
-    }
-}
+use crate::net::{enter_netns, Netns, PlainNs, GUEST_IP, GUEST_MAC, HOST_IP, TAP_PREFIX};
 
 /// The stand-in (see the module documentation). Stops its servers and
 /// deletes both namespaces on drop.
@@ -65,7 +34,6 @@ impl LinuxPeer {
         host.ip(&["link", "add", host.tap(), "type", "veth", "peer", "name", "eth0", "netns", guest.name()]);
         host.ip(&["addr", "add", &format!("{HOST_IP}/{TAP_PREFIX}"), "dev", host.tap()]);
         host.ip(&["link", "set", host.tap(), "up"]);
-        guest.ip(&["link", "set", "lo", "up"]);
         guest.ip(&["link", "set", "eth0", "address", GUEST_MAC]);
         guest.ip(&["addr", "add", &format!("{GUEST_IP}/{TAP_PREFIX}"), "dev", "eth0"]);
         // Jumbo-capable far end: a veth drops frames over its peer's MTU at

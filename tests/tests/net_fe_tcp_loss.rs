@@ -7,10 +7,14 @@
 //! `sch_netem` (`CONFIG_NET_SCH_NETEM` is not set; `tc qdisc ... netem`
 //! answers "Specified qdisc kind is unknown"), so random loss is `numgen
 //! random` + `drop` and duplication is `dup to` the TAP. Delay and
-//! reordering have no nftables equivalent and are not covered here. A
-//! Linux client echoes seeded random bytes through the guest's echo
-//! service (port 7), writer and reader on two threads, and checks every
-//! byte.
+//! reordering have no nftables equivalent: for them the second test puts
+//! [`arbalest_tests::impair::Relay`] between the guest and Linux, a
+//! userspace stand-in for netem (Linux's `10.0.0.1` moves into a second
+//! namespace behind a veth pair; two threads carry frames between the TAP
+//! and the veth and hold each for its delay, some longer so later ones
+//! overtake them, and drop some; see that module). A Linux client echoes
+//! seeded random bytes through the guest's echo service (port 7), writer
+//! and reader on two threads, and checks every byte.
 //!
 //! The hooks see the guest's large sends (LSO) whole, before the host cuts
 //! them into wire segments, so a "1 % loss" there would drop 1 % of
@@ -29,20 +33,42 @@
 //!   the guest counts the duplicates.
 //! * 5 % loss each way, 4 MiB (shorter: recovery at 5 % is slow under
 //!   TCG): byte-exact, tcpRetransSegs > 0.
+//!
+//! `fireengine_tcp_recovers_from_delay_and_reordering`, through the relay
+//! with 20 ms delay each way (so at least 40 ms RTT, which a ping from the
+//! client's namespace must show first); a reordered frame is held 5 ms
+//! longer than the rest:
+//!
+//! * 1 % reordering each way, 64 MiB: byte-exact; the capture on the TAP
+//!   shows SACK blocks; the guest counts out-of-order segments
+//!   (tcpInUnorderSegs > 0); its retransmit counters are printed.
+//! * 5 % reordering and 1 % loss each way, 16 MiB: byte-exact;
+//!   tcpRetransSegs > 0, tcpOutFastRetrans > 0, tcpTimRetrans within
+//!   [`rto_bound`].
+//! * The relay's counters show it delayed, reordered and dropped frames
+//!   and lost none it was not asked to (no queue overflow, no super-frame,
+//!   no checksum it could not fill in); afterwards its namespace is gone
+//!   and the guest has no connection established.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use arbalest_tests::net::{parse_netstat_s, require_program, tcp_echo_verify, NetVm, ECHO_PORT, GUEST_IP, HOST_IP};
+use arbalest_tests::impair::{Impairment, Relay};
+use arbalest_tests::net::{
+    in_netns, netns_ping, parse_netstat_s, require_program, tcp_echo_verify, NetVm, ECHO_PORT, GUEST_IP, HOST_IP,
+};
 use arbalest_tests::Config;
 
+/// Boots the guest (FireEngine, 2 CPUs, 2 queue pairs) with LSO off.
 fn boot() -> NetVm {
     let mut cfg = Config::with_smp(2);
     cfg.push_append("stack=fireengine");
-    let vm = NetVm::boot_with(cfg, 2);
+    let mut vm = NetVm::boot_with(cfg, 2);
     vm.wait_reachable(Duration::from_secs(60));
+    let out = vm.vm().run("ipadm set-prop -p _lso_outbound=off ipv4");
+    assert!(!out.to_lowercase().contains("error") && !out.contains("cannot"), "{out}");
     vm
 }
 
@@ -154,9 +180,10 @@ fn rto_bound(fast: u64) -> u64 {
     fast / 5 + 3
 }
 
-fn echo(vm: &NetVm, total: usize, seed: u64, timeout: Duration) -> Duration {
+/// Echoes `total` bytes through the guest from a client in namespace `ns`.
+fn echo(ns: &str, total: usize, seed: u64, timeout: Duration) -> Duration {
     let addr = SocketAddr::from((GUEST_IP, ECHO_PORT));
-    let r = vm.in_ns(move || tcp_echo_verify(addr, total, seed, timeout));
+    let r = in_netns(ns, move || tcp_echo_verify(addr, total, seed, timeout));
     match r {
         Ok(st) => st.elapsed,
         Err(e) => panic!("echo of {total} bytes (seed {seed}): {e}"),
@@ -172,15 +199,13 @@ fn fireengine_tcp_recovers_from_loss_reorder_delay_duplication() {
     require_program("tshark", "tshark");
     require_program("nft", "nftables");
     let mut vm = boot();
-    let out = vm.vm().run("ipadm set-prop -p _lso_outbound=off ipv4");
-    assert!(!out.to_lowercase().contains("error") && !out.contains("cannot"), "{out}");
 
     // 1 % loss each way, 64 MiB.
     impair(&vm, 10, 0);
     let cap = Capture::start(&vm, 300_000);
     let before = netstat_s(&mut vm);
     let total = 64 << 20;
-    let took = echo(&vm, total, 1, Duration::from_secs(1500));
+    let took = echo(vm.ns().name(), total, 1, Duration::from_secs(1500));
     let after = netstat_s(&mut vm);
     let sack = cap.sack_segments();
     let nft = vm.ns_cmd(&["nft", "list", "table", "netdev", "arbimpair"]);
@@ -214,7 +239,7 @@ fn fireengine_tcp_recovers_from_loss_reorder_delay_duplication() {
     impair(&vm, 2, 1);
     let before = netstat_s(&mut vm);
     let total = 8 << 20;
-    let took = echo(&vm, total, 2, Duration::from_secs(600));
+    let took = echo(vm.ns().name(), total, 2, Duration::from_secs(600));
     let after = netstat_s(&mut vm);
     let d = |k: &str| delta(&before, &after, k);
     eprintln!(
@@ -235,7 +260,7 @@ fn fireengine_tcp_recovers_from_loss_reorder_delay_duplication() {
     impair(&vm, 50, 0);
     let before = netstat_s(&mut vm);
     let total = 4 << 20;
-    let took = echo(&vm, total, 3, Duration::from_secs(600));
+    let took = echo(vm.ns().name(), total, 3, Duration::from_secs(600));
     let after = netstat_s(&mut vm);
     let d = |k: &str| delta(&before, &after, k);
     eprintln!(
@@ -249,7 +274,108 @@ fn fireengine_tcp_recovers_from_loss_reorder_delay_duplication() {
 
     // Nothing left behind.
     ns_ok(&vm, &["nft", "delete", "table", "netdev", "arbimpair"]);
+    assert_nothing_established(&mut vm);
+}
+
+/// Waits a little, then checks the guest has no connection established.
+fn assert_nothing_established(vm: &mut NetVm) {
     std::thread::sleep(Duration::from_secs(3));
-    let s = netstat_s(&mut vm);
+    let s = netstat_s(vm);
     assert_eq!(s.get("tcpCurrEstab").copied(), Some(0), "conns left established");
+}
+
+/// One way; the RTT is twice this.
+const DELAY: Duration = Duration::from_millis(20);
+
+/// A reordered frame is held this much longer than the others.
+const REORDER_EXTRA: Duration = Duration::from_millis(5);
+
+/// The guest's TCP counters of one echo through the relay.
+struct Phase {
+    retrans: u64,
+    fast: u64,
+    tim: u64,
+    unordered: u64,
+}
+
+/// Echoes `total` bytes from namespace B with `imp` in force, with a
+/// capture on the TAP; prints and returns the guest's counter deltas and
+/// the segments with SACK blocks in the capture.
+fn relay_phase(vm: &mut NetVm, relay: &Relay, imp: Impairment, total: usize, what: &str) -> (Phase, u64) {
+    relay.set(imp);
+    let cap = Capture::start(vm, 300_000);
+    let (before, relay_before) = (netstat_s(vm), relay.stats());
+    let took = echo(relay.ns_b().name(), total, imp.seed, Duration::from_secs(1500));
+    let after = netstat_s(vm);
+    let sack: u64 = cap.sack_segments().values().sum();
+    let d = |k: &str| delta(&before, &after, k);
+    let p = Phase {
+        retrans: d("tcpRetransSegs"),
+        fast: d("tcpOutFastRetrans"),
+        tim: d("tcpTimRetrans"),
+        unordered: d("tcpInUnorderSegs"),
+    };
+    let [g, h] = relay.stats();
+    eprintln!(
+        "{what}: {total} bytes echoed in {took:?} ({:.1} Mbit/s each way); guest tcpOutSegs {} tcpRetransSegs {} \
+         tcpOutFastRetrans {} tcpOutSackRetransSegs {} tcpTimRetrans {} (bound {}); tcpInUnorderSegs {} \
+         tcpInDupAck {} tcpInDupSegs {}; segments with SACK blocks in the capture {sack}\n  \
+         relay from the guest (this phase): {}\n  relay to the guest (this phase): {}",
+        mbps(total, took),
+        d("tcpOutSegs"),
+        p.retrans,
+        p.fast,
+        d("tcpOutSackRetransSegs"),
+        p.tim,
+        rto_bound(p.fast),
+        p.unordered,
+        d("tcpInDupAck"),
+        d("tcpInDupSegs"),
+        g - relay_before[0],
+        h - relay_before[1],
+    );
+    (p, sack)
+}
+
+#[test]
+fn fireengine_tcp_recovers_from_delay_and_reordering() {
+    require_program("tshark", "tshark");
+    require_program("ping", "iputils-ping");
+    let mut vm = boot();
+    let imp1 = Impairment { delay: DELAY, reorder_permille: 10, reorder_extra: REORDER_EXTRA, seed: 11, ..Default::default() };
+    let relay = Relay::start(vm.ns(), imp1);
+    let b = relay.ns_b().name().to_string();
+
+    // The path goes through the relay, and the delay is there.
+    let ping = netns_ping(&b, GUEST_IP, 3, "0.3");
+    let rtt = ping.avg_rtt().unwrap_or_else(|| panic!("no ping reply through the relay:\n{}", ping.output.describe()));
+    eprintln!("ping through the relay: avg rtt {rtt:?} ({} of {} answered)", ping.received, ping.transmitted);
+    assert!(rtt >= 2 * DELAY, "RTT {rtt:?} through the relay is below twice its {DELAY:?} delay");
+
+    // 20 ms each way, 1 % reordering, 64 MiB.
+    let (p1, sack1) = relay_phase(&mut vm, &relay, imp1, 64 << 20, "20 ms + 1% reorder");
+    assert!(sack1 > 0, "no segment in the capture carried SACK blocks under reordering");
+    assert!(p1.unordered > 0, "the guest saw no out-of-order segment under 1% reordering");
+
+    // 20 ms each way, 5 % reordering and 1 % loss, 16 MiB.
+    let imp2 = Impairment { reorder_permille: 50, loss_permille: 10, seed: 12, ..imp1 };
+    let (p2, _) = relay_phase(&mut vm, &relay, imp2, 16 << 20, "20 ms + 5% reorder + 1% loss");
+    assert!(p2.retrans > 0, "the guest retransmitted nothing at 1% loss");
+    assert!(p2.fast > 0, "the guest never fast-retransmitted (RTO-only recovery): tcpTimRetrans {}", p2.tim);
+    assert!(
+        p2.tim <= rto_bound(p2.fast),
+        "retransmit timeouts {} > bound {} for {} fast retransmits",
+        p2.tim,
+        rto_bound(p2.fast),
+        p2.fast
+    );
+
+    let t = relay.total();
+    eprintln!("relay, both ways, all phases: {t}");
+    assert!(t.delayed > 0 && t.reordered > 0 && t.dropped > 0, "the relay did not impair: {t}");
+    assert_eq!((t.overflow, t.oversize, t.csum_bad), (0, 0, 0), "the relay lost frames it was not asked to: {t}");
+
+    drop(relay);
+    assert!(!bootimage::net::netns_exists(&b), "namespace {b} left behind");
+    assert_nothing_established(&mut vm);
 }
