@@ -213,20 +213,43 @@ fn echo_some(
     }
 }
 
+/// When a scripted echo peer ([`echo_peer`]) closes its side.
+#[derive(Clone, Copy)]
+enum PeerClose {
+    /// After our FIN, once everything is echoed (an orderly echo server).
+    AfterOurFin,
+    /// As soon as this many bytes are echoed, before our FIN.
+    OnceEchoed(usize),
+    /// Never: it echoes and keeps its side open.
+    Never,
+}
+
+/// The peer as an echo server on `port` that closes as `close` says;
+/// the count of bytes it echoed.
+fn echo_peer(n: &mut Net, port: u16, close: PeerClose) -> Rc<Cell<usize>> {
+    let echoed = Rc::new(Cell::new(0usize));
+    let e2 = echoed.clone();
+    peer_server(n, port, move |s, got| {
+        let mut k = e2.get();
+        echo_some(s, got, &mut k, |_, b| b);
+        e2.set(k);
+        let done = match close {
+            PeerClose::AfterOurFin => s.state() == State::CloseWait && k == got.len(),
+            PeerClose::OnceEchoed(m) => k == m && s.may_send(),
+            PeerClose::Never => false,
+        };
+        if done {
+            s.close();
+        }
+    });
+    echoed
+}
+
 #[test]
 fn a_scripted_echo_peer_passes_then_a_corrupting_one_fails() {
     let mut n = lan();
     // A correct echo server: ttcp agrees, over a port that is not 7 (-e).
-    let echoed = Rc::new(Cell::new(0usize));
-    let e2 = echoed.clone();
-    peer_server(&mut n, 5007, move |s, got| {
-        let mut k = e2.get();
-        echo_some(s, got, &mut k, |_, b| b);
-        e2.set(k);
-        if s.state() == State::CloseWait && k == got.len() {
-            s.close();
-        }
-    });
+    let echoed = echo_peer(&mut n, 5007, PeerClose::AfterOurFin);
     let (status, out) = n.cmd("ttcp -e -n 50000 -p 5007 10.0.0.9");
     assert_eq!(status, 0, "{out}");
     assert_echo_line(&out, 50000);
@@ -538,16 +561,7 @@ fn ttcp_cycles_name_the_connection_that_failed() {
     let mut n = lan();
     // The peer's socket serves one connection (echo, closing after our
     // FIN), then nothing listens: the second is refused.
-    let echoed = Rc::new(Cell::new(0usize));
-    let e2 = echoed.clone();
-    peer_server(&mut n, 5007, move |s, got| {
-        let mut k = e2.get();
-        echo_some(s, got, &mut k, |_, b| b);
-        e2.set(k);
-        if s.state() == State::CloseWait && k == got.len() {
-            s.close();
-        }
-    });
+    let echoed = echo_peer(&mut n, 5007, PeerClose::AfterOurFin);
     let (status, out) = n.cmd("ttcp -c 3 -e -n 100 -p 5007 10.0.0.9");
     assert_eq!(
         (status, out.as_str()),
@@ -557,16 +571,7 @@ fn ttcp_cycles_name_the_connection_that_failed() {
     all_freed(&mut n, 2000);
 
     // A peer that closes as soon as it echoed everything, before our FIN.
-    let echoed = Rc::new(Cell::new(0usize));
-    let e2 = echoed.clone();
-    peer_server(&mut n, 6003, move |s, got| {
-        let mut k = e2.get();
-        echo_some(s, got, &mut k, |_, b| b);
-        e2.set(k);
-        if k == 100 && s.may_send() {
-            s.close();
-        }
-    });
+    echo_peer(&mut n, 6003, PeerClose::OnceEchoed(100));
     let (status, out) = n.cmd("ttcp -c 2 -e -n 100 -p 6003 10.0.0.9");
     assert_eq!(
         (status, out.as_str()),
@@ -579,13 +584,7 @@ fn ttcp_cycles_name_the_connection_that_failed() {
 
     // A peer that echoes and never sends its FIN: the wait for it is
     // bounded by -t.
-    let echoed = Rc::new(Cell::new(0usize));
-    let e2 = echoed.clone();
-    peer_server(&mut n, 6004, move |s, got| {
-        let mut k = e2.get();
-        echo_some(s, got, &mut k, |_, b| b);
-        e2.set(k);
-    });
+    echo_peer(&mut n, 6004, PeerClose::Never);
     let (status, out) = n.cmd("ttcp -c 2 -t 1 -e -n 100 -p 6004 10.0.0.9");
     assert_eq!(
         (status, out.as_str()),
