@@ -7,6 +7,8 @@
 //! (`tcpSynCookiesFailed`); and 100 000 SYNs keep the conn table bounded
 //! while a real client still gets through. With `_syn_cookies` off the
 //! SYN that finds q0 full is dropped (`tcpListenDropQ0`), as illumos.
+//! At `_conn_max` conns a SYN, a cookie ACK and a local connect are
+//! refused (the first two with a RST) and counted (`tcpConnMaxDrop`).
 
 mod common;
 
@@ -446,4 +448,45 @@ fn a_full_q0_drops_an_eager_that_timed_out_before_answering_with_cookies() {
     r.send(43_001, 10, h.seq.wrapping_add(1), TcpFlags::ACK, TcpOptions::new(), b"ping");
     let echoed: Vec<u8> = r.take(43_001).into_iter().flat_map(|(_, d)| d).collect();
     assert_eq!(echoed, b"ping");
+}
+
+#[test]
+fn at_conn_max_a_syn_a_cookie_ack_and_a_local_connect_are_refused_with_a_rst_and_counted() {
+    let mut r = Rig::new(false);
+    r.sys.tunables.set(Tun::Tcp(TcpTun::ConnMax), 3).unwrap();
+    for i in 0..3u16 {
+        syn(&mut r, 30_000 + i, 7000 * u32::from(i), syn_opts());
+    }
+    assert_eq!(r.conns(), 3);
+    // The fourth SYN: a RST, no conn.
+    r.send(30_003, 99, 0, TcpFlags::SYN, syn_opts(), &[]);
+    let got = r.take(30_003);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].0.flags.contains(TcpFlags::RST) && got[0].0.ack == 100, "{:?}", got[0].0);
+    assert_eq!((r.conns(), r.mib("tcpConnMaxDrop")), (3, 1));
+    // A local connect fails at once, counted too.
+    assert_eq!(r.inst.tcp_connect(HOST, 80).err(), Some(arbalest_netstack::NetError::TooManyConnections));
+    assert_eq!(r.mib("tcpConnMaxDrop"), 2);
+    assert!(r.take(80).is_empty(), "nothing sent for the refused connect");
+    // Room again: the next SYN gets its SYN-ACK.
+    r.sys.tunables.set(Tun::Tcp(TcpTun::ConnMax), 4).unwrap();
+    syn(&mut r, 30_004, 5, syn_opts());
+    assert_eq!((r.conns(), r.mib("tcpConnMaxDrop")), (4, 2));
+
+    // A cookie ACK that finds the table full: a RST, no conn; with room,
+    // a cookie handshake completes and echoes.
+    let mut r = Rig::new(true);
+    r.sys.tunables.set(Tun::Tcp(TcpTun::ConnMax), 1000).unwrap();
+    r.fill_q0();
+    let isn = 0x4000_0000u32;
+    let sa = syn(&mut r, 31_000, isn, syn_opts());
+    assert_eq!(r.mib("tcpSynCookiesSent"), 1);
+    r.sys.tunables.set(Tun::Tcp(TcpTun::ConnMax), Q0 as u32).unwrap();
+    let ts = sa.options.timestamps.unwrap();
+    r.send(31_000, isn.wrapping_add(1), sa.seq.wrapping_add(1), TcpFlags::ACK, ts_opts(5001, ts.tsval), &[]);
+    let got = r.take(31_000);
+    assert!(got.len() == 1 && got[0].0.flags.contains(TcpFlags::RST), "{got:?}");
+    assert_eq!((r.conns(), r.mib("tcpConnMaxDrop")), (Q0, 1));
+    r.sys.tunables.set(Tun::Tcp(TcpTun::ConnMax), 1000).unwrap();
+    cookie_echo(&mut r, 31_001, b"first", b"and the rest");
 }

@@ -383,6 +383,13 @@ impl Core {
         });
     }
 
+    /// Whether the instance holds `_conn_max` connections (every conn in
+    /// the connected fanout: half-open, established, closing, TIME_WAIT),
+    /// so that no new one may be made.
+    fn tcp_at_conn_max(&self, t: &TcpTunables) -> bool {
+        self.tcp_classifier.len_of(crate::fireengine::conn::Fanout::Conn) >= t.conn_max as usize
+    }
+
     fn tcp_listen_syn(&self, listener: &ConnRef<TcpPcb>, src: Ipv4Addr, dst: Ipv4Addr, hdr: &TcpHeader) {
         let TcpKind::Listener(q) = &listener.proto.kind else { return };
         debug_assert!(self.in_own_squeue(listener), "a listener touched outside its squeue");
@@ -392,6 +399,11 @@ impl Core {
         let key = FourTuple::new(IpAddr::V4(dst), hdr.dst_port, IpAddr::V4(src), hdr.src_port);
         let now_ms = self.now_ms();
         let t = self.sys.tunables.tcp();
+        if self.tcp_at_conn_max(&t) {
+            bump(&self.tcp_mib.conn_max_drop);
+            self.tcp_reset_for(dst, src, hdr, &[]);
+            return;
+        }
         let decision = {
             let mut ql = q.lock();
             ql.set_syn_cookies(t.syn_cookies);
@@ -548,6 +560,11 @@ impl Core {
         }
         bump(&self.tcp_mib.syn_cookies_recv);
         let t = self.sys.tunables.tcp();
+        if self.tcp_at_conn_max(&t) {
+            bump(&self.tcp_mib.conn_max_drop);
+            self.tcp_reset_for(dst, src, hdr, data);
+            return;
+        }
         let cfg = tcb_config(&t, self.mtu);
         let state = CookieState {
             irs: SeqNum(c.irs),
@@ -655,6 +672,10 @@ impl Core {
         }
         let r = self.routes.read().resolve(dst).ok_or(NetError::Unreachable)?;
         let t = self.sys.tunables.tcp();
+        if self.tcp_at_conn_max(&t) {
+            bump(&self.tcp_mib.conn_max_drop);
+            return Err(NetError::TooManyConnections);
+        }
         let cfg = tcb_config(&t, self.mtu);
         let _g = self.bind_lock.lock();
         let (lo, hi) = (t.smallest_anon_port, t.largest_anon_port.max(t.smallest_anon_port));

@@ -296,6 +296,10 @@ mib! {
         listen_drop_q0: "tcpListenDropQ0",
         /// Half-open conns dropped to make room in q0.
         half_open_drop: "tcpHalfOpenDrop",
+        /// Connections refused because the instance holds `_conn_max`
+        /// already (ours): SYNs and cookie ACKs answered with a RST, and
+        /// local connects failed.
+        conn_max_drop: "tcpConnMaxDrop",
         /// Segments retransmitted by SACK recovery.
         out_sack_retrans_segs: "tcpOutSackRetransSegs",
         /// Segments dropped for errors (bad checksum, header).
