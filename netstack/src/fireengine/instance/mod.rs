@@ -5,7 +5,7 @@
 //! soft ring that delivers the packet. Ethernet → ARP (the neighbour
 //! cache) or IPv4 ([`super::ip::input::validate`], then
 //! [`super::ip::reass`] for fragments) → ICMP (echo answered right there,
-//! errors handed to the conn they are about) or UDP: the classifier finds
+//! errors handed to the UDP or TCP conn they are about) or UDP: the classifier finds
 //! the conn and the packet enters that conn's squeue
 //! ([`super::squeue`]): processed by this thread if the squeue is free,
 //! queued otherwise. A datagram to a closed port draws a (rate-limited)
@@ -901,7 +901,8 @@ impl Core {
             } => {
                 bump(&self.ip_mib.ip_in_delivers);
                 if quoted_proto == IPPROTO_TCP {
-                    self.tcp_icmp_input(kind, quoted_src, quoted_sport, quoted_dst, quoted_dport, quoted_seq, quoted_len);
+                    let (ours, peer) = (SocketAddrV4::new(quoted_src, quoted_sport), SocketAddrV4::new(quoted_dst, quoted_dport));
+                    self.tcp_icmp_input(kind, ours, peer, quoted_seq, quoted_len);
                 }
                 // To the conn that sent the quoted datagram, in its squeue.
                 if quoted_proto == IPPROTO_UDP

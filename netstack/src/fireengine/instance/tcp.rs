@@ -6,6 +6,12 @@
 //! with illumos' q0/q, active opens, and the timer scan that fires each
 //! conn's due timers into its squeue.
 //!
+//! ICMP errors quoting one of our segments go to the connected conn of
+//! the quoted 4-tuple, in its squeue (`TcpEntry::IcmpError`, the TCB's
+//! [`crate::fireengine::tcp::tcb::icmp`]); a PMTU decrease the conn took
+//! is kept in the instance's [`crate::fireengine::ip::pmtu`] cache, which
+//! caps the MSS of new conns to that destination. TCP datagrams carry DF.
+//!
 //! Every touch of a conn's state runs in that conn's squeue (a
 //! `debug_assert!` at each entry point checks it): a listener's SYN and
 //! ACK work runs in the listener's, and what it does to an eager (the
@@ -732,21 +738,19 @@ impl Core {
         (next != u64::MAX).then_some(next)
     }
 
-    /// An ICMP error quoting our TCP segment `src:sport` → `dst:dport`
+    /// An ICMP error quoting our TCP segment `ours` → `peer`
     /// (illumos `icmp_inbound_error_fanout_v4`'s TCP case): to the
     /// connected conn of that 4-tuple, in its squeue. No conn, or no
     /// sequence number quoted: nothing (the latter counted).
     pub(super) fn tcp_icmp_input(
         &self,
         kind: IcmpErrorKind,
-        src: Ipv4Addr,
-        sport: u16,
-        dst: Ipv4Addr,
-        dport: u16,
+        ours: SocketAddrV4,
+        peer: SocketAddrV4,
         seq: Option<u32>,
         quoted_len: u16,
     ) {
-        let key = ConnTuple::connected(IPPROTO_TCP, src, sport, dst, dport);
+        let key = ConnTuple::connected(IPPROTO_TCP, *ours.ip(), ours.port(), *peer.ip(), peer.port());
         let Some(conn) = self.tcp_classifier.lookup_connected(&key) else { return };
         let Some(seq) = seq else {
             bump(&self.tcp_mib.in_icmp_errors);

@@ -78,7 +78,7 @@ impl Tcb {
     /// Caps the MSS at what a PMTU of `pmtu` carries, for a new conn (a
     /// cached PMTU): applied now and to the MSS the handshake settles.
     pub fn set_path_mtu(&mut self, pmtu: u16) {
-        let base = u32::from(pmtu.saturating_sub(IP_TCP_HDRS).max(self.cfg.mss_min)).max(1);
+        let base = self.path_base(pmtu);
         self.pmtu_mss = self.pmtu_mss.min(base);
         let mss = self.snd_mss.min(self.path_mss(base));
         if mss < self.snd_mss {
@@ -93,8 +93,14 @@ impl Tcb {
         base.saturating_sub(if self.ts_ok { 12 } else { 0 }).max(1)
     }
 
+    /// The MSS before options a PMTU gives: PMTU − 40, at least
+    /// `_mss_min`.
+    fn path_base(&self, pmtu: u16) -> u32 {
+        u32::from(pmtu.saturating_sub(IP_TCP_HDRS).max(self.cfg.mss_min)).max(1)
+    }
+
     fn pmtu_decrease(&mut self, pmtu: u16, ctx: &mut TcpCtx<'_>) -> bool {
-        let base = u32::from(pmtu.saturating_sub(IP_TCP_HDRS).max(self.cfg.mss_min)).max(1);
+        let base = self.path_base(pmtu);
         let mss = self.path_mss(base);
         if mss >= self.snd_mss {
             bump(&ctx.mib.pmtu_ignored);
