@@ -540,9 +540,15 @@ fn input_errors_give_the_conn_tuple() {
                 quoted_sport: 4000,
                 quoted_dport: 53,
                 next_hop_mtu: mtu,
+                quoted_seq: None,
+                quoted_len: sent.len() as u16,
             }
         );
-        assert_eq!(nonzero(&m), vec![("icmpInMsgs", 1), (counter, 1)], "{kind:?}");
+        let mut want = vec![("icmpInMsgs", 1), (counter, 1)];
+        if mtu.is_some() {
+            want.push(("icmpInFragNeeded", 1));
+        }
+        assert_eq!(nonzero(&m), want, "{kind:?}");
     }
     // TCP the same; another protocol gives zero ports.
     let mut tcp = Ipv4Header::new(ME, PEER, IPPROTO_TCP, 0);
@@ -552,7 +558,7 @@ fn input_errors_give_the_conn_tuple() {
     let e = build_error(IcmpErrorKind::PortUnreachable, &tcp, PEER, 64, 1).unwrap();
     assert!(matches!(
         classify(&e, false, &m),
-        IcmpInput::Error { quoted_proto: IPPROTO_TCP, quoted_sport: 8080, quoted_dport: 80, .. }
+        IcmpInput::Error { quoted_proto: IPPROTO_TCP, quoted_sport: 8080, quoted_dport: 80, quoted_seq: Some(0x0102_0304), .. }
     ));
     let gre = datagram(&Ipv4Header::new(ME, PEER, 47, 0), &[]);
     let e = build_error(IcmpErrorKind::ProtocolUnreachable, &gre, PEER, 64, 1).unwrap();

@@ -26,6 +26,9 @@ struct Hub {
     lso_whole: bool,
     /// The lengths of the large frames sent.
     large: Vec<usize>,
+    /// Every frame moved (port, bytes), while `tapping`.
+    tap: Vec<(usize, Vec<u8>)>,
+    tapping: bool,
 }
 
 impl Hub {
@@ -33,7 +36,7 @@ impl Hub {
         let env = Arc::new(Env::default());
         env.now_ns.store(1_000_000_000, Ordering::SeqCst);
         let sys = FeSystem::new(cpus, env.clone(), 256 << 20);
-        Hub { dma: Arc::new(Default::default()), env, sys, ports: Vec::new(), lso_whole: false, large: Vec::new() }
+        Hub { dma: Arc::new(Default::default()), env, sys, ports: Vec::new(), lso_whole: false, large: Vec::new(), tap: Vec::new(), tapping: false }
     }
 
     fn fe(&mut self, n: u8, addr: &str) -> Arc<FeInstance> {
@@ -88,6 +91,9 @@ impl Hub {
                 }
                 for (f, g) in frames {
                     moved += 1;
+                    if self.tapping {
+                        self.tap.push((i, f.clone()));
+                    }
                     self.deliver_meta(i, &f, g);
                 }
             }
@@ -127,6 +133,18 @@ impl Hub {
                 inst.input(m);
             }
         }
+    }
+
+    /// Runs the squeue workers only: what they send stays on the links.
+    fn run_squeues(&mut self) {
+        while let Some(sq) = self.env.wakes.lock().unwrap().pop_front() {
+            self.sys.worker_drain(sq);
+        }
+    }
+
+    /// Takes the frames port `i` sent and has not been moved.
+    fn take_sent(&mut self, i: usize) -> Vec<Vec<u8>> {
+        self.ports[i].0.sent.lock().unwrap().drain(..).map(common::wire_bytes).collect()
     }
 
     fn run_until(&mut self, ms: u64, mut done: impl FnMut(&mut Hub) -> bool) -> bool {
@@ -1105,4 +1123,139 @@ fn a_read_whose_note_finds_the_squeue_full_still_counts_at_close() {
     h.run_until(3000, |_| a.tcp_endpoints().iter().all(|e| e.remote.is_none() || e.state == "TIME_WAIT"));
     assert_eq!(mib(&a, "tcpOutRsts"), rsts_a, "the close after a full read reset the conn");
     assert_eq!(mib(&b, "tcpEstabResets"), resets_b);
+}
+
+/// The IPv4 datagram of a TCP segment with data in Ethernet frame `f`.
+fn tcp_data(f: &[u8]) -> Option<&[u8]> {
+    let ip = f.get(14..).filter(|_| f.get(12..14) == Some(&[8, 0]))?;
+    let hl = usize::from(ip.first()? & 15) * 4;
+    let total = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
+    let thl = usize::from(ip.get(hl + 12)? >> 4) * 4;
+    (ip.get(9) == Some(&6) && total > hl + thl).then_some(ip.get(..total)?)
+}
+
+/// An ICMP error from `from` (MAC `fmac`) to the sender of `dgram` (MAC
+/// `tmac`), quoting it.
+fn icmp_error_frame(kind: arbalest_netstack::fireengine::icmp::IcmpErrorKind, dgram: &[u8], from: Ipv4Addr, fmac: [u8; 6], tmac: [u8; 6]) -> Vec<u8> {
+    let e = arbalest_netstack::fireengine::icmp::build_error(kind, dgram, from, 64, 7).unwrap();
+    let mut f = Vec::new();
+    f.extend_from_slice(&tmac);
+    f.extend_from_slice(&fmac);
+    f.extend_from_slice(&[8, 0]);
+    f.extend_from_slice(&e);
+    f
+}
+
+fn icmp_mib(i: &Arc<FeInstance>, name: &str) -> u64 {
+    i.mib().into_iter().find(|(s, _)| *s == "ICMPv4").unwrap().1.iter().find(|(k, _)| *k == name).unwrap().1
+}
+
+/// Path MTU discovery through the instance: a router (here the peer's
+/// address) drops a flight and says "fragmentation needed, MTU 1000";
+/// everything after is ≤ 1000 bytes, the data all arrives, and the next
+/// conn to that destination starts small. Bogus quotes never panic; a
+/// host unreachable aborts nothing; a port unreachable refuses a connect.
+#[test]
+fn icmp_errors_reach_tcp_conns_through_the_instance() {
+    use arbalest_netstack::TcpState;
+    use arbalest_netstack::fireengine::icmp::IcmpErrorKind as K;
+    let mut h = Hub::new(2);
+    let a = h.fe(1, "10.0.0.1/24");
+    let b = h.fe(2, "10.0.0.2/24");
+    let peer = ip("10.0.0.2");
+    let id = a.tcp_connect(peer, 9).unwrap();
+    assert!(h.run_until(2000, |_| a.tcp_status(id).unwrap().state == TcpState::Established));
+    let data = common::pattern(256 << 10, 1);
+    let mut sent = a.tcp_send(id, &data).unwrap();
+    h.run_squeues();
+    let flight = h.take_sent(0);
+    let first = flight.iter().find_map(|f| tcp_data(f)).expect("a data segment").to_vec();
+    assert!(first.len() > 1000);
+    // A host unreachable about it aborts nothing.
+    h.deliver(1, &icmp_error_frame(K::HostUnreachable, &first, peer, mac(2), mac(1)));
+    h.run_squeues();
+    assert_eq!(a.tcp_status(id).unwrap().state, TcpState::Established);
+    // Bogus quotes: truncated, garbage, another conn's, out of window.
+    let good = icmp_error_frame(K::FragNeeded { next_hop_mtu: 1000 }, &first, peer, mac(2), mac(1));
+    for cut in [20 + 3, 20 + 6, 20, 12] {
+        // A quote of under 8 TCP bytes (or no header at all).
+        if let Ok(e) = arbalest_netstack::fireengine::icmp::build_error(K::FragNeeded { next_hop_mtu: 1000 }, &first[..cut], peer, 64, 7) {
+            let mut f = [mac(1), mac(2)].concat();
+            f.extend_from_slice(&[8, 0]);
+            f.extend_from_slice(&e);
+            h.deliver(1, &f);
+        }
+    }
+    let mut other = first.clone();
+    other[20] ^= 0x55; // another source port: no conn
+    h.deliver(1, &icmp_error_frame(K::FragNeeded { next_hop_mtu: 1000 }, &other, peer, mac(2), mac(1)));
+    let mut old = first.clone();
+    old[24] = old[24].wrapping_add(0x80); // seq far out of window
+    h.deliver(1, &icmp_error_frame(K::FragNeeded { next_hop_mtu: 1000 }, &old, peer, mac(2), mac(1)));
+    for seed in 0..200u32 {
+        let mut f = good.clone();
+        let at = 34 + (seed as usize * 7) % (f.len() - 34);
+        f[at] ^= (seed as u8) | 1;
+        h.deliver(1, &f);
+    }
+    h.run_squeues();
+    assert_eq!(tcp_mib(&a, "tcpPmtuDecreases"), 0, "only a valid quote cuts the MSS");
+    assert!(tcp_mib(&a, "tcpInIcmpOutOfWindow") >= 1);
+    // The real one: the flight was dropped.
+    h.take_sent(0);
+    h.deliver(1, &good);
+    h.run_squeues();
+    let frames = h.take_sent(0);
+    for f in &frames {
+        h.deliver(0, f);
+    }
+    let resent: Vec<&[u8]> = frames.iter().filter_map(|f| tcp_data(f)).collect();
+    assert!(!resent.is_empty(), "nothing resent at once");
+    assert_eq!(resent[0][24..28], first[24..28], "resent from the dropped segment");
+    assert!(resent.iter().all(|d| d.len() <= 1000), "{:?}", resent.iter().map(|d| d.len()).collect::<Vec<_>>());
+    assert_eq!(tcp_mib(&a, "tcpPmtuDecreases"), 1);
+    assert!(icmp_mib(&a, "icmpInFragNeeded") >= 3, "counted in ICMP whatever TCP made of them");
+    h.tapping = true;
+    let ok = h.run_until(20_000, |_| {
+        if sent < data.len() {
+            sent += a.tcp_send(id, &data[sent..]).unwrap();
+        }
+        sent == data.len() && a.tcp_status(id).unwrap().unacked == 0
+    });
+    assert!(ok, "stalled: {:?}", a.tcp_status(id));
+    let lens: Vec<usize> = h.tap.iter().filter(|(p, _)| *p == 0).filter_map(|(_, f)| tcp_data(f)).map(|d| d.len()).collect();
+    assert!(lens.iter().all(|&n| n <= 1000), "{lens:?}");
+    assert!(lens.iter().filter(|&&n| n == 1000).count() > 100, "full 1000-byte datagrams: {lens:?}");
+    assert_eq!(tcp_mib(&a, "tcpTimRetrans"), 0, "resent at once, no timeout");
+    // A new conn to the same destination starts with the learnt PMTU.
+    h.tap.clear();
+    let id2 = a.tcp_connect(peer, 9).unwrap();
+    assert!(h.run_until(2000, |_| a.tcp_status(id2).unwrap().state == TcpState::Established));
+    let mut sent2 = 0;
+    assert!(h.run_until(5000, |_| {
+        if sent2 < data.len() {
+            sent2 += a.tcp_send(id2, &data[sent2..]).unwrap();
+        }
+        sent2 == data.len() && a.tcp_status(id2).unwrap().unacked == 0
+    }));
+    let lens: Vec<usize> = h.tap.iter().filter(|(p, _)| *p == 0).filter_map(|(_, f)| tcp_data(f)).map(|d| d.len()).collect();
+    assert!(!lens.is_empty() && lens.iter().all(|&n| n <= 1000), "{lens:?}");
+    assert_eq!(tcp_mib(&a, "tcpPmtuDecreases"), 1, "no ICMP needed the second time");
+    // Port unreachable in SYN_SENT: refused.
+    let id3 = a.tcp_connect(peer, 4444).unwrap();
+    h.run_squeues();
+    let syn = h.take_sent(0).into_iter().find(|f| f.get(14 + 9) == Some(&6)).expect("the SYN");
+    h.deliver(1, &icmp_error_frame(K::PortUnreachable, &syn[14..], peer, mac(2), mac(1)));
+    h.run_squeues();
+    assert_eq!(a.tcp_status(id3).unwrap().state, TcpState::Refused);
+    assert_eq!(tcp_mib(&a, "tcpIcmpConnRefused"), 1);
+    assert_eq!(a.tcp_status(id).unwrap().state, TcpState::Established, "the first conn lives on");
+    eprintln!(
+        "tcpInIcmpErrors {} tcpInIcmpOutOfWindow {} tcpIcmpSoftErrors {} icmpInFragNeeded {}",
+        tcp_mib(&a, "tcpInIcmpErrors"),
+        tcp_mib(&a, "tcpInIcmpOutOfWindow"),
+        tcp_mib(&a, "tcpIcmpSoftErrors"),
+        icmp_mib(&a, "icmpInFragNeeded")
+    );
+    let _ = b;
 }

@@ -47,7 +47,7 @@ fn mib_names_are_illumos_in_order() {
     let icmp = "icmpInMsgs icmpInErrors icmpInCksumErrs icmpInUnknowns \
         icmpInDestUnreachs icmpInTimeExcds icmpInRedirects icmpInBadRedirects icmpInEchos icmpInEchoReps icmpOutMsgs \
         icmpOutDrops icmpOutErrors icmpOutDestUnreachs icmpOutTimeExcds \
-        icmpOutEchos icmpOutEchoReps icmpOutFragNeeded";
+        icmpOutEchos icmpOutEchoReps icmpOutFragNeeded icmpInFragNeeded";
     let udp = "udpInDatagrams udpInErrors udpOutDatagrams udpOutErrors udpInOverflows udpNoPorts udpInCksumErrs";
     let names = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
     let m = IpMib::new();

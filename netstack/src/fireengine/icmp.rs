@@ -30,7 +30,10 @@
 //!   `icmp_inbound_v4`), then exactly one of the per-type counters or one
 //!   of `icmpInErrors` (too short, bad quote), `icmpInCksumErrs` (bad
 //!   checksum; illumos counts only that one) or `icmpInUnknowns` (a type
-//!   illumos does not know).
+//!   illumos does not know). A "fragmentation needed" also counts
+//!   `icmpInFragNeeded` (illumos `mib2_icmp_t`).
+//! * An error about a TCP segment carries the quoted sequence number
+//!   (RFC 5927 section 4.1: the conn checks it before acting).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -463,6 +466,12 @@ pub enum IcmpInput {
         /// The next-hop MTU of a "fragmentation needed" (0 from an old
         /// router), `None` for any other error.
         next_hop_mtu: Option<u16>,
+        /// TCP only: the quoted segment's sequence number (bytes 4–7 of
+        /// the quoted TCP header, which the 8 quoted bytes always hold).
+        quoted_seq: Option<u32>,
+        /// The quoted datagram's total length as its header says (RFC
+        /// 1191 section 5's plateau guess when the MTU is 0).
+        quoted_len: u16,
     },
     /// A redirect (RFC 792, type 5; codes 0–3 are all taken as host
     /// redirects, RFC 1122 3.2.2.2): `from` says datagrams for `dst`
@@ -553,8 +562,13 @@ impl IcmpInput {
                     bump(&mib.icmp_in_time_excds);
                 }
                 let mtu = u16::from_be_bytes([icmp[6], icmp[7]]);
+                if icmp_type == ICMP_DEST_UNREACH && code == ICMP_FRAGMENTATION_NEEDED {
+                    bump(&mib.icmp_in_frag_needed);
+                }
                 match (IcmpErrorKind::from_type_code(icmp_type, code, mtu), quoted(&icmp[ICMP_HEADER_LEN..])) {
                     (Some(kind), Some((qh, sport, dport))) => IcmpInput::Error {
+                        quoted_seq: quoted_tcp_seq(&qh, &icmp[ICMP_HEADER_LEN..]),
+                        quoted_len: qh.total_len().min(usize::from(u16::MAX)) as u16,
                         kind,
                         quoted_proto: qh.protocol,
                         quoted_src: qh.src,
@@ -610,6 +624,16 @@ fn quoted(quote: &[u8]) -> Option<(Ipv4Header, u16, u16)> {
         }
         _ => Some((qh, 0, 0)),
     }
+}
+
+/// The sequence number of a quoted TCP segment: bytes 4–7 after the
+/// quoted IP header; `None` for another protocol or a short quote.
+fn quoted_tcp_seq(qh: &Ipv4Header, quote: &[u8]) -> Option<u32> {
+    if qh.protocol != IPPROTO_TCP {
+        return None;
+    }
+    let b = quote.get(qh.header_len()..)?.get(4..8)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 // ------------------------------------------------------------ output counts

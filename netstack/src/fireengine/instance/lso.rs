@@ -10,7 +10,8 @@
 //! where the link has the capability (`Link::lso_tcp4_max`) and
 //! `_lso_outbound` is on. A large segment that has to wait for ARP is
 //! completed in software when it is released and leaves in IP fragments
-//! (it no longer has its frame's offload request).
+//! (it no longer has its frame's offload request). A segment over its MSS
+//! is cut even when it would fit the link: the MSS may be a path's (PMTU).
 
 use alloc::vec::Vec;
 use core::net::Ipv4Addr;

@@ -5,7 +5,7 @@
 //! soft ring that delivers the packet. Ethernet → ARP (the neighbour
 //! cache) or IPv4 ([`super::ip::input::validate`], then
 //! [`super::ip::reass`] for fragments) → ICMP (echo answered right there,
-//! errors handed to the conn they are about) or UDP: the classifier finds
+//! errors handed to the UDP or TCP conn they are about) or UDP: the classifier finds
 //! the conn and the packet enters that conn's squeue
 //! ([`super::squeue`]): processed by this thread if the squeue is free,
 //! queued otherwise. A datagram to a closed port draws a (rate-limited)
@@ -282,6 +282,8 @@ pub struct Core {
     /// The TCP conns (a table of their own, as illumos' TCP fanouts).
     tcp_classifier: Classifier<TcpPcb>,
     tcp_mib: TcpMib,
+    /// Path MTUs learnt from validated "fragmentation needed" errors.
+    pmtu: Mutex<super::ip::pmtu::PmtuCache>,
     tcp_challenge: ChallengeLimiter,
     /// RSTs for segments that find no conn (`_rst_sent_rate` a second).
     tcp_rst_limit: ChallengeLimiter,
@@ -349,6 +351,7 @@ impl FeInstance {
             discard: EchoCounters::default(),
             tcp_classifier: Classifier::new(sys_classifier),
             tcp_mib: TcpMib::new(),
+            pmtu: Mutex::new(super::ip::pmtu::PmtuCache::new()),
             tcp_challenge: ChallengeLimiter::new(1000),
             tcp_rst_limit: ChallengeLimiter::new(40),
             tcp_isn: IsnGenerator::new(seed_bytes(seed)),
@@ -633,6 +636,8 @@ impl Core {
         let mut h = Ipv4Header::new(src, dst, proto, payload.len() as u16);
         h.ttl = self.sys.tunables.ttl();
         h.ident = self.next_ip_id(dst);
+        // TCP does path MTU discovery (RFC 1191): DF, when it fits.
+        h.dont_frag = proto == IPPROTO_TCP && IPV4_HDR_MIN + payload.len() <= self.mtu;
         let mut dgram = alloc::vec![0u8; h.header_len() + payload.len()];
         let Ok(n) = h.emit(&mut dgram) else {
             bump(&self.ip_mib.ip_out_discards);
@@ -891,8 +896,14 @@ impl Core {
                 bump(&self.ip_mib.ip_in_delivers);
                 self.redirect(from, dst, gateway);
             }
-            IcmpInput::Error { kind, quoted_proto, quoted_src, quoted_dst, quoted_sport, quoted_dport, .. } => {
+            IcmpInput::Error {
+                kind, quoted_proto, quoted_src, quoted_dst, quoted_sport, quoted_dport, quoted_seq, quoted_len, ..
+            } => {
                 bump(&self.ip_mib.ip_in_delivers);
+                if quoted_proto == IPPROTO_TCP {
+                    let (ours, peer) = (SocketAddrV4::new(quoted_src, quoted_sport), SocketAddrV4::new(quoted_dst, quoted_dport));
+                    self.tcp_icmp_input(kind, ours, peer, quoted_seq, quoted_len);
+                }
                 // To the conn that sent the quoted datagram, in its squeue.
                 if quoted_proto == IPPROTO_UDP
                     && let Some(err) = udp::error_of(kind)

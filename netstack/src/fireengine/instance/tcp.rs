@@ -6,6 +6,12 @@
 //! with illumos' q0/q, active opens, and the timer scan that fires each
 //! conn's due timers into its squeue.
 //!
+//! ICMP errors quoting one of our segments go to the connected conn of
+//! the quoted 4-tuple, in its squeue (`TcpEntry::IcmpError`, the TCB's
+//! [`crate::fireengine::tcp::tcb::icmp`]); a PMTU decrease the conn took
+//! is kept in the instance's [`crate::fireengine::ip::pmtu`] cache, which
+//! caps the MSS of new conns to that destination. TCP datagrams carry DF.
+//!
 //! Every touch of a conn's state runs in that conn's squeue (a
 //! `debug_assert!` at each entry point checks it): a listener's SYN and
 //! ACK work runs in the listener's, and what it does to an eager (the
@@ -47,6 +53,9 @@ use crate::fireengine::tcp::rto::RtoConfig;
 use crate::fireengine::tcp::segment::{SegIn, SegOut, reset_for};
 use crate::fireengine::tcp::seq::SeqNum;
 use crate::fireengine::tcp::state::State;
+use crate::fireengine::icmp::IcmpErrorKind;
+use crate::fireengine::ip::pmtu;
+use crate::fireengine::tcp::tcb::icmp::IcmpNotice;
 use crate::fireengine::tcp::tcb::{CookieState, Tcb, TcpCtx};
 use crate::fireengine::tcp_conn::listen_q::{CookieRefused, ListenConfig, ListenDrop, ListenQueue, SynDecision};
 use crate::fireengine::tcp_conn::syncookie::{SynCookieOpts, TCP_DEFAULT_MSS};
@@ -73,6 +82,8 @@ pub enum TcpEntry {
     User { conn: ConnRef<TcpPcb>, op: TcpOp },
     /// The conn's timers are due.
     Timer { conn: ConnRef<TcpPcb> },
+    /// An ICMP error about the conn's segment at `seq`.
+    IcmpError { conn: ConnRef<TcpPcb>, notice: IcmpNotice, seq: SeqNum },
 }
 
 /// The TCB configuration from the tunables and the link.
@@ -124,6 +135,7 @@ impl TcpEntry {
             TcpEntry::EagerDone { listener, eager } => core.tcp_eager_done(&listener, eager),
             TcpEntry::User { conn, op } => core.tcp_user(&conn, op),
             TcpEntry::Timer { conn } => core.with_tcb(&conn, |t, ctx| t.on_timer(ctx)),
+            TcpEntry::IcmpError { conn, notice, seq } => core.tcp_icmp_error(&conn, notice, seq),
         }
     }
 }
@@ -230,7 +242,9 @@ impl Core {
         };
         let h = seg.header(sport, dport);
         let hlen = h.header_len();
-        if let Some(mss) = seg.lso_mss.filter(|_| IPV4_HDR_MIN + hlen + seg.data.len() > self.mtu) {
+        // Cut at the MSS also when the whole would fit the link: the MSS
+        // may be a path's (PMTU), smaller than the link's.
+        if let Some(mss) = seg.lso_mss.filter(|&m| IPV4_HDR_MIN + hlen + seg.data.len() > self.mtu || seg.data.len() > usize::from(m)) {
             self.tcp_lso_output(src, dst, &h, seg, mss, next_hop);
             return;
         }
@@ -439,7 +453,11 @@ impl Core {
         let mut out = Vec::new();
         let tcb = {
             let mut ctx = self.tcp_ctx(now_us, &mut out);
-            Tcb::accept(cfg, iss, ts_offset, &seg, &mut ctx)
+            let mut t = Tcb::accept(cfg, iss, ts_offset, &seg, &mut ctx);
+            if let Some(p) = self.pmtu.lock().get(src, now_us / 1000) {
+                t.set_path_mtu(p);
+            }
+            t
         };
         let sq = self.sys.squeues.pick_for_new_conn(self.sys.env.cpu());
         let tuple = ConnTuple::connected(IPPROTO_TCP, dst, hdr.dst_port, src, hdr.src_port);
@@ -586,7 +604,10 @@ impl Core {
         let r = q.lock().push_established_with(key, |id| {
             let mut out = Vec::new();
             let mut ctx = self.tcp_ctx(now_us, &mut out);
-            let tcb = Tcb::from_cookie(cfg, state, seg.wnd, ts_offset, &mut ctx);
+            let mut tcb = Tcb::from_cookie(cfg, state, seg.wnd, ts_offset, &mut ctx);
+            if let Some(p) = self.pmtu.lock().get(src, now_ms) {
+                tcb.set_path_mtu(p);
+            }
             let conn = Conn::new(tuple, sq.id(), TcpPcb::conn(tcb, cfg.rcv_buf as usize, cfg.snd_buf as usize));
             *conn.proto.listener.lock() = Some((Arc::downgrade(listener), id));
             if self.tcp_classifier.insert_connected(&conn).is_err() {
@@ -698,7 +719,11 @@ impl Core {
         let mut out = Vec::new();
         let tcb = {
             let mut ctx = self.tcp_ctx(now_us, &mut out);
-            Tcb::connect(cfg, iss, ts_offset, &mut ctx)
+            let mut t = Tcb::connect(cfg, iss, ts_offset, &mut ctx);
+            if let Some(p) = self.pmtu.lock().get(dst, now_us / 1000) {
+                t.set_path_mtu(p);
+            }
+            t
         };
         let sq = self.sys.squeues.pick_for_new_conn(self.sys.env.cpu());
         let tuple = ConnTuple::connected(IPPROTO_TCP, r.src, lport, dst, port);
@@ -732,6 +757,52 @@ impl Core {
             let _ = self.tcp_enter_entry(sqp, TcpEntry::Timer { conn }, Some(SqMode::Process));
         }
         (next != u64::MAX).then_some(next)
+    }
+
+    /// An ICMP error quoting our TCP segment `ours` → `peer`
+    /// (illumos `icmp_inbound_error_fanout_v4`'s TCP case): to the
+    /// connected conn of that 4-tuple, in its squeue. No conn, or no
+    /// sequence number quoted: nothing (the latter counted).
+    pub(super) fn tcp_icmp_input(
+        &self,
+        kind: IcmpErrorKind,
+        ours: SocketAddrV4,
+        peer: SocketAddrV4,
+        seq: Option<u32>,
+        quoted_len: u16,
+    ) {
+        let key = ConnTuple::connected(IPPROTO_TCP, *ours.ip(), ours.port(), *peer.ip(), peer.port());
+        let Some(conn) = self.tcp_classifier.lookup_connected(&key) else { return };
+        let Some(seq) = seq else {
+            bump(&self.tcp_mib.in_icmp_errors);
+            bump(&self.tcp_mib.in_icmp_out_of_window);
+            return;
+        };
+        let notice = match kind {
+            IcmpErrorKind::FragNeeded { next_hop_mtu } => {
+                let p = pmtu::pmtu_for(next_hop_mtu, quoted_len).min(self.mtu.min(usize::from(u16::MAX)) as u16);
+                IcmpNotice::FragNeeded { pmtu: p }
+            }
+            k if k.refuses_connection() => IcmpNotice::Refused,
+            _ => IcmpNotice::Soft(NetError::Unreachable),
+        };
+        let sqp = conn.sqp();
+        let e = TcpEntry::IcmpError { conn, notice, seq: SeqNum(seq) };
+        if self.tcp_enter_entry(sqp, e, Some(SqMode::Process)).is_err() {
+            bump(&self.ip_mib.ip_in_discards);
+        }
+    }
+
+    /// Runs an ICMP error on the conn's TCB; a PMTU it took is kept for
+    /// the destination (new conns to it start with it).
+    fn tcp_icmp_error(&self, conn: &ConnRef<TcpPcb>, notice: IcmpNotice, seq: SeqNum) {
+        let mut cut = false;
+        self.with_tcb(conn, |t, ctx| cut = t.icmp_error(notice, seq, ctx));
+        if let (true, IcmpNotice::FragNeeded { pmtu }) = (cut, notice)
+            && self.pmtu.lock().learn(conn.faddr(), pmtu, self.now_ms())
+        {
+            bump(&self.tcp_mib.pmtu_cache_evictions);
+        }
     }
 
     /// `netstat -an`'s TCP rows.

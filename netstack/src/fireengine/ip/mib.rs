@@ -158,6 +158,9 @@ mib! {
         icmp_out_echo_reps: "icmpOutEchoReps",
         /// Fragmentation-needed unreachables sent.
         icmp_out_frag_needed: "icmpOutFragNeeded",
+        /// Fragmentation-needed unreachables received (also counted in
+        /// icmpInDestUnreachs).
+        icmp_in_frag_needed: "icmpInFragNeeded",
     }
 }
 
@@ -326,5 +329,24 @@ mib! {
         time_wait_reused: "tcpTimeWaitReused",
         /// (ours) SYNs refused by the connection limit (answered RST).
         conn_limit_drops: "tcpConnLimitDrops",
+        /// (ours) ICMP errors that reached a conn (unreachable, time
+        /// exceeded, fragmentation needed).
+        in_icmp_errors: "tcpInIcmpErrors",
+        /// (ours) Of those, ignored: the quoted sequence number was not in
+        /// [SND.UNA, SND.MAX) (RFC 5927 4.1), or no seq was quoted.
+        in_icmp_out_of_window: "tcpInIcmpOutOfWindow",
+        /// (ours) Path MTU decreases taken (RFC 1191): the MSS was cut.
+        pmtu_decreases: "tcpPmtuDecreases",
+        /// (ours) Fragmentation-needed errors that would not lower the MSS
+        /// (no smaller than the current path MSS).
+        pmtu_ignored: "tcpPmtuIgnored",
+        /// (ours) Connects refused by an ICMP port/protocol unreachable in
+        /// SYN_SENT.
+        icmp_refused: "tcpIcmpConnRefused",
+        /// (ours) Soft ICMP errors kept (reported only if the conn times
+        /// out, RFC 1122 4.2.3.9).
+        icmp_soft_errors: "tcpIcmpSoftErrors",
+        /// (ours) Destinations pushed out of the full PMTU cache.
+        pmtu_cache_evictions: "tcpPmtuCacheEvictions",
     }
 }

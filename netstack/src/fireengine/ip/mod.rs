@@ -5,8 +5,10 @@
 //! * [`input`]: host input checks (`validate`), each drop counted.
 //! * [`reass`]: bounded reassembly (`Reassembler`), overlap-safe.
 //! * [`frag`]: output fragmentation (`fragment`), DF refusal.
+//! * [`pmtu`]: the path MTU cache (RFC 1191) and its floor and plateaus.
 
 pub mod frag;
 pub mod input;
 pub mod mib;
+pub mod pmtu;
 pub mod reass;

@@ -14,6 +14,8 @@
 //!   recovery (NewReno, RFC 6582; SACK, RFC 6675), receive;
 //! * [`output`]: what may be sent now (windows, Nagle, sender SWS
 //!   avoidance, recovery's NextSeg), and building segments with options;
+//! * [`icmp`]: ICMP errors about our segments (PMTU decreases, refused
+//!   connects, soft errors);
 //! * [`timers`]: retransmit, persist (zero-window probes), delayed ACK,
 //!   keepalive, TIME_WAIT and FIN_WAIT_2, each a deadline in ms.
 //!
@@ -22,6 +24,7 @@
 //! after the last queued byte. On the receive side the advertised right
 //! edge (RCV.NXT + RCV.WND) never moves left (RFC 9293 3.8.6.2.2).
 
+pub mod icmp;
 pub mod input;
 pub mod output;
 pub mod timers;
@@ -126,6 +129,11 @@ pub struct Tcb {
     /// The most data bytes of one large send (LSO), 0 without
     /// ([`Tcb::set_lso`]).
     pub(super) lso_max: u32,
+    /// The path's MSS before options (PMTU − 40), `u32::MAX` while no
+    /// PMTU is known ([`icmp`]).
+    pub(super) pmtu_mss: u32,
+    /// A soft ICMP error, reported only if the conn times out.
+    pub(super) soft_error: Option<NetError>,
 
     // Receive side.
     pub(super) irs: SeqNum,
@@ -234,6 +242,8 @@ impl Tcb {
             snd_mss: mss,
             snd_up: None,
             lso_max: 0,
+            pmtu_mss: u32::MAX,
+            soft_error: None,
             irs: SeqNum(0),
             rcv_nxt: SeqNum(0),
             rcv_adv: SeqNum(0),
@@ -375,7 +385,7 @@ impl Tcb {
         } else {
             self.ts_ok = false;
         }
-        self.snd_mss = mss_for(o.mss, &self.cfg).saturating_sub(if self.ts_ok { 12 } else { 0 }).max(1);
+        self.snd_mss = mss_for(o.mss, &self.cfg).min(self.pmtu_mss).saturating_sub(if self.ts_ok { 12 } else { 0 }).max(1);
         self.cc.set_mss(self.snd_mss);
     }
 

@@ -4,7 +4,8 @@
 //! * retransmit (RFC 6298 5.4–5.7): go back to SND.UNA, back off the RTO,
 //!   cut the window (only the first RTO of a series cuts ssthresh); give
 //!   up after `_ip_abort_cinterval` for a SYN, `_ip_abort_interval` for
-//!   data (`tcpTimRetransDrop`, ETIMEDOUT);
+//!   data (`tcpTimRetransDrop`, ETIMEDOUT, or the soft ICMP error heard
+//!   meanwhile);
 //! * persist (RFC 9293 3.8.6.1): a zero window is probed with one byte of
 //!   new data (or the probe byte again), backed off to 60 s; it never
 //!   gives up while the peer answers;
@@ -79,7 +80,9 @@ impl Tcb {
             if self.state.synchronized() || self.state == State::SynRcvd {
                 self.emit_rst(self.snd_max, ctx);
             }
-            self.drop_with(NetError::TimedOut, ctx);
+            // A soft ICMP error heard meanwhile says why (RFC 1122
+            // 4.2.3.9, illumos' `tcp_client_errno`).
+            self.drop_with(self.soft_error.unwrap_or(NetError::TimedOut), ctx);
             return;
         }
         self.rto.backoff();
