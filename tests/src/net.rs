@@ -1421,8 +1421,9 @@ pub fn mpstat_interval(vm: &mut Vm, secs: u64) -> Result<(Vec<MpstatRow>, Durati
 /// Polls `ipadm show-addr` until address object `addrobj` (`LINK/v4`) is
 /// `ok` — a FireEngine address is `tentative` while duplicate-address
 /// detection probes for it and answers nobody — and returns the states it
-/// went through in order, or an error with them and the last output.
-pub fn wait_addr_ok(vm: &mut Vm, addrobj: &str, timeout: Duration) -> Result<Vec<String>, String> {
+/// went through in order with the last `ipadm show-addr` output, or an
+/// error with them.
+pub fn wait_addr_ok(vm: &mut Vm, addrobj: &str, timeout: Duration) -> Result<(Vec<String>, String), String> {
     let deadline = Instant::now() + timeout;
     let mut states: Vec<String> = Vec::new();
     loop {
@@ -1432,7 +1433,7 @@ pub fn wait_addr_ok(vm: &mut Vm, addrobj: &str, timeout: Duration) -> Result<Vec
             states.push(st.clone());
         }
         if st == "ok" {
-            return Ok(states);
+            return Ok((states, out));
         }
         if Instant::now() >= deadline {
             return Err(format!("{addrobj} not ok within {timeout:?} (states {states:?}):\n{out}"));

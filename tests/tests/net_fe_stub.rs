@@ -112,8 +112,8 @@ fn smoltcp_and_fireengine_on_one_etherstub_ping_and_udp_echo_each_other() {
     quiet(&mut vm, &format!("ipadm create-addr -T static -a {FE_IP}/24 {FE}"));
 
     // Duplicate-address detection: tentative, then ok.
-    let states = wait_addr_ok(&mut vm, &format!("{FE}/v4"), Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
-    let out = vm.run("ipadm show-addr");
+    let (states, out) =
+        wait_addr_ok(&mut vm, &format!("{FE}/v4"), Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}"));
     vm.check(
         states.iter().all(|s| s == "tentative" || s == "ok"),
         format!("{FE}/v4 went through {states:?}"),

@@ -23,7 +23,12 @@ const QUEUES: usize = 4;
 const REACHABLE: Duration = Duration::from_secs(60);
 
 fn boot() -> NetVm {
-    let vm = NetVm::boot(SMP, QUEUES);
+    boot_cfg(Config::with_smp(SMP))
+}
+
+/// [`boot`] from a configuration of `SMP` CPUs (its NIC and append kept).
+fn boot_cfg(cfg: Config) -> NetVm {
+    let vm = NetVm::boot_with(cfg, QUEUES);
     vm.wait_reachable(REACHABLE);
     vm
 }
@@ -200,8 +205,7 @@ fn malformed_frames_are_dropped_and_pings_still_answered_smoltcp() {
 fn malformed_frames_on(stack: &str) {
     let mut cfg = Config::with_smp(SMP);
     cfg.push_append(&format!("stack={stack}"));
-    let mut vm = NetVm::boot_with(cfg, QUEUES);
-    vm.wait_reachable(REACHABLE);
+    let mut vm = boot_cfg(cfg);
     let shown = vm.run("ipadm show-if");
     vm.check(table_value(&shown, "net0", "STACK").as_deref() == Some(stack), format!("net0 is not on {stack}:\n{shown}"));
     let seed = seed("malformed_frames");
