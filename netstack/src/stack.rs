@@ -391,6 +391,12 @@ pub trait IpStack: Send + Sync {
     /// Which stack this is, as `ipadm show-if` names it.
     fn stack_kind(&self) -> StackKind;
 
+    /// Whether the instance has a loopback (`lo0`: 127.0.0.1/8, and its
+    /// own addresses reach its own conns without the link).
+    fn has_loopback(&self) -> bool {
+        false
+    }
+
     /// The link below.
     fn link(&self) -> &dyn Link;
 
@@ -480,7 +486,7 @@ pub trait IpStack: Send + Sync {
     /// Opens a TCP connection from an ephemeral port of the instance's
     /// address facing `dst` to `dst:port`; the SYN leaves at the next
     /// poll. [`NetError::Unreachable`] if no subnet or route reaches `dst`
-    /// (or `dst` is the instance's own: there is no loopback),
+    /// (or `dst` is the instance's own and it has no loopback),
     /// [`NetError::TooManyConnections`] when every slot is taken.
     fn tcp_connect(&self, dst: Ipv4Addr, port: u16) -> Result<TcpId, NetError>;
 

@@ -624,19 +624,25 @@ fn audit_fixes_reassembled_checksums_multicast_groups_and_impossible_destination
     inst.input(link.rx_mblk(&z, 1).unwrap());
     h.run_until(5, |_| false);
     assert_eq!(a.stats().tx_packets, tx, "nothing sent to port 0");
-    // Nothing is sent to 127/8, 0/8 or our own address (no loopback yet).
+    // 0/8 is no destination; 127/8 and our own address go through the
+    // loopback: answered, and nothing on the link.
     let s = a.udp_open(0).unwrap();
-    for (dst, want) in [
-        ("127.0.0.1", NetError::InvalidAddress),
-        ("0.1.2.3", NetError::InvalidAddress),
-        ("10.0.0.1", NetError::Unreachable),
-    ] {
-        assert_eq!(s.send_to(SocketAddrV4::new(ip(dst), 7), b"x").err(), Some(want), "{dst}");
+    assert_eq!(s.send_to(SocketAddrV4::new(ip("0.1.2.3"), 7), b"x").err(), Some(NetError::InvalidAddress));
+    for dst in ["127.0.0.1", "127.1.2.3", "10.0.0.1"] {
+        s.send_to(SocketAddrV4::new(ip(dst), 7), dst.as_bytes()).unwrap();
+        h.run_until(5, |_| false);
+        let d = s.recv_from().unwrap_or_else(|| panic!("no echo from {dst}"));
+        assert_eq!((d.from, &d.data[..]), (SocketAddrV4::new(ip(dst), 7), dst.as_bytes()), "{dst}");
     }
     let id = a.ping_open().unwrap();
-    assert_eq!(a.ping_send(id, ip("127.0.0.1"), 1, b"x").err(), Some(NetError::InvalidAddress));
-    assert_eq!(a.ping_send(id, ia, 1, b"x").err(), Some(NetError::Unreachable));
+    a.ping_send(id, ip("127.0.0.1"), 1, b"x").unwrap();
+    a.ping_send(id, ia, 2, b"x").unwrap();
+    h.run_until(5, |_| false);
+    let r1 = a.ping_recv(id).expect("a reply from 127.0.0.1");
+    let r2 = a.ping_recv(id).expect("a reply from our own address");
+    assert_eq!((r1.from, r1.seq, r2.from, r2.seq), (ip("127.0.0.1"), 1, ia, 2));
     a.ping_close(id);
+    assert_eq!(get(&a, "IPv4", "ipLoopbackDatagrams"), 10, "3 datagrams and 2 echo requests, each answered");
     assert_eq!(a.stats().tx_packets, tx, "and nothing left");
 }
 

@@ -137,6 +137,9 @@ impl arbalest_netstack::admin::AdminEnv for IpEnv<'_> {
             i.kick();
         }
     }
+    fn heap_used(&self) -> Option<usize> {
+        Some(crate::mem::heap::stats().0)
+    }
 }
 
 fn cmd_ip(ctx: &mut Ctx<'_>, argv: &[&str]) -> i32 {

@@ -16,6 +16,12 @@
 //! yet; an address object may be given as the bare interface (`net0`),
 //! which names `net0/v4` (or `net0/_a`, `_b`, ... once `v4` is taken);
 //! without a prefix the class mask applies; only `static` IPv4 addresses.
+//!
+//! The loopback: every FireEngine instance has its own `lo0` with
+//! `lo0/v4` 127.0.0.1/8 (as every illumos zone has its own), made with
+//! the instance and gone with it. `show-if` and `show-addr` list it once,
+//! `show-if`'s OVER naming the instances that have one; `create-ip`,
+//! `delete-ip` and address changes on `lo0` are refused.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -62,6 +68,14 @@ static IF_FIELDS: [Field; 8] = [
     Field { name: "PERSISTENT", width: 11 },
     Field { name: "OVER", width: 44 },
 ];
+
+/// The loopback interface's name.
+pub const LOOPBACK: &str = "lo0";
+
+/// The instances that have a loopback, by name.
+fn loopback_owners(env: &dyn AdminEnv) -> Vec<String> {
+    env.instances().iter().filter(|i| i.has_loopback()).map(|i| i.name().to_string()).collect()
+}
 
 /// Longest address object name (`IPADM_AOBJSIZ` less the NUL).
 const AOBJ_MAX: usize = 63;
@@ -159,6 +173,9 @@ fn create_ip(args: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 
     if !valid_link_name(ifname) {
         return die(out, format_args!("cannot create interface {ifname}: Invalid interface name"));
     }
+    if ifname == LOOPBACK {
+        return die(out, format_args!("cannot create interface {ifname}: {}", NetError::InterfaceExists));
+    }
     if env.instance(ifname).is_some() {
         return die(out, format_args!("cannot create interface {ifname}: {}", NetError::InterfaceExists));
     }
@@ -174,6 +191,9 @@ fn delete_ip(args: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 
         Err(e) => return die_opt(out, "delete-ip", e),
     };
     let [ifname] = p.operands[..] else { return die_usage(out, "delete-ip", "") };
+    if ifname == LOOPBACK {
+        return die(out, format_args!("cannot delete interface {ifname}: the loopback is part of every FireEngine instance"));
+    }
     match env.delete_if(ifname) {
         Ok(()) => 0,
         Err(e) => die(out, format_args!("cannot delete interface {ifname}: {e}")),
@@ -226,6 +246,9 @@ fn create_addr(args: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i3
     let Some((ifname, name)) = parse_addrobj(aobj) else {
         return die_usage(out, SUB, &format!("invalid address object name: {aobj}"));
     };
+    if ifname == LOOPBACK {
+        return die(out, format_args!("cannot create address: lo0 has 127.0.0.1/8 only"));
+    }
     match atype {
         "static" => {}
         "dhcp" | "addrconf" => return die(out, format_args!("cannot create address: {}", NetError::NotSupported)),
@@ -284,6 +307,9 @@ fn delete_addr(args: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i3
         return die(out, format_args!("cannot delete address: {}", NetError::NotFound));
     };
     let full = format!("{ifname}/{}", name.unwrap_or("v4"));
+    if ifname == LOOPBACK {
+        return die(out, format_args!("cannot delete address: lo0/v4 is part of every FireEngine instance"));
+    }
     let Some(inst) = env.instance(ifname) else {
         return die(out, format_args!("cannot delete address: {}", NetError::NotFound));
     };
@@ -330,12 +356,19 @@ fn show_addr(args: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 
             None => (Some(t), None),
         },
     };
+    let lo = !loopback_owners(env).is_empty();
     if let Some(i) = ifname
         && env.instance(i).is_none()
+        && !(i == LOOPBACK && lo)
     {
         return die(out, format_args!("cannot get address information: {}", NetError::NoSuchInterface));
     }
     let mut found = false;
+    if lo && ifname.is_none_or(|i| i == LOOPBACK) && aname.is_none_or(|n| n == "lo0/v4") {
+        found = true;
+        let row = vec!["lo0/v4".to_string(), "static".to_string(), "ok".to_string(), "U--t-".to_string(), "---".to_string(), "127.0.0.1/8".to_string()];
+        let _ = o.row(out, &row);
+    }
     for inst in env.instances() {
         if ifname.is_some_and(|i| i != inst.name()) {
             continue;
@@ -365,6 +398,23 @@ fn show_if(args: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
         Ok(v) => v,
         Err(status) => return status,
     };
+    let owners = loopback_owners(env);
+    if !owners.is_empty() && target.as_deref().is_none_or(|t| t == LOOPBACK) {
+        let row = vec![
+            LOOPBACK.to_string(),
+            "loopback".to_string(),
+            "ok".to_string(),
+            "yes".to_string(),
+            StackKind::FireEngine.name().to_string(),
+            "-m4---------".to_string(),
+            "----".to_string(),
+            owners.join(","),
+        ];
+        let _ = o.row(out, &row);
+        if target.is_some() {
+            return 0;
+        }
+    }
     let list: Vec<Arc<dyn IpStack>> = match target.as_deref() {
         None => env.instances(),
         Some(t) => match env.instance(t) {

@@ -99,6 +99,12 @@ pub trait AdminEnv {
 
     /// Asks the stack threads to poll now.
     fn poll_now(&mut self);
+
+    /// Bytes of kernel heap in use, if the kernel says (`meminfo`'s
+    /// "used"); for tools that show what a transfer holds.
+    fn heap_used(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// An admin command.
@@ -148,9 +154,11 @@ pub enum NoStack<'a> {
     Unreachable,
 }
 
-/// The instance to reach `dst` from: `ifname` if given, else the one whose
-/// subnet holds `dst`, else one with a route to it. An instance that owns
-/// `dst` cannot reach it (there is no loopback).
+/// The instance to reach `dst` from: `ifname` if given; else, for one
+/// of an instance's own addresses, that instance when it has a loopback
+/// (the traffic never leaves it); for 127/8, the first instance with a
+/// loopback; else the one whose subnet holds `dst`, else one with a route
+/// to it. An instance without a loopback cannot reach its own address.
 pub fn pick_stack<'a>(
     env: &dyn AdminEnv,
     ifname: Option<&'a str>,
@@ -161,6 +169,9 @@ pub fn pick_stack<'a>(
     }
     let all = env.instances();
     let owns = |i: &Arc<dyn IpStack>| i.addrs().iter().any(|a| a.net.addr() == dst);
+    if let Some(i) = all.iter().find(|i| i.has_loopback() && (owns(i) || dst.is_loopback())) {
+        return Ok(i.clone());
+    }
     let on_link = all.iter().find(|i| !owns(i) && i.addrs().iter().any(|a| a.net.contains(dst)));
     let routed = || all.iter().find(|i| !owns(i) && i.reaches(dst));
     on_link.or_else(routed).cloned().ok_or(NoStack::Unreachable)

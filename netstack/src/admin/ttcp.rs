@@ -3,7 +3,7 @@
 //! `count` of them one after another.
 //!
 //! ```text
-//! ttcp [-c count] [-e] [-i interface] [-n bytes] [-p port] [-t timeout] host
+//! ttcp [-c count] [-e] [-i interface] [-n bytes] [-p port] [-t timeout] [-w seconds] host
 //! ```
 //!
 //! * `-c`: run `count` connections (1 to 1 000 000) one after another,
@@ -16,6 +16,16 @@
 //! * `-e`: read the echo back and verify it byte for byte; implied for
 //!   port 7.
 //! * `-t`: give up after this many seconds without progress (default 10).
+//! * `-w`: once the sender first finds the send buffer full, stop reading
+//!   for this many seconds (1 to 3600; not with `-c`), to show that a
+//!   reader that stops stops the writer and holds no more memory: the
+//!   line after the pause says how far sending got, how much of that in
+//!   the pause's second half, and how much the kernel heap grew (when the
+//!   kernel says), then the transfer goes on:
+//!
+//! ```text
+//! ttcp: reading paused 2.00 s: sending stopped at 196608 bytes (0 in the last 1.00 s), heap +0 KiB
+//! ```
 //!
 //! The pattern is sent, then a FIN. Success is every byte acknowledged
 //! (the peer acknowledged the FIN) and, with echo, every byte back and
@@ -59,7 +69,7 @@ use super::{AdminEnv, EXIT_FAIL, EXIT_USAGE, NoStack, pick_stack};
 use crate::config::parse_addr;
 use crate::stack::{IpStack, NetError, TcpId, TcpState};
 
-const USAGE: &str = "usage: ttcp [-c count] [-e] [-i interface] [-n bytes] [-p port] [-t timeout] host";
+const USAGE: &str = "usage: ttcp [-c count] [-e] [-i interface] [-n bytes] [-p port] [-t timeout] [-w seconds] host";
 
 /// Default bytes to send.
 pub const DEFAULT_BYTES: u64 = 1 << 20;
@@ -87,7 +97,7 @@ pub fn fill_pattern(buf: &mut [u8], offset: u64) {
 
 /// `ttcp` (`argv[0]` is `ttcp`).
 pub fn ttcp(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
-    let p = match getopt(argv.get(1..).unwrap_or(&[]), "c:ei:n:p:t:") {
+    let p = match getopt(argv.get(1..).unwrap_or(&[]), "c:ei:n:p:t:w:") {
         Ok(p) => p,
         Err(OptError::Unknown(c)) => return usage(out, format_args!("illegal option -- {c}")),
         Err(OptError::MissingValue(c)) => return usage(out, format_args!("option requires an argument -- {c}")),
@@ -125,6 +135,14 @@ pub fn ttcp(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
         },
         None => None,
     };
+    let pause_s = match p.value('w') {
+        Some(_) if count.is_some() => return usage(out, format_args!("-w is for one connection, not with -c")),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if (1..=3600).contains(&n) => Some(n),
+            _ => return usage(out, format_args!("bad pause: {v}")),
+        },
+        None => None,
+    };
     let Some(dst) = parse_addr(host) else {
         let _ = writeln!(out, "ttcp: unknown host {host}");
         return EXIT_FAIL;
@@ -140,7 +158,14 @@ pub fn ttcp(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
             return EXIT_FAIL;
         }
     };
-    let spec = Spec { dst, port, bytes, echo: p.has('e') || port == 7, timeout_us: timeout_s * 1_000_000 };
+    let spec = Spec {
+        dst,
+        port,
+        bytes,
+        echo: p.has('e') || port == 7,
+        timeout_us: timeout_s * 1_000_000,
+        pause_us: pause_s.map(|s| s * 1_000_000),
+    };
     match count {
         None => one(stack, &spec, env, out),
         Some(n) => cycles(&stack, &spec, n, env, out),
@@ -188,7 +213,11 @@ fn one(stack: Arc<dyn IpStack>, spec: &Spec, env: &mut dyn AdminEnv, out: &mut d
     let mut run = Transfer::new(spec, false);
     env.poll_now();
     let mut start: Option<u64> = None;
-    match run.pump(&conn, env, &mut start) {
+    let r = run.pump(&conn, env, &mut start);
+    if let Pause::Done(line) = &run.pause {
+        let _ = writeln!(out, "ttcp: {line}");
+    }
+    match r {
         Ok(()) => {
             let now = env.now_us();
             let us = now.saturating_sub(start.unwrap_or(now)).max(1);
@@ -281,6 +310,21 @@ struct Spec {
     bytes: u64,
     echo: bool,
     timeout_us: u64,
+    /// `-w`: stop reading this long once the send buffer is full.
+    pause_us: Option<u64>,
+}
+
+/// `-w`'s pause in reading.
+enum Pause {
+    /// None asked for, or waiting for the send buffer to fill.
+    Off,
+    Armed(u64),
+    /// Not reading since `since` (µs), when `sent` bytes were sent and
+    /// the heap held `heap` bytes; `half`: bytes sent at the half-way
+    /// point.
+    On { since: u64, len: u64, sent: u64, heap: Option<usize>, half: Option<u64> },
+    /// Over: what to say.
+    Done(alloc::string::String),
 }
 
 struct Transfer {
@@ -294,6 +338,7 @@ struct Transfer {
     sent: u64,
     /// Bytes received: verified echo, or whatever a non-echo peer sent.
     back: u64,
+    pause: Pause,
 }
 
 /// How a transfer failed.
@@ -317,6 +362,7 @@ impl Transfer {
             close_first,
             sent: 0,
             back: 0,
+            pause: spec.pause_us.map_or(Pause::Off, Pause::Armed),
         }
     }
 
@@ -384,13 +430,19 @@ impl Transfer {
                 fill_pattern(&mut chunk[..n], self.sent);
                 let k = stack.tcp_send(id, &chunk[..n]).map_err(Failure::Net)?;
                 if k == 0 {
+                    if let Pause::Armed(len) = self.pause
+                        && self.sent > 0
+                    {
+                        self.pause = Pause::On { since: env.now_us(), len, sent: self.sent, heap: env.heap_used(), half: None };
+                    }
                     break;
                 }
                 self.sent += k as u64;
                 progress = true;
             }
-            // Take what came back.
-            loop {
+            self.pause_step(env);
+            // Take what came back (not while pausing).
+            while !matches!(self.pause, Pause::On { .. }) {
                 let k = stack.tcp_recv(id, &mut chunk).map_err(Failure::Net)?;
                 if k == 0 {
                     break;
@@ -437,7 +489,7 @@ impl Transfer {
             progress |= now_st.state != last.state || now_st.unacked != last.unacked;
             last = now_st;
             let now = env.now_us();
-            if progress {
+            if progress || matches!(self.pause, Pause::On { .. }) {
                 last_progress = now;
                 env.poll_now();
             } else if now.saturating_sub(last_progress) >= self.timeout_us {
@@ -448,6 +500,31 @@ impl Transfer {
             }
             env.sleep_ms(1);
         }
+    }
+
+    /// Moves `-w`'s pause on: its half-way mark, its end and its line.
+    fn pause_step(&mut self, env: &mut dyn AdminEnv) {
+        let Pause::On { since, len, sent, heap, half } = self.pause else { return };
+        let now = env.now_us();
+        let el = now.saturating_sub(since);
+        if half.is_none() && el >= len / 2 {
+            self.pause = Pause::On { since, len, sent, heap, half: Some(self.sent) };
+            return;
+        }
+        if el < len {
+            return;
+        }
+        let late = self.sent - half.unwrap_or(sent);
+        let heap = match (heap, env.heap_used()) {
+            (Some(a), Some(b)) => alloc::format!("heap {}{} KiB", if b >= a { "+" } else { "-" }, a.abs_diff(b) / 1024),
+            _ => alloc::string::String::from("heap use unknown"),
+        };
+        self.pause = Pause::Done(alloc::format!(
+            "reading paused {} s: sending stopped at {} bytes ({late} in the last {} s), {heap}",
+            Fixed2(el / 10_000),
+            self.sent,
+            Fixed2((el - el / 2) / 10_000),
+        ));
     }
 
     /// Checks received echo bytes against the pattern.

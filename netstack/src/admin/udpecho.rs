@@ -158,8 +158,9 @@ pub fn udpecho(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i3
             return EXIT_FAIL;
         }
     };
-    // There is no loopback: an instance cannot reach its own address.
-    if !stack.reaches(dst) || stack.addrs().iter().any(|a| a.net.addr() == dst) {
+    // Its own address (or 127/8) it reaches only through a loopback.
+    let own = stack.addrs().iter().any(|a| a.net.addr() == dst) || dst.is_loopback();
+    if (own && !stack.has_loopback()) || (!own && !stack.reaches(dst)) {
         let _ = writeln!(out, "udpecho: sendto: {}", NetError::Unreachable);
         return EXIT_FAIL;
     }

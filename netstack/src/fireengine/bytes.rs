@@ -64,6 +64,11 @@ impl ChunkQueue {
         self.len == 0
     }
 
+    /// Vectors queued (a partly read front one included).
+    pub fn blocks(&self) -> usize {
+        self.chunks.len()
+    }
+
     /// Queues `v`'s bytes after the others; small vectors join the last.
     pub fn push(&mut self, v: Vec<u8>) {
         if v.is_empty() {

@@ -58,6 +58,28 @@ pub enum TcpOp {
     Close,
     /// Reset now.
     Abort,
+    /// Send one urgent byte after what is queued (already counted in
+    /// the send room). A fused conn unfuses first.
+    Urgent(u8),
+}
+
+/// A conn's side of TCP fusion (`tcp_fusion.c`; the instance's
+/// `fusion` room does the work). Touched inside the conn's squeue, which
+/// its fused peer shares.
+#[derive(Default)]
+pub struct Fusion {
+    /// The fused peer, while fused.
+    pub peer: Option<Weak<TcpConn>>,
+    /// Bytes sent fused (they never entered the TCB).
+    pub sent: u64,
+    /// Of the bytes received fused, those not read yet.
+    pub unread: u32,
+    /// The last fused send left no room (counted in `tcpFusionFlowctl`);
+    /// the reader's next read wakes the sender (`tcpFusionBackenabled`).
+    pub flow_stopped: bool,
+    /// Fusion was decided for this conn (fused or counted not to be):
+    /// it is not tried again unless it waited for the pair to be quiet.
+    pub decided: bool,
 }
 
 /// `tcp_t`: what a TCP conn has beyond `conn_t`.
@@ -73,6 +95,11 @@ pub struct TcpPcb {
     pub deadline_ms: AtomicU64,
     /// An eager's listener and its id there, until accepted.
     pub listener: Mutex<Option<(Weak<TcpConn>, EagerId)>>,
+    /// Made over the instance's loopback: the peer is the instance
+    /// itself (only such conns may fuse).
+    pub loopback: bool,
+    /// Fusion state.
+    pub fusion: Mutex<Fusion>,
 }
 
 impl TcpPcb {
@@ -85,9 +112,22 @@ impl TcpPcb {
             sock: SockSide::new(rcv_limit, snd_limit),
             deadline_ms: AtomicU64::new(u64::MAX),
             listener: Mutex::new(None),
+            loopback: false,
+            fusion: Mutex::new(Fusion::default()),
         };
         p.sock.set_state(st);
         p
+    }
+
+    /// The same, made over the loopback if `on`.
+    pub fn on_loopback(mut self, on: bool) -> TcpPcb {
+        self.loopback = on;
+        self
+    }
+
+    /// The fused peer, if fused.
+    pub fn fused_peer(&self) -> Option<alloc::sync::Arc<TcpConn>> {
+        self.fusion.lock().peer.as_ref().and_then(|w| w.upgrade())
     }
 
     /// A listener's block.
@@ -98,6 +138,8 @@ impl TcpPcb {
             sock: SockSide::new(0, 0),
             deadline_ms: AtomicU64::new(u64::MAX),
             listener: Mutex::new(None),
+            loopback: false,
+            fusion: Mutex::new(Fusion::default()),
         };
         p.sock.set_state(State::Listen);
         p
@@ -119,6 +161,12 @@ pub struct SockSide {
     /// Bytes the reader took that the TCB has not been told of.
     consumed: AtomicUsize,
     snd_limit: usize,
+    /// While fused: the send room's bound (the smaller of `send_buf` and
+    /// the peer's `recv_buf`), and the peer's unread blocks that stop
+    /// the sender (`_fusion_rcv_unread_min`, 0: none); `fused_cap` 0
+    /// when not fused.
+    fused_cap: AtomicUsize,
+    fused_blocks: AtomicUsize,
     state: AtomicU8,
     upcall: Mutex<Option<Upcall>>,
     /// netstat's Swind, Rwind and Send-Q as of the last squeue visit.
@@ -153,6 +201,8 @@ impl SockSide {
             snd_pending: AtomicUsize::new(0),
             consumed: AtomicUsize::new(0),
             snd_limit,
+            fused_cap: AtomicUsize::new(0),
+            fused_blocks: AtomicUsize::new(0),
             state: AtomicU8::new(0),
             upcall: Mutex::new(None),
             swind: AtomicU32::new(0),
@@ -214,9 +264,41 @@ impl SockSide {
         self.rcv.lock().len()
     }
 
-    /// The send room left.
+    /// The send room left (not counting a fused peer's unread blocks:
+    /// [`TcpSocket::send_room`] does).
     pub fn send_room(&self) -> usize {
-        self.snd_limit.saturating_sub(self.snd_pending.load(Ordering::Acquire))
+        let cap = match self.fused_cap.load(Ordering::Acquire) {
+            0 => self.snd_limit,
+            c => c,
+        };
+        cap.saturating_sub(self.snd_pending.load(Ordering::Acquire))
+    }
+
+    /// Fused (`cap` > 0: the send room's bound, `blocks` the peer's
+    /// unread blocks that stop us) or not (`cap` 0).
+    pub fn set_fused(&self, cap: usize, blocks: usize) {
+        self.fused_blocks.store(blocks, Ordering::Release);
+        self.fused_cap.store(cap, Ordering::Release);
+    }
+
+    /// While fused, the peer's unread blocks that stop us (0: none).
+    pub fn fused_blocks(&self) -> usize {
+        self.fused_blocks.load(Ordering::Acquire)
+    }
+
+    /// Whether fused.
+    pub fn is_fused(&self) -> bool {
+        self.fused_cap.load(Ordering::Acquire) != 0
+    }
+
+    /// Unread blocks (vectors) in the receive queue.
+    pub fn unread_blocks(&self) -> usize {
+        self.rcv.lock().blocks()
+    }
+
+    /// The send buffer's size.
+    pub fn snd_limit(&self) -> usize {
+        self.snd_limit
     }
 
     /// Bytes handed to TCP and not yet acknowledged.
@@ -317,7 +399,7 @@ impl TcpSocket {
             return Err(if st == State::Closed { NetError::NotConnected } else { NetError::ShutDown });
         }
         let side = self.side();
-        let room = side.send_room();
+        let room = self.send_room();
         let n = len.min(room);
         if n == 0 {
             return Ok(0);
@@ -371,9 +453,46 @@ impl TcpSocket {
         self.side().readable()
     }
 
-    /// Send room left.
+    /// Send room left. A fused sender also stops while its peer holds
+    /// `_fusion_rcv_unread_min` unread blocks (illumos'
+    /// `tcp_fusion_rcv_unread_min`), until the reader drains.
     pub fn send_room(&self) -> usize {
-        self.side().send_room()
+        let side = self.side();
+        let room = side.send_room();
+        if room > 0 && side.is_fused() {
+            let blocks = side.fused_blocks();
+            if blocks > 0
+                && let Some(peer) = self.conn.proto.fused_peer()
+                && peer.proto.sock.unread_blocks() >= blocks
+            {
+                return 0;
+            }
+        }
+        room
+    }
+
+    /// Sends one urgent byte after what was sent (`send(MSG_OOB)`); a
+    /// fused connection unfuses for it (illumos `tcp_fusion_urg`).
+    /// `Ok(false)`: no send room now.
+    pub fn send_urgent(&self, byte: u8) -> Result<bool, NetError> {
+        if let Some(e) = self.error() {
+            return Err(e);
+        }
+        if !self.state().can_send() {
+            return Err(NetError::ShutDown);
+        }
+        // The byte needs room in the TCB's own queue too, which a fused
+        // sender's count does not show: the plain bound applies.
+        let side = self.side();
+        if side.snd_limit.saturating_sub(side.snd_pending.load(Ordering::Acquire)) == 0 {
+            return Ok(false);
+        }
+        side.snd_pending.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = self.enter(TcpOp::Urgent(byte)) {
+            side.acked(1);
+            return Err(e);
+        }
+        Ok(true)
     }
 
     /// Bytes sent and not yet acknowledged (or not yet sent).

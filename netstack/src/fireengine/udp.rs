@@ -260,7 +260,7 @@ impl UdpSocket {
     /// source address of the route to `to`.
     pub fn connect(&self, to: SocketAddrV4) -> Result<(), NetError> {
         let host = self.host.upgrade().ok_or(NetError::NotConnected)?;
-        if !is_unicast(*to.ip()) || to.port() == 0 {
+        if !(is_unicast(*to.ip()) || to.ip().is_loopback()) || to.port() == 0 {
             return Err(NetError::InvalidAddress);
         }
         let src = match self.conn.laddr() {
@@ -293,7 +293,7 @@ impl UdpSocket {
         if data.len() > UDP_MAX_PAYLOAD {
             return Err(NetError::InvalidArgument);
         }
-        if !is_unicast(*to.ip()) || to.port() == 0 {
+        if !(is_unicast(*to.ip()) || to.ip().is_loopback()) || to.port() == 0 {
             return Err(NetError::InvalidAddress);
         }
         if let Some(peer) = self.peer()

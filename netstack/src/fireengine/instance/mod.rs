@@ -19,9 +19,19 @@
 //! frame goes to the link: a frame switched to another instance on the
 //! same CPU may come straight back into `input`.
 //!
+//! The loopback (`lo0`, 127.0.0.1/8, in every instance): a datagram to
+//! 127/8 or to one of the instance's own addresses in use never reaches
+//! the link. Output hands it straight back to IP input on the sending
+//! thread (illumos `ire_send_local_v4`), with its transport checksum left
+//! as verified; the entries it makes for conns' squeues follow the usual
+//! rules (a squeue the thread is inside already queues them), so the
+//! recursion is at most one receive deep. Loopback TCP conns have the
+//! loopback's MSS and may be fused ([`fusion`]).
+//!
 //! The instance thread ([`IpStack::poll_us`]) only runs timers: ARP
 //! retransmits and expiry, reassembly time-outs.
 
+mod fusion;
 mod lso;
 mod tcp;
 mod tcp_svc;
@@ -146,6 +156,11 @@ const DISCARD_PORT: u16 = 9;
 /// Smallest and largest link MTU accepted.
 const MIN_MTU: usize = 576;
 const MAX_MTU: usize = 9216;
+/// The loopback's MTU, illumos' `lo0`'s: a loopback conn's MSS (8192)
+/// stays well below `send_buf`, so that Nagle never holds a partial
+/// segment waiting for a delayed ACK (with Linux's 64 KiB MTU a 48 KiB
+/// send buffer sends stop-and-wait).
+pub const LO_MTU: usize = 8232;
 
 /// The squeue entries of FireEngine: an operation on a conn. Each holds
 /// a reference to the conn and to its instance until it has run.
@@ -390,6 +405,17 @@ impl FeInstance {
         Socket::new(host, ty)
     }
 
+    /// A TCP listener on `laddr:port` (`0.0.0.0`: every address) with
+    /// `backlog`: the handle services use.
+    pub fn tcp_listen(&self, laddr: Ipv4Addr, port: u16, backlog: i64) -> Result<TcpSocket, NetError> {
+        self.core.tcp_listen(laddr, port, backlog)
+    }
+
+    /// An active TCP open to `dst:port` (the SYN goes at once).
+    pub fn tcp_open(&self, dst: Ipv4Addr, port: u16) -> Result<TcpSocket, NetError> {
+        self.core.tcp_open(dst, port)
+    }
+
     /// The instance's UDP endpoints (`netstat -an`).
     pub fn udp_endpoints(&self) -> Vec<UdpEndpoint> {
         udp::endpoints(&self.core.classifier)
@@ -413,7 +439,9 @@ impl FeInstance {
                 // Never answer another service's port (two echo services
                 // would bounce a datagram forever), port 0, or a source
                 // that is no host (0.0.0.0 asking through broadcast).
-                if matches!(d.from.port(), 0 | 7 | 9 | 13 | 19 | 37) || !crate::config::is_unicast(*d.from.ip()) {
+                if matches!(d.from.port(), 0 | 7 | 9 | 13 | 19 | 37)
+                    || !(crate::config::is_unicast(*d.from.ip()) || d.from.ip().is_loopback())
+                {
                     core.echo.refused.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
@@ -531,6 +559,29 @@ impl Core {
         self.addrs.read().iter().any(|x| x.net.addr() == a)
     }
 
+    /// Whether a datagram to `a` goes through the loopback: 127/8, or one
+    /// of our addresses in use.
+    fn is_local_dst(&self, a: Ipv4Addr) -> bool {
+        a.is_loopback() || self.usable.read().iter().any(|x| x.addr() == a)
+    }
+
+    /// The route to `dst`: through the loopback, from `dst` itself, when
+    /// it is ours (all of 127/8 is: a service answers from the address it
+    /// was asked at), else the table's.
+    fn resolve(&self, dst: Ipv4Addr) -> Option<super::route::Resolved> {
+        if self.is_local_dst(dst) {
+            return Some(super::route::Resolved { next_hop: dst, src: dst, generation: self.route_gen.load(Ordering::Acquire) });
+        }
+        self.routes.read().resolve(dst)
+    }
+
+    /// A datagram to ourselves: straight back into IP input (see the
+    /// module doc).
+    fn loopback_output(&self, dgram: Vec<u8>) {
+        bump(&self.ip_mib.ip_loopback_datagrams);
+        self.ip_input(&dgram, true, false, true);
+    }
+
     /// Whether `a` is the directed broadcast of one of our subnets (as a
     /// source, a martian: illumos drops it).
     fn is_subnet_broadcast(&self, a: Ipv4Addr) -> bool {
@@ -600,7 +651,7 @@ impl Core {
             bump(&self.route_cache_hits);
             return Some(c);
         }
-        let r = self.routes.read().resolve(dst)?;
+        let r = self.resolve(dst)?;
         let c = CachedRoute { dst, next_hop: r.next_hop, src: r.src, generation: r.generation };
         *cache = Some(c);
         Some(c)
@@ -633,6 +684,10 @@ impl Core {
     /// into it (by the device, or the MAC layer in software).
     fn ip_output(&self, src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload: &[u8], next_hop: Ipv4Addr, l4_partial: Option<u16>) {
         bump(&self.ip_mib.ip_out_requests);
+        if IPV4_HDR_MIN + payload.len() > usize::from(u16::MAX) {
+            bump(&self.ip_mib.ip_out_discards);
+            return;
+        }
         let mut h = Ipv4Header::new(src, dst, proto, payload.len() as u16);
         h.ttl = self.sys.tunables.ttl();
         h.ident = self.next_ip_id(dst);
@@ -644,6 +699,12 @@ impl Core {
             return;
         };
         dgram[n..].copy_from_slice(payload);
+        if self.is_local_dst(next_hop) {
+            // Never on a wire: the transport checksum stays partial and
+            // input takes it as verified.
+            self.loopback_output(dgram);
+            return;
+        }
         let cksum = match l4_partial {
             Some(offset) if dgram.len() <= self.mtu => Cksum::Partial { start: (ETH_HDR + n) as u16, offset },
             Some(_) => {
@@ -664,6 +725,10 @@ impl Core {
     /// [`send_datagram`](Self::send_datagram) of a datagram whose frame
     /// asks for `cksum` (a partial checksum only when it fits one frame).
     fn send_datagram_with(&self, dgram: Vec<u8>, next_hop: Ipv4Addr, cksum: Cksum) {
+        if self.is_local_dst(next_hop) {
+            self.loopback_output(dgram);
+            return;
+        }
         if dgram.len() <= self.mtu {
             self.send_to_neighbour(next_hop, dgram, cksum);
             return;
@@ -806,13 +871,15 @@ impl Core {
         let payload = &frame[ETH_HDR..];
         match u16::from_be_bytes([frame[12], frame[13]]) {
             ETHERTYPE_ARP => self.arp_input(payload),
-            ETHERTYPE_IPV4 => self.ip_input(payload, verified, link_bcast),
+            ETHERTYPE_IPV4 => self.ip_input(payload, verified, link_bcast, false),
             _ => bump(&self.counters.rx_unknown_proto),
         }
     }
 
-    fn ip_input(&self, bytes: &[u8], verified: bool, link_bcast: bool) {
-        let p = match ipin::validate(bytes, &|a| self.is_ours(a), verified, &self.ip_mib) {
+    /// IPv4 input of `bytes`, from the link, or from our own output
+    /// through the loopback (`loopback`).
+    fn ip_input(&self, bytes: &[u8], verified: bool, link_bcast: bool, loopback: bool) {
+        let p = match ipin::validate_on(bytes, &|a| self.is_ours(a), verified, loopback, &self.ip_mib) {
             Ok(p) => p,
             Err(_) => return,
         };
@@ -852,7 +919,7 @@ impl Core {
             // A NIC verifies the checksum of one frame: a reassembled
             // datagram is checked here, whatever its last fragment said.
             IPPROTO_UDP => self.udp_input(datagram, &hdr, l4, verified && !p.is_fragment, to_bcast, link_bcast),
-            IPPROTO_TCP => self.tcp_input(&hdr, l4, verified && !p.is_fragment, to_bcast),
+            IPPROTO_TCP => self.tcp_input(&hdr, l4, verified && !p.is_fragment, to_bcast, loopback),
             _ => {
                 ipin::count_unknown_proto(&self.ip_mib);
                 self.send_icmp_error(IcmpErrorKind::ProtocolUnreachable, datagram, &hdr, to_bcast, link_bcast);
@@ -870,7 +937,7 @@ impl Core {
                 // To the reply's own destination: the sender, or the first
                 // router of a reversed source route.
                 let to = reply.get(16..20).map_or(hdr.src, |d| Ipv4Addr::new(d[0], d[1], d[2], d[3]));
-                match self.routes.read().resolve(to) {
+                match self.resolve(to) {
                     Some(r) => self.send_datagram(reply, r.next_hop),
                     None => bump(&self.ip_mib.ip_out_no_routes),
                 }
@@ -958,7 +1025,7 @@ impl Core {
     /// route to `dst` via `gateway`, flagged `D`, for
     /// [`REDIRECT_LIFETIME_MS`]. Otherwise counted in `icmpInBadRedirects`.
     fn redirect(&self, from: Ipv4Addr, dst: Ipv4Addr, gateway: Ipv4Addr) {
-        let first_hop = self.routes.read().resolve(dst).map(|r| r.next_hop);
+        let first_hop = self.resolve(dst).map(|r| r.next_hop);
         let on_link = self.usable.read().iter().any(|a| a.trunc().contains(gateway));
         let ok = first_hop == Some(from)
             && from != dst
@@ -1007,7 +1074,7 @@ impl Core {
     }
 
     fn send_icmp_error(&self, kind: IcmpErrorKind, offending: &[u8], hdr: &Ipv4Header, to_bcast: bool, link_bcast: bool) {
-        let Some(r) = self.routes.read().resolve(hdr.src) else { return };
+        let Some(r) = self.resolve(hdr.src) else { return };
         let flags = ErrorFlags {
             dst_was_broadcast_or_multicast: to_bcast,
             link_broadcast: link_bcast,
@@ -1038,8 +1105,8 @@ impl SockHost for Core {
 
 impl UdpHost for Core {
     fn udp_send(&self, conn: &ConnRef<UdpPcb>, to: SocketAddrV4, data: Vec<u8>) -> Result<(), NetError> {
-        if self.is_own_addr(*to.ip()) {
-            // There is no loopback yet: our own address is not on the wire.
+        if self.is_own_addr(*to.ip()) && !self.is_local_dst(*to.ip()) {
+            // Ours but not in use yet (duplicate-address detection).
             return Err(NetError::Unreachable);
         }
         if data.len() > self.sys.tunables.udp_send_buf() {
@@ -1052,7 +1119,7 @@ impl UdpHost for Core {
     }
 
     fn udp_source_for(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
-        self.routes.read().resolve(dst).map(|r| r.src)
+        self.resolve(dst).map(|r| r.src)
     }
 
     fn udp_classifier(&self) -> &Classifier<UdpPcb> {
@@ -1105,6 +1172,10 @@ impl IpStack for FeInstance {
 
     fn stack_kind(&self) -> StackKind {
         StackKind::FireEngine
+    }
+
+    fn has_loopback(&self) -> bool {
+        true
     }
 
     fn link(&self) -> &dyn Link {
@@ -1248,18 +1319,18 @@ impl IpStack for FeInstance {
         if !self.core.requesters.lock().iter().any(|r| r.ident == id.0) {
             return Err(NetError::NotFound);
         }
-        if !is_unicast(dst) {
+        if !(is_unicast(dst) || dst.is_loopback()) {
             return Err(NetError::InvalidAddress);
         }
-        if self.core.is_own_addr(dst) {
-            // No loopback yet: our own address is not on the wire.
+        if self.core.is_own_addr(dst) && !self.core.is_local_dst(dst) {
+            // Ours but not in use yet (duplicate-address detection).
             return Err(NetError::Unreachable);
         }
         if data.len() + 28 > 65535 || data.len() + 8 > self.core.sys.tunables.icmp_send_buf() {
             // EMSGSIZE: above IP's limit or ICMP's `send_buf`.
             return Err(NetError::MessageTooLong);
         }
-        let r = self.core.routes.read().resolve(dst).ok_or(NetError::Unreachable)?;
+        let r = self.core.resolve(dst).ok_or(NetError::Unreachable)?;
         let msg = super::wire::icmp::IcmpMessage::EchoRequest { ident: id.0, seq, data };
         let mut buf = alloc::vec![0u8; msg.emit_len()];
         msg.emit(&mut buf).map_err(|_| NetError::InvalidArgument)?;

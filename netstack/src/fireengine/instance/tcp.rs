@@ -71,8 +71,9 @@ use crate::stack::{NetError, TcpEndpoint};
 pub enum TcpEntry {
     /// A segment for a connection.
     Input { conn: ConnRef<TcpPcb>, src: Ipv4Addr, hdr: TcpHeader, data: Vec<u8> },
-    /// A SYN for a listener (from `src`, to our `dst`).
-    Syn { listener: ConnRef<TcpPcb>, src: Ipv4Addr, dst: Ipv4Addr, hdr: TcpHeader },
+    /// A SYN for a listener (from `src`, to our `dst`; through the
+    /// loopback if `loopback`).
+    Syn { listener: ConnRef<TcpPcb>, src: Ipv4Addr, dst: Ipv4Addr, hdr: TcpHeader, loopback: bool },
     /// An ACK for a listener that matched no conn (from `src`, to our
     /// `dst`): a cookie's answer, or a RST.
     ListenAck { listener: ConnRef<TcpPcb>, src: Ipv4Addr, dst: Ipv4Addr, hdr: TcpHeader, data: Vec<u8> },
@@ -130,7 +131,7 @@ impl TcpEntry {
     pub(super) fn process(self, core: &Arc<Core>) {
         match self {
             TcpEntry::Input { conn, src, hdr, data } => core.tcp_conn_input(&conn, src, &hdr, &data),
-            TcpEntry::Syn { listener, src, dst, hdr } => core.tcp_listen_syn(&listener, src, dst, &hdr),
+            TcpEntry::Syn { listener, src, dst, hdr, loopback } => core.tcp_listen_syn(&listener, src, dst, &hdr, loopback),
             TcpEntry::ListenAck { listener, src, dst, hdr, data } => core.tcp_listen_ack(&listener, src, dst, &hdr, &data),
             TcpEntry::EagerDone { listener, eager } => core.tcp_eager_done(&listener, eager),
             TcpEntry::User { conn, op } => core.tcp_user(&conn, op),
@@ -164,7 +165,7 @@ impl Core {
     }
 
     /// The receive walk's TCP arm.
-    pub(super) fn tcp_input(&self, hdr: &Ipv4Header, l4: &[u8], verified: bool, to_bcast: bool) {
+    pub(super) fn tcp_input(&self, hdr: &Ipv4Header, l4: &[u8], verified: bool, to_bcast: bool, loopback: bool) {
         bump(&self.tcp_mib.in_segs);
         let (th, data) = match TcpHeader::parse(l4, hdr.src, hdr.dst, !verified) {
             Ok(v) => v,
@@ -174,7 +175,7 @@ impl Core {
             }
         };
         bump(&self.ip_mib.ip_in_delivers);
-        if to_bcast || !crate::config::is_unicast(hdr.src) {
+        if to_bcast || !(crate::config::is_unicast(hdr.src) || (loopback && hdr.src.is_loopback())) {
             // TCP is unicast only (RFC 1122 4.2.3.10).
             bump(&self.tcp_mib.in_errs);
             return;
@@ -196,7 +197,7 @@ impl Core {
             let sqp = listener.sqp();
             let (src, dst) = (hdr.src, hdr.dst);
             let e = if syn {
-                TcpEntry::Syn { listener, src, dst, hdr: th }
+                TcpEntry::Syn { listener, src, dst, hdr: th, loopback }
             } else {
                 TcpEntry::ListenAck { listener, src, dst, hdr: th, data: data.to_vec() }
             };
@@ -232,7 +233,7 @@ impl Core {
     fn tcp_send_raw(&self, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, seg: &SegOut, route: Option<CachedRoute>) {
         let next_hop = match route {
             Some(r) => r.next_hop,
-            None => match self.routes.read().resolve(dst) {
+            None => match self.resolve(dst) {
                 Some(r) => r.next_hop,
                 None => {
                     bump(&self.ip_mib.ip_out_no_routes);
@@ -242,15 +243,20 @@ impl Core {
         };
         let h = seg.header(sport, dport);
         let hlen = h.header_len();
+        // Through the loopback a segment goes whole, its checksum never
+        // finished (input takes it as verified).
+        let lo = self.is_local_dst(next_hop);
         // Cut at the MSS also when the whole would fit the link: the MSS
         // may be a path's (PMTU), smaller than the link's.
-        if let Some(mss) = seg.lso_mss.filter(|&m| IPV4_HDR_MIN + hlen + seg.data.len() > self.mtu || seg.data.len() > usize::from(m)) {
+        if !lo
+            && let Some(mss) = seg.lso_mss.filter(|&m| IPV4_HDR_MIN + hlen + seg.data.len() > self.mtu || seg.data.len() > usize::from(m))
+        {
             self.tcp_lso_output(src, dst, &h, seg, mss, next_hop);
             return;
         }
         let mut buf = alloc::vec![0u8; hlen + seg.data.len()];
         buf[hlen..].copy_from_slice(&seg.data);
-        let partial = IPV4_HDR_MIN + buf.len() <= self.mtu;
+        let partial = lo || IPV4_HDR_MIN + buf.len() <= self.mtu;
         let ok = if partial { h.emit_partial(&mut buf, src, dst) } else { h.emit(&mut buf, src, dst) };
         if ok.is_err() {
             return;
@@ -270,17 +276,21 @@ impl Core {
         let TcpKind::Conn(m) = &conn.proto.kind else { return };
         debug_assert!(self.in_own_squeue(conn), "a TCP conn touched outside its squeue");
         let mut out = Vec::new();
-        let (events, received, acked, state, err, fin, deadline, stats);
+        let (events, received, acked, state, err, fin, deadline, stats, fused_read);
         {
             let mut t = m.lock();
             let mut ctx = self.tcp_ctx(self.tcp_now_us(), &mut out);
-            t.set_lso(self.lso_tcp4_max());
+            t.set_lso(if conn.proto.loopback { None } else { self.lso_tcp4_max() });
             // What the reader took since the last visit, before anything
             // else (a close must not take read bytes for unread ones).
+            // The TCB's own bytes are first in the queue; what is past
+            // them came fused, and frees the fused sender's room instead.
             let read = conn.proto.sock.take_consumed();
-            if read > 0 {
-                t.consumed(read, &mut ctx);
+            let tcb_part = read.min(t.unread() as usize);
+            if tcb_part > 0 {
+                t.consumed(tcb_part, &mut ctx);
             }
+            fused_read = read - tcb_part;
             f(&mut t, &mut ctx);
             events = t.take_events();
             received = t.take_received();
@@ -343,6 +353,12 @@ impl Core {
         if events.readable || events.writable || events.established || events.closed {
             side.wake();
         }
+        if fused_read > 0 {
+            self.tcp_fused_read(conn, fused_read);
+        }
+        if conn.proto.loopback && state == State::Established {
+            self.tcp_try_fuse(conn);
+        }
     }
 
     /// A closed conn leaves the classifier (and its listener, if an
@@ -374,7 +390,7 @@ impl Core {
                 self.with_tcb(conn, |t, ctx| t.abort_quietly(ctx));
                 if let Some(listener) = self.tcp_classifier.lookup_listener(conn.laddr(), conn.lport()) {
                     let sqp = listener.sqp();
-                    let e = TcpEntry::Syn { listener, src, dst: conn.laddr(), hdr: *hdr };
+                    let e = TcpEntry::Syn { listener, src, dst: conn.laddr(), hdr: *hdr, loopback: conn.proto.loopback };
                     let _ = self.tcp_enter_entry(sqp, e, None);
                 }
                 return;
@@ -384,6 +400,25 @@ impl Core {
     }
 
     fn tcp_user(&self, conn: &ConnRef<TcpPcb>, op: TcpOp) {
+        if conn.proto.sock.is_fused() {
+            match op {
+                TcpOp::Send(data) => {
+                    if let Some(peer) = conn.proto.fused_peer() {
+                        self.tcp_fused_send(conn, &peer, data);
+                        return;
+                    }
+                    // The peer went: plain TCP from here.
+                    self.tcp_unfuse(conn);
+                    return self.tcp_user(conn, TcpOp::Send(data));
+                }
+                TcpOp::Urgent(_) => {
+                    bump(&self.tcp_mib.fusion_urg);
+                    self.tcp_unfuse(conn);
+                }
+                TcpOp::ShutWrite | TcpOp::Close | TcpOp::Abort => self.tcp_unfuse(conn),
+                TcpOp::Consumed | TcpOp::Start(_) => {}
+            }
+        }
         self.with_tcb(conn, |t, ctx| match op {
             TcpOp::Send(data) => {
                 let _ = t.send_vec(data, ctx);
@@ -394,6 +429,9 @@ impl Core {
             TcpOp::Close => t.close(ctx),
             TcpOp::Abort => t.abort(ctx),
             TcpOp::Start(mut segs) => ctx.out.append(&mut segs),
+            TcpOp::Urgent(b) => {
+                let _ = t.send_urgent(b, ctx);
+            }
         });
     }
 
@@ -404,7 +442,7 @@ impl Core {
         self.tcp_classifier.len_of(crate::fireengine::conn::Fanout::Conn) >= t.conn_max as usize
     }
 
-    fn tcp_listen_syn(&self, listener: &ConnRef<TcpPcb>, src: Ipv4Addr, dst: Ipv4Addr, hdr: &TcpHeader) {
+    fn tcp_listen_syn(&self, listener: &ConnRef<TcpPcb>, src: Ipv4Addr, dst: Ipv4Addr, hdr: &TcpHeader, loopback: bool) {
         let TcpKind::Listener(q) = &listener.proto.kind else { return };
         debug_assert!(self.in_own_squeue(listener), "a listener touched outside its squeue");
         if self.tcp_to_conn_made_since(src, dst, hdr, &[]) {
@@ -423,7 +461,7 @@ impl Core {
             ql.set_syn_cookies(t.syn_cookies);
             ql.on_syn(&key, now_ms)
         };
-        let cfg = tcb_config(&t, self.mtu);
+        let cfg = tcb_config(&t, if loopback { super::LO_MTU } else { self.mtu });
         match decision {
             SynDecision::Admit => {}
             SynDecision::AdmitAfterDrop { eager, .. } => {
@@ -459,9 +497,18 @@ impl Core {
             }
             t
         };
-        let sq = self.sys.squeues.pick_for_new_conn(self.sys.env.cpu());
+        // A loopback eager gets its active side's squeue, so that the two
+        // may fuse (illumos `tcp_input_listener` for a loopback SYN).
+        let active = loopback
+            .then(|| self.tcp_classifier.lookup_connected(&ConnTuple::connected(IPPROTO_TCP, src, hdr.src_port, dst, hdr.dst_port)))
+            .flatten();
+        let sq = match active.as_ref().and_then(|a| self.sys.squeues.for_cpu(a.sqp())) {
+            Some(sq) => sq,
+            None => self.sys.squeues.pick_for_new_conn(self.sys.env.cpu()),
+        };
         let tuple = ConnTuple::connected(IPPROTO_TCP, dst, hdr.dst_port, src, hdr.src_port);
-        let eager = Conn::new(tuple, sq.id(), TcpPcb::conn(tcb, cfg.rcv_buf as usize, cfg.snd_buf as usize));
+        let pcb = TcpPcb::conn(tcb, cfg.rcv_buf as usize, cfg.snd_buf as usize).on_loopback(loopback);
+        let eager = Conn::new(tuple, sq.id(), pcb);
         let id = match q.lock().add_eager(key, eager.clone()) {
             Ok(id) => id,
             Err(_) => return,
@@ -688,16 +735,18 @@ impl Core {
 
     /// An active open to `dst:port`.
     pub(super) fn tcp_open(&self, dst: Ipv4Addr, port: u16) -> Result<TcpSocket, NetError> {
-        if port == 0 || !crate::config::is_unicast(dst) || self.is_own_addr(dst) {
+        let local = self.is_local_dst(dst);
+        // Ours but not in use (duplicate-address detection) reaches nobody.
+        if port == 0 || !(crate::config::is_unicast(dst) || dst.is_loopback()) || (self.is_own_addr(dst) && !local) {
             return Err(NetError::Unreachable);
         }
-        let r = self.routes.read().resolve(dst).ok_or(NetError::Unreachable)?;
+        let r = self.resolve(dst).ok_or(NetError::Unreachable)?;
         let t = self.sys.tunables.tcp();
         if self.tcp_at_conn_max(&t) {
             bump(&self.tcp_mib.conn_max_drop);
             return Err(NetError::TooManyConnections);
         }
-        let cfg = tcb_config(&t, self.mtu);
+        let cfg = tcb_config(&t, if local { super::LO_MTU } else { self.mtu });
         let _g = self.bind_lock.lock();
         let (lo, hi) = (t.smallest_anon_port, t.largest_anon_port.max(t.smallest_anon_port));
         let span = u32::from(hi - lo) + 1;
@@ -727,7 +776,8 @@ impl Core {
         };
         let sq = self.sys.squeues.pick_for_new_conn(self.sys.env.cpu());
         let tuple = ConnTuple::connected(IPPROTO_TCP, r.src, lport, dst, port);
-        let conn = Conn::new(tuple, sq.id(), TcpPcb::conn(tcb, cfg.rcv_buf as usize, cfg.snd_buf as usize));
+        let pcb = TcpPcb::conn(tcb, cfg.rcv_buf as usize, cfg.snd_buf as usize).on_loopback(local);
+        let conn = Conn::new(tuple, sq.id(), pcb);
         self.tcp_classifier.insert_connected(&conn).map_err(|_| NetError::TooManyConnections)?;
         sq.bind_conn();
         drop(_g);

@@ -92,6 +92,20 @@ pub fn validate<F: Fn(Ipv4Addr) -> bool>(
     cksum_verified: bool,
     mib: &IpMib,
 ) -> Result<InputPacket, InputDrop> {
+    validate_on(ip_bytes, our_addrs, cksum_verified, false, mib)
+}
+
+/// [`validate`] of a datagram that came through the instance's own
+/// loopback (`loopback` true): there 127/8 is a valid source and
+/// destination (RFC 1122 3.2.1.3(g): loopback addresses never appear on
+/// a wire, which is where [`validate`] rejects them).
+pub fn validate_on<F: Fn(Ipv4Addr) -> bool>(
+    ip_bytes: &[u8],
+    our_addrs: &F,
+    cksum_verified: bool,
+    loopback: bool,
+    mib: &IpMib,
+) -> Result<InputPacket, InputDrop> {
     bump(&mib.ip_in_receives);
     let (header, payload) = match Ipv4Header::parse(ip_bytes, !cksum_verified) {
         Ok(v) => v,
@@ -107,11 +121,11 @@ pub fn validate<F: Fn(Ipv4Addr) -> bool>(
     let src = header.src;
     let dst = header.dst;
     let dhcp_client = src.is_unspecified() && is_limited_broadcast(dst) && header.protocol == IPPROTO_UDP;
-    if src.is_multicast() || is_class_e(src) || src.is_loopback() || (src.is_unspecified() && !dhcp_client) {
+    if src.is_multicast() || is_class_e(src) || (src.is_loopback() && !loopback) || (src.is_unspecified() && !dhcp_client) {
         bump(&mib.ip_in_addr_errors);
         return Err(InputDrop::BadSource(src));
     }
-    if dst.is_unspecified() || dst.is_loopback() {
+    if dst.is_unspecified() || (dst.is_loopback() && !loopback) {
         bump(&mib.ip_in_addr_errors);
         return Err(InputDrop::BadDestination(dst));
     }
@@ -119,7 +133,7 @@ pub fn validate<F: Fn(Ipv4Addr) -> bool>(
         DstKind::Broadcast
     } else if dst.is_multicast() {
         DstKind::Multicast
-    } else if !is_class_e(dst) && our_addrs(dst) {
+    } else if !is_class_e(dst) && (our_addrs(dst) || (loopback && dst.is_loopback())) {
         DstKind::Local
     } else {
         bump(&mib.ip_forw_prohibits);

@@ -115,6 +115,9 @@ mib! {
         ip_frag_fails: "ipFragFails",
         /// Fragments created.
         ip_frag_creates: "ipFragCreates",
+        /// (ours) Datagrams sent to the instance itself (127/8 or one of
+        /// its addresses): through its loopback, never on a link.
+        ip_loopback_datagrams: "ipLoopbackDatagrams",
     }
 }
 
@@ -348,5 +351,26 @@ mib! {
         icmp_soft_errors: "tcpIcmpSoftErrors",
         /// (ours) Destinations pushed out of the full PMTU cache.
         pmtu_cache_evictions: "tcpPmtuCacheEvictions",
+        /// (ours; illumos keeps these in `tcp_stat`) Loopback connection
+        /// pairs fused once their handshake completed.
+        fusion_fused: "tcpFusionFused",
+        /// Fused pairs unfused (urgent data, a close or shutdown, a reset).
+        fusion_unfused: "tcpFusionUnfused",
+        /// Loopback pairs not fused because `do_tcp_fusion` is 0.
+        fusion_disabled: "tcpFusionDisabled",
+        /// Loopback pairs that did not qualify (illumos
+        /// `tcp_fusion_unqualified`): the ends on different squeues, a
+        /// simultaneous open, the peer gone or not established.
+        fusion_unqualified: "tcpFusionUnqualified",
+        /// Bytes moved fused (straight into the peer's receive queue).
+        fusion_bytes: "tcpFusionBytes",
+        /// Fused sends that filled the peer (the sender stops; illumos
+        /// `tcp_fusion_flowctl`).
+        fusion_flowctl: "tcpFusionFlowctl",
+        /// Fused senders woken by their reader draining (illumos
+        /// `tcp_fusion_backenabled`).
+        fusion_backenabled: "tcpFusionBackenabled",
+        /// Unfused for urgent data (illumos `tcp_fusion_urg`).
+        fusion_urg: "tcpFusionUrg",
     }
 }

@@ -24,6 +24,7 @@
 //! after the last queued byte. On the receive side the advertised right
 //! edge (RCV.NXT + RCV.WND) never moves left (RFC 9293 3.8.6.2.2).
 
+pub mod fusion;
 pub mod icmp;
 pub mod input;
 pub mod output;
