@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use arbalest_tests::net::{netns_cmd, parse_netstat_s, table_value, wait_addr_ok, NetVm, GUEST_IP};
+use arbalest_tests::net::{netns_cmd, parse_netstat_s, table_value, wait_addr_ok, NetVm, GUEST_IP, GUEST_MAC, TAP_NAME};
 use arbalest_tests::Config;
 
 const LONG: Duration = Duration::from_secs(1200);
@@ -74,6 +74,15 @@ fn loopback_ttcp_is_fused_puts_no_frame_on_a_link_and_a_stopped_reader_stops_the
         let o = netns_cmd(&ns, &["sysctl", "-q", "-w", &format!("net.ipv6.conf.{k}.disable_ipv6=1")], Duration::from_secs(10));
         vm.check(o.success(), format!("disabling IPv6 in the namespace: {}", o.describe()));
     }
+    // Nor ARP: Linux's entry for the guest is made permanent (else it
+    // probes it a few seconds after the last ping).
+    let mac = GUEST_MAC.to_string();
+    let o = netns_cmd(
+        &ns,
+        &["ip", "neigh", "replace", &GUEST_IP.to_string(), "lladdr", &mac, "dev", TAP_NAME, "nud", "permanent"],
+        Duration::from_secs(10),
+    );
+    vm.check(o.success(), format!("a permanent neighbour entry: {}", o.describe()));
 
     // lo0 in the interface and address lists.
     let out = vm.run("ipadm show-if");
@@ -87,7 +96,7 @@ fn loopback_ttcp_is_fused_puts_no_frame_on_a_link_and_a_stopped_reader_stops_the
     vm.check(out.contains("3 packets transmitted, 3 packets received"), format!("ping 127.0.0.1:\n{out}"));
 
     // Let what the boot and the checks above sent settle, then count.
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(5));
     let links0 = link_frames(&vm.run("dladm show-link -s"));
     vm.check(links0.iter().any(|(l, _, _)| l == "net0"), format!("dladm show-link -s rows: {links0:?}"));
     let before = section(&vm.run("netstat -s"), "net0");

@@ -54,12 +54,12 @@ pub fn unfuse_pair(a: &mut Tcb, b: &mut Tcb, a_sent: u64, b_sent: u64, a_unread:
 /// `tx` sent `n` bytes fused to `rx`, of which `rx_unread` are unread.
 fn advance(tx: &mut Tcb, rx: &mut Tcb, n: u64, rx_unread: u32) {
     let n = n as u32 as usize;
-    tx.snd_una = tx.snd_una + n;
-    tx.snd_nxt = tx.snd_nxt + n;
-    tx.snd_max = tx.snd_max + n;
+    tx.snd_una += n;
+    tx.snd_nxt += n;
+    tx.snd_max += n;
     tx.recover = tx.snd_una;
     tx.high_rxt = tx.snd_una;
-    rx.rcv_nxt = rx.rcv_nxt + n;
+    rx.rcv_nxt += n;
     rx.last_ack_sent = rx.rcv_nxt;
     rx.unread = rx.unread.saturating_add(rx_unread);
 }
