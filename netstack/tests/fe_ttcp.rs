@@ -201,3 +201,43 @@ fn cycles_closed_first_stay_in_time_wait_on_the_client_then_go() {
     assert_eq!(status, 0);
     assert!(!an.contains("TIME_WAIT") && !an.contains("ESTABLISHED"), "{an}");
 }
+
+#[test]
+fn block_streams_transactions_and_the_loopback_from_the_shell() {
+    let mut h = Hub::new();
+    // `-z` streams, over the hub and through fe1's loopback (fused).
+    for host in ["10.0.0.2", "127.0.0.1", "10.0.0.1"] {
+        let (st, out) = h.cmd(&format!("ttcp -z -n 3m {host}"));
+        assert_eq!(st, 0, "{host}: {out}");
+        assert!(out.starts_with("ttcp: 3145728 bytes sent, 3145728 echoed and verified in "), "{host}: {out}");
+    }
+    assert!(h.tcp_mib(0, "tcpFusionFused") >= 2, "the loopback transfers were fused");
+    // `-r`: request-response, 1 byte and 3000 bytes.
+    for host in ["10.0.0.2", "127.0.0.1"] {
+        let (st, out) = h.cmd(&format!("ttcp -r 100 {host}"));
+        assert_eq!(st, 0, "{host}: {out}");
+        assert!(out.starts_with("ttcp: 100 transactions of 1 bytes in ") && out.trim_end().ends_with(" trans/s)"), "{out}");
+        let (st, out) = h.cmd(&format!("ttcp -r 20 -n 3000 {host}"));
+        assert_eq!(st, 0, "{host}: {out}");
+        assert!(out.starts_with("ttcp: 20 transactions of 3000 bytes in "), "{out}");
+    }
+    // `-w`: the pause's line, then the verified transfer.
+    let (st, out) = h.cmd("ttcp -w 1 -n 1m 127.0.0.1");
+    assert_eq!(st, 0, "{out}");
+    let first = out.lines().next().unwrap_or("");
+    assert!(first.starts_with("ttcp: reading paused 1.00 s: sending stopped at ") && first.contains(" bytes (0 in the last 0.50 s), heap use unknown"), "{out}");
+    // Refused combinations.
+    for (line, msg) in [
+        ("ttcp -r 5 -c 5 10.0.0.2", "-r and -c do not go together"),
+        ("ttcp -r 5 -p 9 10.0.0.2", "-r needs an echo"),
+        ("ttcp -r 0 10.0.0.2", "bad count: 0"),
+        ("ttcp -r 5 -n 100000 10.0.0.2", "bad byte count for -r"),
+        ("ttcp -r 5 -w 2 10.0.0.2", "-w is for a stream"),
+        ("ttcp -w 2 -c 3 10.0.0.2", "-w is for one connection"),
+        ("ttcp -w 0 10.0.0.2", "bad pause: 0"),
+    ] {
+        let (st, out) = h.cmd(line);
+        assert_eq!(st, 2, "{line}: {out}");
+        assert!(out.contains(msg) && out.contains("usage: ttcp"), "{line}: {out}");
+    }
+}
