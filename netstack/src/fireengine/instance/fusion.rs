@@ -167,8 +167,11 @@ impl Core {
         let (a_sent, a_unread) = Self::clear_fusion(conn);
         let Some(peer) = peer else {
             // The peer went (its instance is going): nothing to bring up
-            // to date with; what we sent fused is released.
+            // to date with; what we sent fused (all that is pending: the
+            // pair fused quiet) is released.
             conn.proto.sock.set_fused(0, 0);
+            conn.proto.sock.acked(conn.proto.sock.send_pending());
+            let _ = (a_sent, a_unread);
             return;
         };
         let (b_sent, b_unread) = Self::clear_fusion(&peer);
