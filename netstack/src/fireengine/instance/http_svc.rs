@@ -13,12 +13,14 @@
 //!   are reset; both are counted as `refused`.
 //! * Timeouts (`408`, idle close, a client not reading) run on the
 //!   instance's clock from `poll_us`.
-//! * The status pages are built outside any squeue, on the instance's
-//!   poll (at most once a second, and when the service is enabled), from
-//!   the instance's own counters and the MAC layer's `dlstat`/`flowstat`
-//!   (`netstack` may call `mac`; the reverse never happens): a request
-//!   inside a squeue only copies the last snapshot, so it never takes a
-//!   MAC lock a lane may hold around the squeue.
+//! * The status pages: the instance's own part (addresses, services,
+//!   `netstat -s` counters) is read live by the request; the MAC layer's
+//!   (`dlstat`, `flowstat`: `netstack` may call `mac`, the reverse never
+//!   happens) is taken outside any squeue, on the instance's poll, once a
+//!   second while the service is enabled, and a request inside a squeue
+//!   only copies that snapshot — so it never takes a MAC lock a lane may
+//!   hold around the squeue. The link counters are thus up to a second
+//!   old.
 //! * `svcadm disable http` closes the listener: new connections are
 //!   refused with a RST; established ones are left to finish (they end
 //!   on their own timeouts at the latest).
@@ -45,27 +47,35 @@ const LINGER_MS: u64 = 10_000;
 /// How often the status pages are rebuilt, ms.
 const REFRESH_MS: u64 = 1000;
 
-/// The status pages as last built.
+/// The MAC layer's part of the status pages as last taken.
 #[derive(Default, Clone)]
 pub struct Pages {
-    text: String,
-    json: String,
+    dlstat_text: String,
+    flowstat_text: String,
     dlstat: String,
     flowstat: String,
 }
 
-impl StatusSource for Pages {
+/// What a request sees: the instance's own state live (its counters and
+/// tables are read without any lock a lane holds), the MAC layer's from
+/// the snapshot.
+struct Live<'a> {
+    core: &'a Core,
+    mac: &'a Pages,
+}
+
+impl StatusSource for Live<'_> {
     fn status_text(&self) -> String {
-        self.text.clone()
+        self.core.status_text(self.core.now_ms(), self.mac)
     }
     fn status_json(&self) -> String {
-        self.json.clone()
+        self.core.status_json(self.core.now_ms(), self.mac)
     }
     fn dlstat_json(&self) -> String {
-        self.dlstat.clone()
+        self.mac.dlstat.clone()
     }
     fn flowstat_json(&self) -> String {
-        self.flowstat.clone()
+        self.mac.flowstat.clone()
     }
 }
 
@@ -120,7 +130,8 @@ impl HttpService {
     fn run_once(&self) {
         let Some(core) = self.core.upgrade() else { return };
         let now = core.now_ms();
-        let pages = core.svc.http.pages.lock().clone();
+        let snap = core.svc.http.pages.lock().clone();
+        let pages = Live { core: &core, mac: &snap };
         let ctr = &*core.svc.http.counters;
         let mut c = self.conn.lock();
         let mut pending = self.pending.lock();
@@ -140,19 +151,19 @@ impl HttpService {
             if room > 0 {
                 if let Ok(v) = self.sock.recv_vec(room) {
                     if !v.is_empty() {
-                        c.feed(&v, now, &*pages, ctr);
+                        c.feed(&v, now, &pages, ctr);
                         moved = true;
                     }
                 }
             }
             if self.sock.peer_closed() && !self.eof_seen.swap(true, Ordering::AcqRel) {
-                c.peer_finished(now, &*pages, ctr);
+                c.peer_finished(now, &pages, ctr);
                 moved = true;
             }
             if pending.is_empty() {
                 let room = self.sock.send_room().min(CHUNK);
                 if room > 0 {
-                    let out = c.output(room, now, &*pages, ctr);
+                    let out = c.output(room, now, &pages, ctr);
                     if !out.is_empty() {
                         moved = true;
                         match self.sock.send(&out) {
@@ -290,8 +301,8 @@ impl Core {
     /// Rebuilds the status pages (outside any squeue).
     fn http_refresh(&self, now_ms: u64) {
         let p = Pages {
-            text: self.status_text(now_ms),
-            json: self.status_json(now_ms),
+            dlstat_text: mac_text(&["dlstat"]),
+            flowstat_text: mac_text(&["flowstat"]),
             dlstat: mac_json(&["dlstat", "-p", "-o", "link,ipkts,rbytes,opkts,obytes"], &["link", "ipkts", "rbytes", "opkts", "obytes"]),
             flowstat: mac_json(
                 &["flowstat", "-p", "-o", "flow,ipkts,rbytes,ierrs,opkts,obytes,oerrs,drops"],
@@ -312,7 +323,7 @@ impl Core {
         ]
     }
 
-    fn status_text(&self, now_ms: u64) -> String {
+    fn status_text(&self, now_ms: u64, mac: &Pages) -> String {
         let mut s = String::new();
         let _ = writeln!(s, "Arbalest: FireEngine instance on {}", self.link.name());
         let _ = writeln!(s, "uptime: {}.{:03} s", now_ms / 1000, now_ms % 1000);
@@ -320,10 +331,10 @@ impl Core {
         for a in self.addrs.read().iter() {
             let _ = writeln!(s, "{:<17} {}", a.name, a.net);
         }
-        let _ = writeln!(s, "\n$ dladm show-link / dlstat");
-        s.push_str(&mac_text(&["dlstat"]));
+        let _ = writeln!(s, "\n$ dlstat");
+        s.push_str(&mac.dlstat_text);
         let _ = writeln!(s, "\n$ flowstat");
-        s.push_str(&mac_text(&["flowstat"]));
+        s.push_str(&mac.flowstat_text);
         let _ = writeln!(s, "\n$ svcs");
         for v in self.services_list() {
             let _ = writeln!(s, "{:<9} {}", if v.online { "online" } else { "disabled" }, v.fmri);
@@ -338,7 +349,7 @@ impl Core {
         s
     }
 
-    fn status_json(&self, now_ms: u64) -> String {
+    fn status_json(&self, now_ms: u64, mac: &Pages) -> String {
         let mut s = String::from("{");
         json::str_field(&mut s, true, "system", "Arbalest");
         json::str_field(&mut s, false, "stack", "fireengine");
@@ -357,12 +368,9 @@ impl Core {
         }
         s.push(']');
         json::key(&mut s, false, "links");
-        s.push_str(&mac_json(&["dlstat", "-p", "-o", "link,ipkts,rbytes,opkts,obytes"], &["link", "ipkts", "rbytes", "opkts", "obytes"]));
+        s.push_str(&mac.dlstat);
         json::key(&mut s, false, "flows");
-        s.push_str(&mac_json(
-            &["flowstat", "-p", "-o", "flow,ipkts,rbytes,ierrs,opkts,obytes,oerrs,drops"],
-            &["flow", "ipkts", "rbytes", "ierrs", "opkts", "obytes", "oerrs", "drops"],
-        ));
+        s.push_str(&mac.flowstat);
         json::key(&mut s, false, "services");
         s.push('[');
         for (i, v) in self.services_list().iter().enumerate() {

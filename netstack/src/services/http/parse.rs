@@ -7,7 +7,7 @@
 //!
 //! | what | limit | status |
 //! |---|---|---|
-//! | request line (method, target, version) | [`MAX_REQUEST_LINE`] | `414` while the target is still being read, else `400` |
+//! | request line (method, target, version) | [`MAX_REQUEST_LINE`] | `414` when the target is what makes it too long, else `400` |
 //! | header section | [`MAX_HEADER_BYTES`] bytes or [`MAX_HEADERS`] fields | `431` |
 //! | `Content-Length` body | [`MAX_BODY`] | `413` |
 //! | `Transfer-Encoding: chunked` body | refused | `411` (send a length) |
@@ -203,11 +203,16 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// `414` if the line is still in its target (a method, one space, and no
-/// second space yet), else `400`.
+/// `414` if the target is what makes the line too long (a method, a
+/// space, and a target that alone leaves no room for ` HTTP/1.1`), else
+/// `400`.
 fn line_too_long(l: &[u8]) -> u16 {
     match memchr(b' ', l) {
-        Some(sp) if sp > 0 && l[..sp].iter().all(|&b| is_tchar(b)) && memchr(b' ', &l[sp + 1..]).is_none() => 414,
+        Some(sp) if sp > 0 && l[..sp].iter().all(|&b| is_tchar(b)) => {
+            let t = &l[sp + 1..];
+            let tlen = memchr(b' ', t).unwrap_or(t.len());
+            if sp + 1 + tlen > MAX_REQUEST_LINE - b" HTTP/1.1".len() { 414 } else { 400 }
+        }
         _ => 400,
     }
 }
@@ -438,7 +443,10 @@ mod tests {
         long.resize(MAX_REQUEST_LINE + 10, b'a');
         assert_eq!(code(&long), 414);
         long.extend_from_slice(b" HTTP/1.1\r\n");
-        assert_eq!(code(&long), 400);
+        assert_eq!(code(&long), 414, "the whole line at once");
+        let mut pad = b"GET / HTTP/1.1".to_vec();
+        pad.resize(MAX_REQUEST_LINE + 10, b'x');
+        assert_eq!(code(&pad), 400, "too long after the target");
         let mut big = b"GET / HTTP/1.1\r\nHost: a\r\nX: ".to_vec();
         big.resize(MAX_HEADER_BYTES + 100, b'a');
         assert_eq!(code(&big), 431);
