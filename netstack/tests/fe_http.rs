@@ -339,3 +339,18 @@ fn svcadm_toggles_the_other_services_and_refuses_bad_input() {
     assert_eq!(h.cmd("svcs -q").0, 2);
     assert_eq!(h.cmd("svcs nope"), (1, String::from("svcs: Pattern 'nope' doesn't match any instances\n")));
 }
+
+#[test]
+fn smoltcp_lists_its_fixed_services_and_refuses_changes() {
+    let mut n = common::Net::new();
+    n.add_instance("net0", 1, "10.0.0.1/24");
+    let (st, out) = n.cmd("svcs -a");
+    assert_eq!(st, 0);
+    assert!(out.lines().any(|l| l.starts_with("online") && l.contains("svc:/network/echo:stream") && l.ends_with("net0")), "{out}");
+    assert!(out.lines().any(|l| l.contains("svc:/network/echo:dgram")), "{out}");
+    assert!(!out.contains("http"), "smoltcp has no HTTP service: {out}");
+    assert_eq!(n.cmd("svcadm enable -i net0 http"), (1, String::from("svcadm: http on net0: not supported on the smoltcp stack\n")));
+    assert_eq!(n.cmd("svcadm enable http"), (1, String::from("svcadm: http: not supported on the smoltcp stack\n")));
+    assert_eq!(n.cmd("svcadm disable echo"), (1, String::from("svcadm: echo: not supported on the smoltcp stack\n")));
+    assert!(n.cmd("svcs echo").1.contains("online"), "nothing changed");
+}

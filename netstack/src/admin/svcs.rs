@@ -263,7 +263,7 @@ pub fn svcadm(argv: &[&str], env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32
             status = EXIT_FAIL;
         } else if found && !acted && unsupported.is_empty() && status == 0 {
             // Every interface that has it cannot change it.
-            let _ = writeln!(out, "svcadm: {pat}: not supported on this stack");
+            let _ = writeln!(out, "svcadm: {pat}: not supported on the {} stack", fixed_stack.unwrap_or("this"));
             status = EXIT_FAIL;
         }
     }
