@@ -294,6 +294,22 @@ fn http_enable_serve_pipeline_stream_timeout_disable() {
     assert_eq!(st, 0);
     assert!(long.contains("fmri         svc:/network/http:default") && long.contains("port         tcp/80") && long.contains("requests"), "{long}");
 
+    // Connections that close give their slot back at once (TIME_WAIT is
+    // TCP's), not after a linger: churn never exhausts the bound.
+    for _ in 0..5 {
+        let id = h.connect().unwrap();
+        let got = h.exchange(id, b"GET /bytes/10 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 2000, |_| false);
+        assert_eq!(responses(&got)[0].2.len(), 10);
+        h.fe(1).tcp_close(id);
+    }
+    for _ in 0..100 {
+        if h.svc_counter("active") == 0 {
+            break;
+        }
+        h.tick();
+    }
+    assert_eq!(h.svc_counter("active"), 0, "closed connections still hold slots");
+
     // Still serving after all that.
     let id = h.connect().unwrap();
     let got = h.exchange(id, b"GET /stats/dlstat HTTP/1.0\r\n\r\n", 5000, |_| false);

@@ -191,10 +191,13 @@ impl HttpService {
             let _ = self.sock.shutdown_write();
             self.shut_ms.store(now.max(1), Ordering::Release);
         }
+        // Done once both sides finished (TCP keeps TIME_WAIT itself, the
+        // slot is free at once), the conn is gone, or the peer did not
+        // finish within the linger time after we did.
         let shut = self.shut_ms.load(Ordering::Acquire);
         if self.sock.state() == State::Closed
             || self.sock.error().is_some()
-            || (shut != 0 && now.saturating_sub(shut) >= LINGER_MS)
+            || (shut != 0 && (self.sock.peer_closed() || now.saturating_sub(shut) >= LINGER_MS))
         {
             self.done.store(true, Ordering::Release);
         }
