@@ -14,6 +14,8 @@
 //!   with `Allow`, a huge header `431`, a long URI `414`, an unknown path
 //!   `404`, a client that stops half-way `408` after the 10 s timeout —
 //!   and the server keeps serving afterwards;
+//! * 262 idle connections at once: those over the bound of 256 get a
+//!   `503`, counted in `refused`, and the server serves again after;
 //! * `svcs -l http` shows the counters; `svcadm disable http` takes it
 //!   offline and a connect is refused again.
 
@@ -208,6 +210,25 @@ fn fireengine_http_server() {
     let w = curl(&vm, "/", &f("again.txt"));
     assert!(w.starts_with("200 "), "after the bad requests: {w}");
 
+    // Over the bound (256 connections per instance): the next ones get a
+    // 503 and are closed; the idle ones are served again once they go.
+    let py = format!(
+        "import socket,select,time\n\
+         S=[socket.create_connection(('{GUEST_IP}',80),timeout=10) for i in range(262)]\n\
+         time.sleep(2)\n\
+         r,_,_=select.select(S,[],[],1)\n\
+         codes=[s.recv(64)[:12].decode() for s in r]\n\
+         print(len([c for c in codes if c=='HTTP/1.1 503']), len(codes), flush=True)\n\
+         for s in S: s.close()\n"
+    );
+    let o = vm.ns().cmd_timeout(&["python3", "-c", &py], Duration::from_secs(120));
+    assert!(o.success(), "{}", o.describe());
+    let n: Vec<usize> = o.stdout.split_whitespace().map(|w| w.parse().unwrap()).collect();
+    assert!(n[0] >= 1 && n[0] == n[1] && n[0] <= 6, "503s and answers among 262 idle connections: {:?}", o.stdout);
+    std::thread::sleep(Duration::from_secs(1));
+    let w = curl(&vm, "/", &f("after-flood.txt"));
+    assert!(w.starts_with("200 "), "after the 262 connections: {w}");
+
     let (long, st) = run_status(&mut vm, "svcs -l http");
     assert_eq!(st, 0, "{long}");
     eprintln!("{long}");
@@ -219,6 +240,7 @@ fn fireengine_http_server() {
     assert!(counter("requests") >= reqs, "{long}");
     assert!(counter("resp_4xx") >= 6, "{long}");
     assert!(counter("timeouts") >= 1, "{long}");
+    assert!(counter("refused") >= n[0] as u64, "{long}");
 
     // Disabled: refused, and svcs says so.
     let (out, st) = run_status(&mut vm, "svcadm disable http");
