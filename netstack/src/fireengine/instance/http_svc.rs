@@ -148,13 +148,12 @@ impl HttpService {
                 }
             }
             let room = c.input_room().min(CHUNK);
-            if room > 0 {
-                if let Ok(v) = self.sock.recv_vec(room) {
-                    if !v.is_empty() {
-                        c.feed(&v, now, &pages, ctr);
-                        moved = true;
-                    }
-                }
+            if room > 0
+                && let Ok(v) = self.sock.recv_vec(room)
+                && !v.is_empty()
+            {
+                c.feed(&v, now, &pages, ctr);
+                moved = true;
             }
             if self.sock.peer_closed() && !self.eof_seen.swap(true, Ordering::AcqRel) {
                 c.peer_finished(now, &pages, ctr);
