@@ -292,6 +292,8 @@ fn http_enable_serve_pipeline_stream_timeout_disable() {
     assert!(h.svc_counter("resp_2xx") >= 4 && h.svc_counter("resp_4xx") >= 3);
     let (st, long) = h.cmd("svcs -l -i fe1 http");
     assert_eq!(st, 0);
+    let (_, ns) = h.cmd("netstat -s");
+    assert!(ns.lines().any(|l| l.starts_with("tcp      80 http")), "netstat -s lists the HTTP service: {ns}");
     assert!(long.contains("fmri         svc:/network/http:default") && long.contains("port         tcp/80") && long.contains("requests"), "{long}");
 
     // Connections that close give their slot back at once (TIME_WAIT is

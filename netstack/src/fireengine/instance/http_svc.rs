@@ -277,6 +277,22 @@ impl Core {
         ctr.active.store(h.conns.lock().len() as u64, Ordering::Relaxed);
     }
 
+    /// The HTTP row of `netstat -s`'s service table, once it was enabled.
+    pub(super) fn http_service_stats(&self) -> Option<crate::stack::ServiceStats> {
+        let c = &*self.svc.http.counters;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        (self.http_enabled() || l(&c.conns) > 0 || l(&c.refused) > 0).then(|| crate::stack::ServiceStats {
+            name: "http",
+            proto: crate::stack::Proto::Tcp,
+            port: HTTP_PORT,
+            accepted: l(&c.conns),
+            refused: l(&c.refused),
+            active: l(&c.active),
+            bytes_in: l(&c.bytes_in),
+            bytes_out: l(&c.bytes_out),
+        })
+    }
+
     /// From `poll_us`: timeouts, finished connections, the page snapshot.
     pub(super) fn http_poll(&self, now_ms: u64) {
         let h = &self.svc.http;

@@ -1407,6 +1407,7 @@ impl IpStack for FeInstance {
                 bytes_out: 0,
             },
         ]);
+        v.extend(self.core.http_service_stats());
         v
     }
 
