@@ -135,6 +135,8 @@ impl HttpService {
         let ctr = &*core.svc.http.counters;
         let mut c = self.conn.lock();
         let mut pending = self.pending.lock();
+        // Timeouts first: a `408` goes out in this same run.
+        c.tick(now, ctr);
         for _ in 0..32 {
             let mut moved = false;
             // Out first: what the socket refused last time.
@@ -180,7 +182,6 @@ impl HttpService {
                 break;
             }
         }
-        c.tick(now, ctr);
         if c.should_abort() {
             self.sock.abort();
             self.done.store(true, Ordering::Release);
