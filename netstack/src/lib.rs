@@ -34,6 +34,7 @@ pub mod config;
 pub mod fireengine;
 pub mod link;
 pub mod ping;
+pub mod services;
 pub mod smol;
 pub mod stack;
 pub mod stats;

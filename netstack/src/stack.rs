@@ -262,6 +262,44 @@ pub struct ServiceStats {
     pub bytes_out: u64,
 }
 
+/// One in-kernel service of an instance, as `svcs` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SvcInfo {
+    /// The name `svcadm` takes: `echo`, `discard`, `chargen` (TCP),
+    /// `udp-echo`, `udp-discard`, `http`.
+    pub name: &'static str,
+    /// Its illumos FMRI (`svc:/network/echo:stream`,
+    /// `svc:/network/http:default`).
+    pub fmri: &'static str,
+    /// Its transport and port.
+    pub proto: Proto,
+    /// Its port.
+    pub port: u16,
+    /// Whether it is enabled (`online`) or not (`disabled`).
+    pub online: bool,
+    /// When it last changed state, on the stack clock (µs, as
+    /// [`IpStack::poll_us`] gets it); `None` when not known.
+    pub since_us: Option<u64>,
+    /// Whether `svcadm` can change it on this stack.
+    pub manageable: bool,
+    /// Its counters by name, for `svcs -l`.
+    pub counters: Vec<(&'static str, u64)>,
+}
+
+/// The FMRI and `svcadm` name of a service of [`ServiceStats`].
+pub fn service_fmri(name: &str, proto: Proto) -> Option<(&'static str, &'static str)> {
+    Some(match (name, proto) {
+        ("echo", Proto::Tcp) => ("echo", "svc:/network/echo:stream"),
+        ("discard", Proto::Tcp) => ("discard", "svc:/network/discard:stream"),
+        ("chargen", Proto::Tcp) => ("chargen", "svc:/network/chargen:stream"),
+        ("echo", Proto::Udp) => ("udp-echo", "svc:/network/echo:dgram"),
+        ("discard", Proto::Udp) => ("udp-discard", "svc:/network/discard:dgram"),
+        ("chargen", Proto::Udp) => ("udp-chargen", "svc:/network/chargen:dgram"),
+        ("http", Proto::Tcp) => ("http", "svc:/network/http:default"),
+        _ => return None,
+    })
+}
+
 /// Errors of the configuration and ping calls. `Display` gives the
 /// illumos wording where there is one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -564,6 +602,35 @@ pub trait IpStack: Send + Sync {
 
     /// The services' counters.
     fn service_stats(&self) -> Vec<ServiceStats>;
+
+    /// The in-kernel services, for `svcs`. The default lists those of
+    /// [`IpStack::service_stats`], all online and not manageable (a stack
+    /// whose services always run).
+    fn services(&self) -> Vec<SvcInfo> {
+        self.service_stats()
+            .into_iter()
+            .filter_map(|s| {
+                let (name, fmri) = service_fmri(s.name, s.proto)?;
+                Some(SvcInfo {
+                    name,
+                    fmri,
+                    proto: s.proto,
+                    port: s.port,
+                    online: true,
+                    since_us: None,
+                    manageable: false,
+                    counters: alloc::vec![("accepted", s.accepted), ("bytes_in", s.bytes_in), ("bytes_out", s.bytes_out)],
+                })
+            })
+            .collect()
+    }
+
+    /// Enables or disables the service `name` (a [`SvcInfo::name`]);
+    /// [`NetError::NotFound`] for a service the stack does not have,
+    /// [`NetError::NotSupported`] where its services cannot be changed.
+    fn set_service(&self, _name: &str, _enable: bool) -> Result<(), NetError> {
+        Err(NetError::NotSupported)
+    }
 
     /// The protocol MIBs in illumos' `netstat -s` layout: (section name as
     /// illumos prints it — `UDP`, `IPv4`, `ICMPv4` — and its counters, in

@@ -98,6 +98,18 @@ pub const COMMANDS: &[Command] = &[
         summary: "send numbered datagrams to a UDP echo service and verify each reply",
         run: cmd_ip,
     },
+    Command {
+        name: "svcs",
+        usage: arbalest_netstack::admin::svcs::SVCS_USAGE,
+        summary: "list the in-kernel services of each IP interface (echo, discard, chargen, http...)",
+        run: cmd_ip,
+    },
+    Command {
+        name: "svcadm",
+        usage: arbalest_netstack::admin::svcs::SVCADM_USAGE,
+        summary: "enable or disable an in-kernel service (svcadm enable http)",
+        run: cmd_ip,
+    },
 ];
 
 /// What the IP commands need from the kernel.
@@ -125,6 +137,9 @@ impl arbalest_netstack::admin::AdminEnv for IpEnv<'_> {
     }
     fn now_us(&self) -> u64 {
         crate::time::clock::now_ns() / 1000
+    }
+    fn unix_time(&self) -> Option<u64> {
+        Some(self.0.unix_time())
     }
     fn sleep_ms(&mut self, ms: u64) {
         self.0.sleep_ms(ms)

@@ -14,6 +14,9 @@
 //! * [`arp::arp`]: `arp -a`, the neighbour caches;
 //! * [`ttcp::ttcp`]: a TCP connection carrying a test pattern (to the
 //!   echo service, verified), after the classic Test-TCP tool;
+//! * [`svcs::svcs`], [`svcs::svcadm`]: the in-kernel services of each
+//!   interface (echo, discard, chargen, UDP echo and discard, HTTP), listed
+//!   and enabled or disabled as illumos' SMF commands do;
 //! * [`udpecho::udpecho`]: numbered datagrams to a UDP echo service, each
 //!   verified when it comes back, reported like `ping -s`.
 //!
@@ -34,6 +37,7 @@ pub mod ofmt;
 pub mod ping;
 pub mod route;
 pub mod sqstat;
+pub mod svcs;
 pub mod ttcp;
 pub mod udpecho;
 
@@ -91,6 +95,12 @@ pub trait AdminEnv {
     /// The monotonic clock, µs.
     fn now_us(&self) -> u64;
 
+    /// The wall clock, seconds since 1970 (UTC), when the system has one
+    /// (`svcs` prints `STIME` with it); `None` by default.
+    fn unix_time(&self) -> Option<u64> {
+        None
+    }
+
     /// Sleeps `ms` milliseconds.
     fn sleep_ms(&mut self, ms: u64);
 
@@ -121,6 +131,8 @@ pub const COMMANDS: &[(&str, Command)] = &[
     ("arp", arp::arp),
     ("ttcp", ttcp::ttcp),
     ("udpecho", udpecho::udpecho),
+    ("svcs", svcs::svcs),
+    ("svcadm", svcs::svcadm),
 ];
 
 /// Runs `argv` if `argv[0]` names one of [`COMMANDS`]; `None` otherwise.

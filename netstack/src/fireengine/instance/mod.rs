@@ -35,6 +35,8 @@ mod fusion;
 mod lso;
 mod tcp;
 mod tcp_svc;
+mod http_svc;
+mod svc_admin;
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -314,6 +316,8 @@ pub struct Core {
     user_tcp: Mutex<Vec<(u32, Arc<TcpSocket>)>>,
     next_tcp_id: AtomicU32,
     discard: EchoCounters,
+    /// `svcs`/`svcadm`'s state, the HTTP service's included.
+    svc: svc_admin::SvcState,
 }
 
 /// A FireEngine instance. See the module documentation.
@@ -376,6 +380,7 @@ impl FeInstance {
             tcp_service_conns: Mutex::new(Vec::new()),
             user_tcp: Mutex::new(Vec::new()),
             next_tcp_id: AtomicU32::new(1),
+            svc: Default::default(),
         });
         let inst = FeInstance { core };
         inst.start_echo()?;
@@ -1199,6 +1204,7 @@ impl IpStack for FeInstance {
         c.arp_run(actions);
         c.age_redirects(now_ms);
         c.reap_tcp_services();
+        c.http_poll(now_ms);
         let t = c.sys.tunables.tcp();
         c.tcp_challenge.set_limit(u64::from(t.challenge_ack_limit));
         // illumos `tcp_rst_sent_rate`: RSTs for no conn, so many a second.
@@ -1472,11 +1478,20 @@ impl IpStack for FeInstance {
                 bytes_out: 0,
             },
         ]);
+        v.extend(self.core.http_service_stats());
         v
     }
 
     fn mib(&self) -> Vec<(&'static str, Vec<(&'static str, u64)>)> {
         FeInstance::mib(self)
+    }
+
+    fn services(&self) -> Vec<crate::stack::SvcInfo> {
+        self.core.services_list()
+    }
+
+    fn set_service(&self, name: &str, enable: bool) -> Result<(), NetError> {
+        self.set_service_state(name, enable)
     }
 
     fn addr_state(&self, name: &str) -> Option<&'static str> {

@@ -212,6 +212,7 @@ impl TcpService {
 impl Core {
     /// Starts the TCP service `kind` on its port.
     pub(super) fn start_tcp_service(&self, kind: SvcKind) -> Result<(), crate::stack::NetError> {
+        self.services_started();
         let listener = self.tcp_listen(core::net::Ipv4Addr::UNSPECIFIED, kind.port(), 128)?;
         let counters = Arc::new(SvcCounters::default());
         let me = self.me.clone();
