@@ -138,7 +138,7 @@ fn refused_unreachable_and_bad_usage() {
         if status == 2 {
             assert_eq!(
                 out.lines().nth(1),
-                Some("usage: ttcp [-c count] [-e] [-i interface] [-n bytes] [-p port] [-t timeout] host")
+                Some("usage: ttcp [-c count | -r count] [-e] [-i interface] [-n bytes] [-p port] [-t timeout] [-w seconds] [-z] host")
             );
         }
     };

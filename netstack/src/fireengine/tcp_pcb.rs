@@ -74,6 +74,10 @@ pub struct Fusion {
     pub sent: u64,
     /// Of the bytes received fused, those not read yet.
     pub unread: u32,
+    /// Bytes the TCB handed up before fusion that the reader has not
+    /// read (as of the last look): while 0, a read while fused needs no
+    /// visit of the TCB.
+    pub tcb_unread: u32,
     /// The last fused send left no room (counted in `tcpFusionFlowctl`);
     /// the reader's next read wakes the sender (`tcpFusionBackenabled`).
     pub flow_stopped: bool,

@@ -98,11 +98,13 @@ impl Core {
             }
             return;
         }
+        let unread = [a.unread(), b.unread()];
         drop((a, b));
         let blocks = self.sys.tunables.tcp().fusion_rcv_unread_min as usize;
-        for (x, y) in [(conn, &peer), (&peer, conn)] {
+        for (i, (x, y)) in [(conn, &peer), (&peer, conn)].into_iter().enumerate() {
             let mut f = x.proto.fusion.lock();
             f.peer = Some(Arc::downgrade(y));
+            f.tcb_unread = unread[i];
             f.sent = 0;
             f.unread = 0;
             f.decided = true;
@@ -141,6 +143,20 @@ impl Core {
         let room = conn.proto.sock.send_room();
         let blocks = conn.proto.sock.fused_blocks();
         if blocks > 0 && peer.proto.sock.unread_blocks() >= blocks { 0 } else { room }
+    }
+
+    /// A read on a fused conn whose TCB has nothing unread: all that was
+    /// read came fused, and the TCB need not be visited. False (nothing
+    /// done) otherwise.
+    pub(super) fn tcp_fused_consumed(&self, conn: &ConnRef<TcpPcb>) -> bool {
+        if conn.proto.fusion.lock().tcb_unread != 0 {
+            return false;
+        }
+        let n = conn.proto.sock.take_consumed();
+        if n > 0 {
+            self.tcp_fused_read(conn, n);
+        }
+        true
     }
 
     /// `conn`'s reader took `n` bytes that came fused: its sender's room

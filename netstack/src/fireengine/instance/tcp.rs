@@ -291,6 +291,9 @@ impl Core {
                 t.consumed(tcb_part, &mut ctx);
             }
             fused_read = read - tcb_part;
+            if conn.proto.sock.is_fused() {
+                conn.proto.fusion.lock().tcb_unread = t.unread();
+            }
             f(&mut t, &mut ctx);
             events = t.take_events();
             received = t.take_received();
@@ -416,7 +419,12 @@ impl Core {
                     self.tcp_unfuse(conn);
                 }
                 TcpOp::ShutWrite | TcpOp::Close | TcpOp::Abort => self.tcp_unfuse(conn),
-                TcpOp::Consumed | TcpOp::Start(_) => {}
+                TcpOp::Consumed => {
+                    if self.tcp_fused_consumed(conn) {
+                        return;
+                    }
+                }
+                TcpOp::Start(_) => {}
             }
         }
         self.with_tcb(conn, |t, ctx| match op {
