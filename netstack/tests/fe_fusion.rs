@@ -96,6 +96,15 @@ impl One {
     }
 }
 
+/// Sends all of `data` on `w`, ticking while its room is full.
+fn send_all(o: &mut One, w: &TcpSocket, data: &[u8]) {
+    let mut off = 0;
+    while off < data.len() {
+        off += w.send(&data[off..]).unwrap();
+        o.tick();
+    }
+}
+
 fn pattern(off: u64) -> u8 {
     arbalest_netstack::admin::ttcp::pattern_byte(off)
 }
@@ -251,11 +260,7 @@ fn urgent_data_unfuses_the_pair_and_the_stream_stays_in_order() {
     // 40 000 bytes fused and not read (less than the room), then an
     // urgent byte, then more.
     let a: Vec<u8> = (0..40_000u64).map(pattern).collect();
-    let mut off = 0;
-    while off < a.len() {
-        off += c.send(&a[off..]).unwrap();
-        o.tick();
-    }
+    send_all(&mut o, &c, &a);
     assert!(c.send_urgent(b'!').unwrap());
     let b = b"after the mark".to_vec();
     assert!(o.until(100, |_| c.send(&b).unwrap() == b.len()));
@@ -286,11 +291,7 @@ fn closing_a_fused_conn_with_unread_bytes_delivers_them_before_the_fin() {
     let (_l, c, s) = o.pair(OWN, 5000);
     assert!(o.until(10, |o| o.tcp("tcpFusionFused") == 1));
     let a: Vec<u8> = (0..40_000u64).map(pattern).collect();
-    let mut off = 0;
-    while off < a.len() {
-        off += c.send(&a[off..]).unwrap();
-        o.tick();
-    }
+    send_all(&mut o, &c, &a);
     drop(c);
     let mut all = Vec::new();
     let mut buf = vec![0u8; 7000];

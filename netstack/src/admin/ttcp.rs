@@ -238,14 +238,7 @@ fn parse_count(s: &str) -> Option<u32> {
 
 /// One connection: connect, transfer, report, release.
 fn one(stack: Arc<dyn IpStack>, spec: &Spec, env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
-    let id = match stack.tcp_connect(spec.dst, spec.port) {
-        Ok(id) => id,
-        Err(e) => {
-            let _ = writeln!(out, "ttcp: connect: {e}");
-            return EXIT_FAIL;
-        }
-    };
-    let conn = Conn { stack, id };
+    let Some(conn) = Conn::open(stack, spec, out) else { return EXIT_FAIL };
     let mut run = Transfer::new(spec, false);
     env.poll_now();
     let mut start: Option<u64> = None;
@@ -332,15 +325,8 @@ const RR_SPINS: u32 = 20_000;
 
 /// `-r`: `count` request-response transactions on one connection.
 fn transactions(stack: Arc<dyn IpStack>, spec: &Spec, count: u32, env: &mut dyn AdminEnv, out: &mut dyn Write) -> i32 {
-    let id = match stack.tcp_connect(spec.dst, spec.port) {
-        Ok(id) => id,
-        Err(e) => {
-            let _ = writeln!(out, "ttcp: connect: {e}");
-            return EXIT_FAIL;
-        }
-    };
-    let conn = Conn { stack, id };
-    let (stack, dst, port) = (&*conn.stack, spec.dst, spec.port);
+    let Some(conn) = Conn::open(stack, spec, out) else { return EXIT_FAIL };
+    let (stack, id, dst, port) = (&*conn.stack, conn.id, spec.dst, spec.port);
     let n = spec.bytes as usize;
     let mut req = vec![0u8; n];
     let mut buf = vec![0u8; CHUNK];
@@ -454,6 +440,20 @@ fn transactions(stack: Arc<dyn IpStack>, spec: &Spec, count: u32, env: &mut dyn 
 struct Conn {
     stack: Arc<dyn IpStack>,
     id: TcpId,
+}
+
+impl Conn {
+    /// Connects to `spec`'s host and port; a failure is reported on
+    /// `out` (`ttcp: connect: ...`).
+    fn open(stack: Arc<dyn IpStack>, spec: &Spec, out: &mut dyn Write) -> Option<Conn> {
+        match stack.tcp_connect(spec.dst, spec.port) {
+            Ok(id) => Some(Conn { stack, id }),
+            Err(e) => {
+                let _ = writeln!(out, "ttcp: connect: {e}");
+                None
+            }
+        }
+    }
 }
 
 impl Drop for Conn {

@@ -129,6 +129,22 @@ impl TcpPcb {
         self
     }
 
+    /// The send room left, a fused sender's bounded by its peer's
+    /// unread blocks too (see [`TcpSocket::send_room`]).
+    pub fn send_room(&self) -> usize {
+        let room = self.sock.send_room();
+        if room > 0 && self.sock.is_fused() {
+            let blocks = self.sock.fused_blocks();
+            if blocks > 0
+                && let Some(peer) = self.fused_peer()
+                && peer.proto.sock.unread_blocks() >= blocks
+            {
+                return 0;
+            }
+        }
+        room
+    }
+
     /// The fused peer, if fused.
     pub fn fused_peer(&self) -> Option<alloc::sync::Arc<TcpConn>> {
         self.fusion.lock().peer.as_ref().and_then(|w| w.upgrade())
@@ -461,18 +477,7 @@ impl TcpSocket {
     /// `_fusion_rcv_unread_min` unread blocks (illumos'
     /// `tcp_fusion_rcv_unread_min`), until the reader drains.
     pub fn send_room(&self) -> usize {
-        let side = self.side();
-        let room = side.send_room();
-        if room > 0 && side.is_fused() {
-            let blocks = side.fused_blocks();
-            if blocks > 0
-                && let Some(peer) = self.conn.proto.fused_peer()
-                && peer.proto.sock.unread_blocks() >= blocks
-            {
-                return 0;
-            }
-        }
-        room
+        self.conn.proto.send_room()
     }
 
     /// Sends one urgent byte after what was sent (`send(MSG_OOB)`); a

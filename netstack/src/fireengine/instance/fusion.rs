@@ -131,18 +131,11 @@ impl Core {
         }
         peer.proto.sock.deliver(data);
         bump_by(&self.tcp_mib.fusion_bytes, n as u64);
-        if Self::fused_room(conn, peer) == 0 {
+        if conn.proto.send_room() == 0 {
             conn.proto.fusion.lock().flow_stopped = true;
             bump(&self.tcp_mib.fusion_flowctl);
         }
         peer.proto.sock.wake();
-    }
-
-    /// A fused sender's room (as [`crate::fireengine::tcp_pcb::TcpSocket::send_room`]).
-    fn fused_room(conn: &ConnRef<TcpPcb>, peer: &ConnRef<TcpPcb>) -> usize {
-        let room = conn.proto.sock.send_room();
-        let blocks = conn.proto.sock.fused_blocks();
-        if blocks > 0 && peer.proto.sock.unread_blocks() >= blocks { 0 } else { room }
     }
 
     /// A read on a fused conn whose TCB has nothing unread: all that was
